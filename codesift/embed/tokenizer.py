@@ -1,0 +1,55 @@
+"""The model's own tokenizer (`tokenizer.json` through Hugging Face `tokenizers`), set up as we need it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from codesift.embed.model_files import ModelFiles
+
+# A WordPiece token covers at most ~100 characters (longer words become [UNK]); texts far longer than
+# max_length tokens could ever need are cut before tokenizing so that a huge string costs nothing.
+_CHARS_PER_TOKEN_BOUND = 100
+
+
+@dataclass
+class Encoded:
+    ids: list[list[int]]  # [CLS] ... [SEP], truncated to max_length
+    truncated: int  # how many texts lost tokens to truncation
+
+
+class TextTokenizer:
+    def __init__(self, files: ModelFiles, max_length: int | None = None):
+        from tokenizers import Tokenizer
+
+        self.max_length = int(max_length or files.max_seq_length)
+        self.lowercase = files.do_lower_case
+        tk = Tokenizer.from_file(str(files.tokenizer))
+        tk.no_padding()  # tokenizer.json files often pad to a fixed length: we batch ourselves
+        tk.enable_truncation(self.max_length)
+        self._tk = tk
+        self.pad_id = int(files.config.get("pad_token_id", 0) or 0)
+
+    def prepare(self, texts: Sequence[str]) -> list[str]:
+        """Validate and normalise texts as sentence-transformers does (strip; lowercase if configured)."""
+        out = []
+        limit = self.max_length * _CHARS_PER_TOKEN_BOUND
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] is {type(t).__name__}, expected str")
+            t = t.strip()
+            if len(t) > limit:
+                t = t[:limit]
+            out.append(t.lower() if self.lowercase else t)
+        return out
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of strings, not one string")
+        prepared = self.prepare(texts)
+        if not prepared:
+            return Encoded([], 0)
+        encs = self._tk.encode_batch(prepared, add_special_tokens=True)
+        return Encoded([e.ids for e in encs], sum(1 for e in encs if e.overflowing))
+
+    def encode_one(self, text: str) -> list[int]:
+        return self.encode([text]).ids[0]

@@ -1,0 +1,78 @@
+"""What a chunk is. Every chunker returns these; the index stores them as they are."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap, model-independent size estimate: about four characters per token."""
+    return (len(text) + 3) // 4
+
+
+@dataclass(frozen=True)
+class Chunk:
+    path: str  # posix path relative to the indexed root
+    language: str  # "python", "markdown", "json", "text", ...
+    kind: str  # "function", "method", "class", "module", "section", "key", "paragraph", "lines", ...
+    start_line: int  # 1-based, inclusive
+    end_line: int  # 1-based, inclusive
+    content: str  # exactly lines start_line..end_line of the file
+    symbol: str | None = None  # qualified name for code: "Class.method", "outer.inner"
+    heading_path: tuple[str, ...] = ()  # markdown ancestry, outermost first; JSON/YAML/TOML: the key
+    context: str = ""  # a short line that situates the chunk: enclosing class header, signature of a split symbol
+    part: tuple[int, int] | None = None  # (i, n) when an oversized symbol or section was split
+    calls: tuple[str, ...] = ()  # names this code calls (last component: `self.foo()` -> "foo")
+    id: str = field(default="")  # filled by `with_ids`
+
+    @property
+    def ref(self) -> str:
+        return self.id[:12]
+
+    @property
+    def token_estimate(self) -> int:
+        return estimate_tokens(self.content)
+
+    @property
+    def n_lines(self) -> int:
+        return self.end_line - self.start_line + 1
+
+
+@dataclass(frozen=True)
+class Import:
+    """One imported name: `from os import path as p` -> Import("os", "path", "p", line)."""
+
+    module: str
+    name: str | None
+    alias: str | None
+    line: int
+
+
+@dataclass
+class FileChunks:
+    chunks: list[Chunk]
+    imports: list[Import] = field(default_factory=list)
+
+
+def chunk_id(path: str, kind: str, symbol: str | None, heading_path: tuple[str, ...], content: str,
+             occurrence: int = 0) -> str:
+    """Stable content hash: the same chunk in the same file keeps its id when other code moves."""
+    h = hashlib.sha256()
+    for part in (path, kind, symbol or "", "\x1f".join(heading_path), content, str(occurrence)):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def with_ids(chunks: list[Chunk]) -> list[Chunk]:
+    """Give each chunk its id; identical chunks within one file are told apart by occurrence number."""
+    from dataclasses import replace
+
+    seen: dict[tuple, int] = {}
+    out = []
+    for c in chunks:
+        key = (c.path, c.kind, c.symbol, c.heading_path, c.content)
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        out.append(replace(c, id=chunk_id(c.path, c.kind, c.symbol, c.heading_path, c.content, n)))
+    return out

@@ -46,6 +46,13 @@ class Attention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.wo(y.transpose(1, 2).reshape(b, t, h))
 
+    def forward_packed(self, x: torch.Tensor, cu_seqlens: torch.Tensor, max_len: int) -> torch.Tensor:
+        """x [tokens, hidden] of sequences laid end to end; cu_seqlens [n + 1] their int32 offsets."""
+        n, h = x.shape
+        q, k, v = self.wqkv(x).view(n, 3, self.n_heads, self.head_dim).unbind(1)
+        y = packed_attention(q, k, v, cu_seqlens, max_len)
+        return self.wo(y.reshape(n, h))
+
 
 class FeedForward(nn.Module):
     def __init__(self, cfg: BertConfig, device=None):
@@ -68,6 +75,10 @@ class EncoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         x = self.attention_norm(x + self.attention(x, mask))
+        return self.ffn_norm(x + self.ffn(x))
+
+    def forward_packed(self, x: torch.Tensor, cu_seqlens: torch.Tensor, max_len: int) -> torch.Tensor:
+        x = self.attention_norm(x + self.attention.forward_packed(x, cu_seqlens, max_len))
         return self.ffn_norm(x + self.ffn(x))
 
 
@@ -96,6 +107,48 @@ class Bert(nn.Module):
         for layer in self.layers:
             x = layer(x, mask)
         return x
+
+    def forward_packed(self, ids: torch.Tensor, positions: torch.Tensor, cu_seqlens: torch.Tensor,
+                       max_len: int) -> torch.Tensor:
+        """Token states [tokens, hidden] for sequences packed end to end with no padding.
+
+        ids, positions [tokens]; cu_seqlens [n + 1] int32 offsets; max_len bounds every length.
+        Attention stays within each sequence (varlen flash attention on CUDA).
+        """
+        x = self.tok_embeddings(ids) + self.pos_embeddings(positions) + self.type_embeddings.weight[0]
+        x = self.embed_norm(x)
+        for layer in self.layers:
+            x = layer.forward_packed(x, cu_seqlens, max_len)
+        return x
+
+
+def _varlen_attn():
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    return varlen_attn
+
+
+def packed_attention_supported(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether the fast packed path exists here: flash varlen attention is CUDA fp16/bf16 only."""
+    return device.type == "cuda" and dtype in (torch.float16, torch.bfloat16) and _varlen_attn() is not None
+
+
+def packed_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor,
+                     max_len: int) -> torch.Tensor:
+    """Attention within each packed sequence: q, k, v [tokens, heads, head_dim] -> same shape."""
+    if packed_attention_supported(q.device, q.dtype):
+        return _varlen_attn()(q, k, v, cu_seqlens, cu_seqlens, max_len, max_len)
+    # Reference path (CPU, fp32): one SDPA per sequence. Correct, not fast; used by tests.
+    out = torch.empty_like(q)
+    bounds = cu_seqlens.tolist()
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        if e > s:
+            seg = F.scaled_dot_product_attention(q[s:e].transpose(0, 1), k[s:e].transpose(0, 1),
+                                                 v[s:e].transpose(0, 1))
+            out[s:e] = seg.transpose(0, 1)
+    return out
 
 
 def fuse_qkv(state: dict[str, torch.Tensor], n_layers: int) -> dict[str, torch.Tensor]:

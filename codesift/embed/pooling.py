@@ -24,3 +24,23 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
     return F.normalize(x, p=2, dim=-1)
+
+
+def pool_packed(hidden: torch.Tensor, seg_ids: torch.Tensor, cu_seqlens: torch.Tensor, mode: str) -> torch.Tensor:
+    """Pool sequences packed end to end: hidden [tokens, h], seg_ids [tokens] (sequence of each token),
+    cu_seqlens [n + 1] offsets -> [n, h] float32. Segments of length 0 give zeros."""
+    n, h = cu_seqlens.numel() - 1, hidden.shape[1]
+    hidden = hidden.float()
+    if mode == "cls":
+        return hidden[cu_seqlens[:-1].long().clamp(max=hidden.shape[0] - 1)]
+    seg = seg_ids.long()
+    if mode == "max":
+        init = hidden.new_full((n, h), -1e9)
+        return init.scatter_reduce(0, seg.unsqueeze(1).expand(-1, h), hidden, "amax", include_self=True)
+    sums = hidden.new_zeros((n, h)).index_add_(0, seg, hidden)
+    counts = (cu_seqlens[1:] - cu_seqlens[:-1]).to(hidden.dtype).clamp(min=1).unsqueeze(1)
+    if mode == "mean":
+        return sums / counts
+    if mode == "mean_sqrt_len":
+        return sums / counts.sqrt()
+    raise ValueError(f"unknown pooling mode {mode!r}")

@@ -4,11 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
 from codesift.embed.model_files import ModelFiles
 
 # A WordPiece token covers at most ~100 characters (longer words become [UNK]); texts far longer than
 # max_length tokens could ever need are cut before tokenizing so that a huge string costs nothing.
 _CHARS_PER_TOKEN_BOUND = 100
+# For the fast path: a first guess of characters per token that almost always yields enough tokens.
+_PREFIX_CHARS_PER_TOKEN = 8
 
 
 @dataclass
@@ -53,3 +57,43 @@ class TextTokenizer:
 
     def encode_one(self, text: str) -> list[int]:
         return self.encode([text]).ids[0]
+
+    def encode_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
+        """Token ids of all texts concatenated (int32), their lengths (int32), and the truncated count.
+
+        Same ids as `encode`, faster on long texts: only a prefix cut at whitespace is tokenized.
+        Cutting between words changes nothing before the cut (BERT splits words on whitespace and
+        punctuation first), so if the prefix already fills max_length tokens, the result is
+        exact; the rare prefix that falls short is tokenized again whole.
+        """
+        prepared = self.prepare(texts)
+        cut = self.max_length * _PREFIX_CHARS_PER_TOKEN
+        heads, was_cut = [], []
+        for t in prepared:
+            if len(t) > cut:
+                space = t.rfind(" ", cut // 2, cut)
+                end = space if space > 0 else t.rfind("\n", cut // 2, cut)
+                heads.append(t[:end] if end > 0 else t)
+                was_cut.append(end > 0)
+            else:
+                heads.append(t)
+                was_cut.append(False)
+        encs = self._tk.encode_batch(heads, add_special_tokens=True)
+        ids = [e.ids for e in encs]
+        truncated = 0
+        redo = []
+        for i, e in enumerate(encs):
+            if was_cut[i]:
+                if len(ids[i]) < self.max_length:  # the prefix was too short to decide: do it whole
+                    redo.append(i)
+                else:
+                    truncated += 1
+            elif e.overflowing:
+                truncated += 1
+        if redo:
+            for i, e in zip(redo, self._tk.encode_batch([prepared[i] for i in redo], add_special_tokens=True)):
+                ids[i] = e.ids
+                truncated += bool(e.overflowing)
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int32, count=len(ids))
+        flat = np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(lengths.sum()))
+        return flat, lengths, truncated

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Embedding throughput: codesift's encoder vs sentence-transformers, same texts, device, dtype, max length.
+
+Texts are the functions of this interpreter's standard library (one text per function,
+as the indexer embeds them), truncated by both sides to the model's 256 tokens.
+Tokens/s counts real (non-padding) tokens after truncation, tokenization included.
+
+  python benchmarks/embed_throughput.py --device cpu --n 2000
+  python benchmarks/embed_throughput.py --device cuda --dtype fp16 --n 20000
+
+The last line printed is one JSON object with both figures and the ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import platform
+import sysconfig
+import time
+from pathlib import Path
+
+
+def stdlib_functions(limit: int) -> list[str]:
+    lib = Path(sysconfig.get_paths()["stdlib"])
+    texts: list[str] = []
+    for path in sorted(lib.rglob("*.py")):
+        if any(p in ("test", "tests", "site-packages", "idle_test") for p in path.parts):
+            continue
+        try:
+            source = path.read_text(encoding="utf-8")
+            tree = ast.parse(source)
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        lines = source.splitlines()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                texts.append("\n".join(lines[node.lineno - 1:node.end_lineno]))
+                if len(texts) >= limit:
+                    return texts
+    return texts
+
+
+def timed(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
+    ap.add_argument("--n", type=int, default=2000, help="number of texts")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--repeat", type=int, default=2, help="timed runs per side; the best is kept")
+    args = ap.parse_args()
+
+    import numpy as np
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from codesift.embed.embedder import Embedder
+
+    texts = stdlib_functions(args.n)
+    ours = Embedder.load("default", device=args.device, dtype=args.dtype)
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
+    ref = SentenceTransformer(str(ours.files.root), device=args.device, model_kwargs={"torch_dtype": dtype})
+    ref.max_seq_length = ours.max_tokens
+    n_tokens = sum(len(ids) for ids in ours.tokenizer.encode(texts).ids)
+
+    def run_ours():
+        ours.embed(texts, batch_size=args.batch_size)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def run_ref():
+        ref.encode(texts, batch_size=args.batch_size, convert_to_numpy=True)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    ours.embed(texts[:64])
+    ref.encode(texts[:64])
+    t_ours = timed(run_ours, args.repeat)
+    t_ref = timed(run_ref, args.repeat)
+    a = ours.embed(texts[:200])
+    b = ref.encode(texts[:200], convert_to_numpy=True, normalize_embeddings=True)
+    cos = (a * b).sum(1)
+    result = {
+        "benchmark": "embed_throughput", "device": args.device, "dtype": args.dtype,
+        "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
+        "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+        "texts": len(texts), "tokens": n_tokens, "batch_size": args.batch_size, "max_tokens": ours.max_tokens,
+        "codesift_tokens_per_s": round(n_tokens / t_ours), "st_tokens_per_s": round(n_tokens / t_ref),
+        "ratio": round(t_ref / t_ours, 3), "min_cos_vs_st": round(float(np.min(cos)), 6),
+        "torch": torch.__version__,
+    }
+    print(f"codesift {result['codesift_tokens_per_s']:,} tok/s | sentence-transformers "
+          f"{result['st_tokens_per_s']:,} tok/s | ratio {result['ratio']}x")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

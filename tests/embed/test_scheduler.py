@@ -1,0 +1,114 @@
+"""The GPU scheduler's host-side logic, checked on the CPU; the GPU path itself in GPU tests."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from codesift.embed.scheduler import PaddedRunner, TokenBatch, embed_all, fill_packed, pack
+
+
+def _stream(lengths_per_part):
+    key = 0
+    for lengths in lengths_per_part:
+        lengths = np.asarray(lengths, np.int32)
+        ids = np.concatenate([np.full(n, key + i, np.int32) for i, n in enumerate(lengths)])
+        yield TokenBatch(np.arange(key, key + len(lengths)), ids, lengths)
+        key += len(lengths)
+
+
+def test_pack_respects_budgets_and_order():
+    parts = [[5, 7, 3], [10, 2, 2, 9], [4]]
+    batches = list(pack(_stream(parts), token_budget=12, max_seqs=3))
+    assert all(b.lengths.sum() <= 12 and len(b.lengths) <= 3 for b in batches)
+    keys = np.concatenate([b.keys for b in batches])
+    assert keys.tolist() == list(range(8))
+    ids = np.concatenate([b.ids for b in batches])
+    expected = np.concatenate([np.full(n, k, np.int32) for k, n in enumerate([5, 7, 3, 10, 2, 2, 9, 4])])
+    assert np.array_equal(ids, expected)  # every sequence intact, none split across batches
+    for b in batches:
+        offs = np.concatenate(([0], np.cumsum(b.lengths)))
+        for i, k in enumerate(b.keys):
+            assert (b.ids[offs[i]:offs[i + 1]] == k).all()
+
+
+def test_pack_rejects_sequence_over_budget():
+    with pytest.raises(ValueError, match="exceeds the budget"):
+        list(pack(_stream([[3, 20]]), token_budget=10, max_seqs=4))
+
+
+def test_fill_packed_layout():
+    budget, max_len = 20, 6
+    v = [np.full(budget, -1, np.int32) for _ in range(3)] + [np.full(12, -1, np.int32)]
+    fill_packed(*v, np.arange(1, 8, dtype=np.int32), np.array([3, 4], np.int32), max_len)
+    ids, pos, seg, cu = v
+    assert ids.tolist()[:7] == [1, 2, 3, 4, 5, 6, 7] and (ids[7:] == 0).all()
+    assert pos.tolist()[:7] == [0, 1, 2, 0, 1, 2, 3]
+    assert seg.tolist()[:7] == [0, 0, 0, 1, 1, 1, 1]
+    # 13 padding tokens -> segments of 6, 6, 1
+    assert cu.tolist() == [0, 3, 7, 13, 19, 20] + [20] * 6
+    assert seg.tolist()[7:] == [2] * 6 + [3] * 6 + [4]
+    assert (pos[7:] < max_len).all()
+
+
+def test_packed_forward_matches_padded(embedder):
+    """Bert.forward_packed + pool_packed (CPU reference attention) == the padded path."""
+    from codesift.embed.pooling import normalize, pool_packed
+
+    texts = ["def f(x):\n    return x", "a longer piece of prose about searching code " * 3, "", "z"]
+    enc = embedder.tokenizer.encode(texts).ids
+    lengths = np.array([len(x) for x in enc], np.int32)
+    budget, max_len = 128, embedder.max_tokens
+    v = [np.zeros(budget, np.int32) for _ in range(3)] + [np.zeros(len(texts) + 3, np.int32)]
+    fill_packed(*v, np.concatenate([np.array(x, np.int32) for x in enc]), lengths, max_len)
+    ids, pos, seg, cu = (torch.from_numpy(a) for a in v)
+    with torch.inference_mode():
+        hidden = embedder.backend.model.forward_packed(ids, pos, cu, max_len)
+        got = normalize(pool_packed(hidden, seg, cu, "mean"))[: len(texts)].numpy()
+    ref = embedder.embed(texts)
+    assert (got * ref).sum(1).min() > 0.99999
+
+
+def test_padded_runner_stream_in_order(embedder):
+    texts = [f"item {i} " * (1 + i % 13) for i in range(50)]
+
+    def tokenize(slices):
+        for s in slices:
+            yield embedder.tokenizer.encode_flat(s)
+
+    runner = PaddedRunner(embedder.backend, token_budget=256, max_seqs=8)
+    stats = {}
+    got = embed_all(texts, tokenize, runner, 512, embedder.dim, stats=stats)
+    ref = embedder.embed(texts)
+    assert (got * ref).sum(1).min() > 0.99999
+    assert stats["tokens"] == sum(len(x) for x in embedder.tokenizer.encode(texts).ids)
+
+
+def test_encode_flat_matches_encode(embedder):
+    texts = ["short", "word " * 3000, "x" * 5000, "a b " * 100, "", "日本語 " * 400]
+    flat, lengths, truncated = embedder.tokenizer.encode_flat(texts)
+    enc = embedder.tokenizer.encode(texts)
+    assert lengths.tolist() == [len(x) for x in enc.ids]
+    assert flat.tolist() == [t for x in enc.ids for t in x]
+    assert truncated == enc.truncated
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cuda_graph", [True, False])
+def test_packed_runner_matches_cpu(embedder, model_files, cuda_graph):
+    from codesift.embed.backend import load_backend
+    from codesift.embed.scheduler import PackedRunner
+    from tests.embed.texts import parity_texts
+
+    texts = parity_texts()
+    backend = load_backend(model_files, device="cuda", dtype="fp16")
+    runner = PackedRunner(backend, token_budget=4096, cuda_graph=cuda_graph)
+
+    def tokenize(slices):
+        for s in slices:
+            yield embedder.tokenizer.encode_flat(s)
+
+    got = embed_all(texts, tokenize, runner, 4096, embedder.dim)
+    cos = (got * embedder.embed(texts)).sum(1)
+    print(f"\npacked fp16 (graph={cuda_graph}) vs cpu fp32: min cos {cos.min():.6f}")
+    assert cos.min() >= 0.999

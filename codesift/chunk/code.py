@@ -1,0 +1,264 @@
+"""Code: one chunk per function, method and class, read from a tree-sitter parse.
+
+The walk visits only nodes that can hold definitions: the top level, class bodies and the
+bodies of whatever the language's spec says to descend into. Function bodies are never
+entered, and calls and imports come from one query over the file.
+
+Every line ends up in exactly one place: in a definition (with the comments and attributes
+directly above it), or among the lines its container's definitions leave over: a class keeps
+its header, docstring and fields as "class" chunks, a file its imports and statements as
+"module" chunks. Lines that are only structure (`}`, `#endif`, `else:`) join a neighbour.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterator
+
+from tree_sitter import Language, Node, Parser, Query, QueryCursor
+
+from codesift.chunk.code_specs import SPECS, CodeSpec, Definition, Role, Walk
+from codesift.chunk.lines import CallIndex, Piece, SourceLines
+from codesift.chunk.model import Import
+from codesift.chunk.splitting import split_piece
+
+# Big statements are looked into this many levels deep for places to cut a long definition.
+_CUT_DEPTH = 3
+_HEADER_CHARS = 200
+_LEADING_ANNOTATIONS = re.compile(r"^(?:@[\w.]+(?:\((?:[^()]|\([^()]*\))*\))?\s*)+")
+
+
+@lru_cache(maxsize=None)
+def _language(language: str) -> Language:
+    module, function = SPECS[language].grammar
+    return Language(getattr(importlib.import_module(module), function)())
+
+
+@lru_cache(maxsize=None)
+def _parser(language: str) -> Parser:
+    return Parser(_language(language))
+
+
+@lru_cache(maxsize=None)
+def _query(language: str) -> Query:
+    return Query(_language(language), SPECS[language].query)
+
+
+def chunk_code(source: SourceLines, language: str, target: int,
+               max_lines: int) -> tuple[list[Piece], list[Import], CallIndex]:
+    """Pieces, imports and called names of one file in a language of SPECS."""
+    root = _parser(language).parse(source.data).root_node
+    pieces = _Walker(SPECS[language], source, root, target, max_lines).pieces()
+    captures = QueryCursor(_query(language)).captures(root)
+    line_of = source.line_of_byte
+    calls = CallIndex((line_of(name.start_byte), name.text.decode("utf-8", "replace"))
+                      for name in captures.get("call", ()))
+    imports = sorted(SPECS[language].imports(captures, line_of), key=lambda i: i.line)
+    return pieces, imports, calls
+
+
+@dataclass(eq=False)
+class _Unit:
+    """A definition, or the file: its lines, labels, and the definitions carved out of it."""
+
+    kind: str
+    symbol: str | None
+    start: int
+    end: int
+    header_line: int  # the line its header starts on (0 for the file); members start below it
+    header: str = ""  # its own header: context for its split parts and its leftover lines
+    context: str = ""  # the enclosing definition's header
+    members: list[_Unit] = field(default_factory=list)
+    statements: list[Node] = field(default_factory=list)  # its own code, where long stretches are cut
+
+
+class _Walker:
+    def __init__(self, spec: CodeSpec, source: SourceLines, root: Node, target: int, max_lines: int):
+        self.spec, self.source, self.root = spec, source, root
+        self.target, self.max_lines = target, max_lines
+
+    def pieces(self) -> list[Piece]:
+        file = _Unit("module", None, 1, len(self.source), header_line=0)
+        self._collect(file, self.root, qualifier=(), in_class=False)
+        pieces: list[Piece] = []
+        frames: set[int] = set()
+        self._emit(file, pieces, frames)
+        return self._glue_frames(pieces, frames)
+
+    # -- finding definitions -------------------------------------------------------------------
+
+    def _collect(self, container: _Unit, body: Node, qualifier: tuple[str, ...], in_class: bool) -> None:
+        """Fill container.members with the definitions in body, in order, each owning its lines."""
+        source = self.source
+        floor = container.header_line  # the last line already taken
+        for outer, definition in self._definitions(body, container.statements):
+            start, end = source.line_span(outer.start_byte, outer.end_byte)
+            indent = source.indent(start) if self.spec.indent_scoped else None
+            if indent is not None:
+                end = self._without_dedented_comments(start, end, indent)
+            if start <= floor or end > container.end:  # shares a line with what came before
+                container.statements.append(outer)
+                continue
+            start = self._with_leading_lines(start, floor, indent)
+            container.members.append(self._unit(definition, start, end, qualifier, in_class, container.header))
+            floor = end
+
+    def _definitions(self, parent: Node, statements: list[Node]) -> Iterator[tuple[Node, Definition]]:
+        """(outer node, definition) for each definition among parent's children, looking through
+        DESCEND nodes; everything else is added to `statements`."""
+        rules = self.spec.rules
+        for child in parent.named_children:
+            rule = rules.get(child.type)
+            definition = None
+            if rule is Walk.DESCEND:
+                statements.append(child)
+                yield from self._definitions(child, statements)
+                continue
+            if rule is Walk.UNWRAP:
+                definition = self._unwrap(child)
+            elif rule is not None:
+                definition = rule(child)
+            if definition is None:
+                statements.append(child)
+            else:
+                yield child, definition
+
+    def _unwrap(self, wrapper: Node) -> Definition | None:
+        for child in wrapper.named_children:
+            rule = self.spec.rules.get(child.type)
+            if rule is Walk.UNWRAP:
+                found = self._unwrap(child)
+            elif rule is not None and rule is not Walk.DESCEND:
+                found = rule(child)
+            else:
+                continue
+            if found is not None:
+                return found
+        return None
+
+    def _unit(self, definition: Definition, start: int, end: int, qualifier: tuple[str, ...], in_class: bool,
+              context: str) -> _Unit:
+        name = definition.name
+        path = (*qualifier, name) if name else qualifier
+        symbol = ".".join(path) or None
+        header_line = self.source.line_of_byte(definition.node.start_byte)
+        header = self._header(definition)
+        body = definition.body
+        if definition.role is Role.FUNCTION:
+            kind = "method" if in_class or "." in name else "function"
+            statements = (body or definition.node).named_children
+            return _Unit(kind, symbol, start, end, header_line, header, context, statements=statements)
+        kind = "class" if definition.role is Role.CLASS else "module"
+        unit = _Unit(kind, symbol, start, end, header_line, header, context)
+        if body is not None:
+            self._collect(unit, body, path, in_class=definition.role is Role.CLASS)
+        else:
+            unit.statements = definition.node.named_children
+        return unit
+
+    def _header(self, definition: Definition) -> str:
+        """The definition's signature on one line: from its start to its body (or its first line)."""
+        node, body = definition.node, definition.body
+        data = self.source.data
+        if body is not None and body.start_byte > node.start_byte:
+            raw = data[node.start_byte:min(body.start_byte, node.start_byte + 4 * _HEADER_CHARS)]
+        else:
+            raw = data[node.start_byte:node.end_byte].split(b"\n", 1)[0]
+        header = _LEADING_ANNOTATIONS.sub("", " ".join(raw.decode("utf-8", "replace").split()))
+        header = header.rstrip("{ ")
+        return header if len(header) <= _HEADER_CHARS else header[:_HEADER_CHARS - 1] + "…"
+
+    # -- comments that belong to a definition --------------------------------------------------
+
+    def _with_leading_lines(self, start: int, floor: int, indent: int | None) -> int:
+        """Move start up over the comment/attribute lines directly above (no blank line between)."""
+        blank = self.source.blank
+        while start - 1 > floor and not blank[start - 2] and self._is_leading_line(start - 1, indent):
+            start -= 1
+        return start
+
+    def _without_dedented_comments(self, start: int, end: int, indent: int) -> int:
+        """Python hands trailing comments to the block above even when they are dedented: they
+        belong to what follows, so the definition ends before them."""
+        blank = self.source.blank
+        while end > start and (blank[end - 1] or self._is_leading_line(end, indent)):
+            end -= 1
+        return end
+
+    def _is_leading_line(self, line: int, indent: int | None) -> bool:
+        """Whether the line is wholly a comment or attribute (not code with one on its side)."""
+        source = self.source
+        if indent is not None and source.indent(line) > indent:
+            return False
+        first = source.first_char_byte(line)
+        last = source.line_starts[line - 1] + len(source.lines[line - 1].rstrip().encode("utf-8", "surrogatepass"))
+        node = self.root.descendant_for_byte_range(first, first)
+        while node is not None:
+            if node.type in self.spec.leading:
+                return node.start_byte <= first and node.end_byte >= last
+            node = node.parent
+        return False
+
+    # -- turning units into pieces -------------------------------------------------------------
+
+    def _emit(self, unit: _Unit, pieces: list[Piece], frames: set[int]) -> None:
+        source = self.source
+        for start, end in self._own_lines(unit):
+            holds_header = start <= unit.header_line <= end
+            piece = Piece(start, end, unit.kind, unit.symbol, context=unit.context if holds_header else unit.header)
+            cuts = self._cut_lines(unit.statements, start, end) if end - start + 1 > self.max_lines else ()
+            parts = split_piece(source, piece, cuts, self.target, self.max_lines, unit.header or None)
+            if not holds_header and all(self.spec.frame.match(line) for line in source.lines[start - 1:end]
+                                        if line.strip()):
+                frames.update(id(part) for part in parts)
+            pieces += parts
+        for member in unit.members:
+            self._emit(member, pieces, frames)
+
+    def _own_lines(self, unit: _Unit) -> list[tuple[int, int]]:
+        """The unit's lines its members leave over, as trimmed ranges."""
+        spans, cursor = [], unit.start
+        for member in unit.members:
+            if member.start > cursor:
+                spans.append((cursor, member.start - 1))
+            cursor = max(cursor, member.end + 1)
+        if cursor <= unit.end:
+            spans.append((cursor, unit.end))
+        return [t for s, e in spans if (t := self.source.trim(s, e))]
+
+    def _cut_lines(self, statements: list[Node], start: int, end: int) -> set[int]:
+        """Lines in (start, end] where a statement starts; big statements are looked into."""
+        cuts: set[int] = set()
+        stack = [(node, _CUT_DEPTH) for node in statements]
+        while stack:
+            node, depth = stack.pop()
+            first, last = self.source.line_span(node.start_byte, node.end_byte)
+            if last < start or first > end:
+                continue
+            if first > start:
+                cuts.add(first)
+            if depth and last - first + 1 > self.target:
+                stack.extend((child, depth - 1) for child in node.named_children)
+        return cuts
+
+    def _glue_frames(self, pieces: list[Piece], frames: set[int]) -> list[Piece]:
+        """Join each frame-only piece to the neighbour it opens or closes, when that fits."""
+        pieces.sort(key=lambda p: (p.start, p.end))
+        glued: set[int] = set()
+        for i, piece in enumerate(pieces):
+            if id(piece) not in frames:
+                continue
+            before = pieces[i - 1] if i > 0 else None
+            after = pieces[i + 1] if i + 1 < len(pieces) else None
+            opens = self.spec.opener.search(self.source.lines[piece.end - 1])
+            for neighbour in (after, before) if opens else (before, after):
+                if neighbour is None or id(neighbour) in frames:
+                    continue
+                start, end = min(neighbour.start, piece.start), max(neighbour.end, piece.end)
+                if end - start + 1 <= self.max_lines:
+                    neighbour.start, neighbour.end = start, end
+                    glued.add(id(piece))
+                    break
+        return [p for p in pieces if id(p) not in glued]

@@ -1,0 +1,122 @@
+"""A file's lines as `Chunk.content` counts them, and the pieces every chunker cuts them into."""
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import accumulate
+from typing import Callable, Iterable
+
+from codesift.chunk.model import Chunk
+
+
+class SourceLines:
+    """One file's text split by `str.splitlines()` (so `\\r\\n`, `\\r`, form feeds... all end lines),
+    with 1-based line numbers throughout and byte offsets for tree-sitter, whose own row count
+    only knows `\\n` and so cannot be trusted for line numbers."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.lines = text.splitlines()
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @cached_property
+    def blank(self) -> list[bool]:
+        """blank[i] tells whether line i + 1 holds only whitespace."""
+        return [not line.strip() for line in self.lines]
+
+    def is_blank(self, line: int) -> bool:
+        return self.blank[line - 1]
+
+    def indent(self, line: int) -> int:
+        text = self.lines[line - 1]
+        return len(text) - len(text.lstrip())
+
+    def content(self, start: int, end: int) -> str:
+        return "\n".join(self.lines[start - 1:end])
+
+    def trim(self, start: int, end: int) -> tuple[int, int] | None:
+        """The range without its leading and trailing blank lines; None if nothing is left."""
+        blank = self.blank
+        while start <= end and blank[start - 1]:
+            start += 1
+        while end >= start and blank[end - 1]:
+            end -= 1
+        return (start, end) if start <= end else None
+
+    # -- byte offsets, for parsers -------------------------------------------------------------
+
+    @cached_property
+    def data(self) -> bytes:
+        return self.text.encode("utf-8", "surrogatepass")
+
+    @cached_property
+    def line_starts(self) -> list[int]:
+        """Byte offset in `data` where each line starts."""
+        with_ends = self.text.splitlines(keepends=True)
+        if self.text.isascii():
+            sizes: Iterable[int] = map(len, with_ends)
+        else:
+            sizes = (len(line.encode("utf-8", "surrogatepass")) for line in with_ends)
+        return list(accumulate(sizes, initial=0))[:-1] or [0]
+
+    def line_of_byte(self, offset: int) -> int:
+        """The 1-based line holding byte `offset` (clamped to the file)."""
+        return max(1, min(bisect_right(self.line_starts, offset), len(self.lines)))
+
+    def line_span(self, start_byte: int, end_byte: int) -> tuple[int, int]:
+        """First and last line of the bytes [start_byte, end_byte)."""
+        return self.line_of_byte(start_byte), self.line_of_byte(max(start_byte, end_byte - 1))
+
+    @cached_property
+    def char_line_starts(self) -> list[int]:
+        """Character offset in `text` where each line starts."""
+        return list(accumulate(map(len, self.text.splitlines(keepends=True)), initial=0))[:-1] or [0]
+
+    def line_of_char(self, offset: int) -> int:
+        """The 1-based line holding character `offset` of `text` (clamped to the file)."""
+        return max(1, min(bisect_right(self.char_line_starts, offset), len(self.lines)))
+
+    def first_char_byte(self, line: int) -> int:
+        """Byte offset of the first non-blank character of a line (indentation is ASCII)."""
+        return self.line_starts[line - 1] + self.indent(line)
+
+
+@dataclass
+class Piece:
+    """A chunk before it is built: lines and labels, still adjustable by the chunker."""
+
+    start: int
+    end: int
+    kind: str
+    symbol: str | None = None
+    heading_path: tuple[str, ...] = ()
+    context: str = ""
+    part: tuple[int, int] | None = None
+
+
+class CallIndex:
+    """Called names by line, so each chunk can collect the calls made within its lines."""
+
+    def __init__(self, calls: Iterable[tuple[int, str]]):
+        ordered = sorted(calls)
+        self._lines = [line for line, _ in ordered]
+        self._names = [name for _, name in ordered]
+
+    def between(self, start: int, end: int) -> tuple[str, ...]:
+        lo, hi = bisect_left(self._lines, start), bisect_right(self._lines, end)
+        return tuple(sorted(set(self._names[lo:hi])))
+
+
+def build_chunks(path: str, language: str, source: SourceLines, pieces: Iterable[Piece],
+                 calls: CallIndex | None = None) -> list[Chunk]:
+    """Chunks for the pieces, in line order, each holding exactly its lines of the file."""
+    called: Callable[[int, int], tuple[str, ...]] = calls.between if calls else (lambda s, e: ())
+    return [
+        Chunk(path=path, language=language, kind=p.kind, start_line=p.start, end_line=p.end,
+              content=source.content(p.start, p.end), symbol=p.symbol, heading_path=p.heading_path,
+              context=p.context, part=p.part, calls=called(p.start, p.end))
+        for p in sorted(pieces, key=lambda p: (p.start, p.end))
+    ]

@@ -1,0 +1,96 @@
+"""Markdown: one chunk per heading section, labelled with the headings above it."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from codesift.chunk.lines import Piece, SourceLines
+from codesift.chunk.splitting import split_piece
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?=[ \t]|$)(.*)$")
+_ATX_CLOSING = re.compile(r"(?:^|[ \t])#+[ \t]*$")
+_SETEXT = re.compile(r"^ {0,3}(={2,}|-{2,})[ \t]*$")
+# Lines whose run of text cannot be a setext heading: list items, quotes, indented code.
+_NOT_PARAGRAPH = re.compile(r"^(?: {4,}|\t| {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)| {0,3}>)")
+_FRONT_MATTER_OPEN = re.compile(r"^---[ \t]*$")
+_FRONT_MATTER_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*$")
+
+
+@dataclass(frozen=True)
+class Heading:
+    line: int  # where its section starts (the first text line of a setext heading)
+    level: int
+    text: str
+    source_line: str  # the heading as written, for the context of split parts
+
+
+def chunk_markdown(source: SourceLines, target: int, max_lines: int) -> list[Piece]:
+    headings, cuts = scan(source)
+    pieces: list[Piece] = []
+    starts = [h.line for h in headings] + [len(source) + 1]
+    if starts[0] > 1:  # text before the first heading
+        pieces += split_piece(source, Piece(1, starts[0] - 1, "section"), cuts, target, max_lines)
+    ancestry: list[Heading] = []
+    for heading, next_start in zip(headings, starts[1:]):
+        while ancestry and ancestry[-1].level >= heading.level:
+            ancestry.pop()
+        ancestry.append(heading)
+        section = Piece(heading.line, next_start - 1, "section", heading_path=tuple(h.text for h in ancestry))
+        pieces += split_piece(source, section, cuts, target, max_lines, split_context=heading.source_line)
+    return pieces
+
+
+def scan(source: SourceLines) -> tuple[list[Heading], list[int]]:
+    """The headings outside code fences and front matter, and the lines where a long section
+    may be cut (paragraph and fence starts, never inside a fence)."""
+    lines, blank = source.lines, source.blank
+    headings: list[Heading] = []
+    cuts: list[int] = []
+    fence: tuple[str, int] | None = None  # (character, length) of the open fence
+    run_start: int | None = None  # first line of the current run of paragraph text
+    line_no = _front_matter_end(lines)
+    while line_no < len(lines):
+        line_no += 1
+        line = lines[line_no - 1]
+        if fence:
+            stripped = line.strip()
+            if stripped.startswith(fence[0] * fence[1]) and not stripped.strip(fence[0]) \
+                    and len(line) - len(line.lstrip(" ")) < 4:
+                fence = None
+            continue
+        if blank[line_no - 1]:
+            run_start = None
+            continue
+        if line_no > 1 and blank[line_no - 2]:
+            cuts.append(line_no)
+        opening = _FENCE.match(line)
+        if opening and not (opening.group(1)[0] == "`" and "`" in opening.group(2)):
+            fence, run_start = (opening.group(1)[0], len(opening.group(1))), None
+            cuts.append(line_no)
+            continue
+        atx = _ATX.match(line)
+        if atx:
+            text = _ATX_CLOSING.sub("", atx.group(2).strip()).strip()
+            headings.append(Heading(line_no, len(atx.group(1)), text, line.strip()))
+            run_start = None
+            continue
+        if run_start is not None and run_start > 0 and _SETEXT.match(line):
+            text = " ".join(lines[i - 1].strip() for i in range(run_start, line_no))
+            level = 1 if line.lstrip()[0] == "=" else 2
+            headings.append(Heading(run_start, level, text, lines[run_start - 1].strip()))
+            run_start = None
+            continue
+        if run_start is None:
+            run_start = -1 if _NOT_PARAGRAPH.match(line) else line_no  # -1: a run that is not a paragraph
+    return headings, cuts
+
+
+def _front_matter_end(lines: list[str]) -> int:
+    """Last line of a YAML front matter block opening the file, or 0 without one."""
+    if not lines or not _FRONT_MATTER_OPEN.match(lines[0]):
+        return 0
+    for i in range(1, len(lines)):
+        if _FRONT_MATTER_CLOSE.match(lines[i]):
+            return i + 1
+    return 0

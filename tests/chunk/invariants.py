@@ -1,0 +1,41 @@
+"""Properties every chunking must have, whatever the language: shared by the tests and the benchmark."""
+from __future__ import annotations
+
+from codesift.chunk.model import FileChunks
+
+
+def invariant_violations(text: str, result: FileChunks, max_lines: int = 80) -> list[str]:
+    """What is wrong with `result` as a chunking of `text` (empty when nothing is)."""
+    lines = text.splitlines()
+    problems = []
+    covered = [False] * len(lines)
+    previous_start = 0
+    for chunk in result.chunks:
+        where = f"{chunk.kind} {chunk.symbol or chunk.heading_path} {chunk.start_line}-{chunk.end_line}"
+        if not 1 <= chunk.start_line <= chunk.end_line <= len(lines):
+            problems.append(f"{where}: lines out of range")
+            continue
+        if chunk.content != "\n".join(lines[chunk.start_line - 1:chunk.end_line]):
+            problems.append(f"{where}: content is not the file's lines")
+        if chunk.n_lines > max_lines:
+            problems.append(f"{where}: {chunk.n_lines} lines > {max_lines}")
+        if chunk.start_line < previous_start:
+            problems.append(f"{where}: not sorted by start line")
+        if not lines[chunk.start_line - 1].strip():
+            problems.append(f"{where}: starts with a blank line")
+        previous_start = chunk.start_line
+        for i in range(chunk.start_line - 1, chunk.end_line):
+            covered[i] = True
+    for i, line in enumerate(lines):
+        if line.strip() and not covered[i]:
+            problems.append(f"line {i + 1} not covered: {line[:60]!r}")
+            break
+    for a, b in zip(result.chunks, result.chunks[1:]):
+        overlap = a.end_line - b.start_line + 1
+        if overlap > 0 and not (a.part and b.part and a.symbol == b.symbol and overlap <= 5) \
+                and not (a.kind == b.kind == "lines" and overlap <= 5):
+            problems.append(f"chunks at {a.start_line}-{a.end_line} and {b.start_line}-{b.end_line} overlap")
+    ids = [c.id for c in result.chunks]
+    if len(set(ids)) != len(ids) or not all(ids):
+        problems.append("chunk ids missing or not unique")
+    return problems

@@ -115,6 +115,175 @@ def models(as_json: bool) -> None:
                        f"{m.pooling} pooling{', normalized' if m.normalize else ''})\n    {m.root}  [{m.source}]")
 
 
+INDEX_DIR_OPTION = click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                                envvar="CODESIFT_INDEX_DIR",
+                                help="Index folder. Default: ROOT/.codesift when indexing; when searching, the "
+                                     "nearest .codesift folder from the current directory up. [env: CODESIFT_INDEX_DIR]")
+
+
+def _parse_size(text: str) -> int:
+    units = {"k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "b": 1, "": 1}
+    t = text.strip().lower()
+    num = t.rstrip("kmgb")
+    try:
+        return int(float(num) * units[t[len(num):]])
+    except (ValueError, KeyError):
+        raise click.BadParameter(f"{text!r} is not a size like 500k, 2MB or 1000000") from None
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int, chunks: int) -> None:
+        import time
+
+        if not self.enabled or (time.monotonic() - self.last < 0.1 and done < total):
+            return
+        self.last = time.monotonic()
+        width = 30
+        filled = int(width * done / max(total, 1))
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files, {chunks} chunks")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+@cli.command()
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".")
+@INDEX_DIR_OPTION
+@MODEL_OPTION
+@DEVICE_OPTION
+@DTYPE_OPTION
+@click.option("--rebuild", is_flag=True, help="Discard the existing index and build it again.")
+@click.option("--max-file-size", default="1MB", show_default=True, envvar="CODESIFT_MAX_FILE_SIZE",
+              help="Skip (and report) files larger than this. [env: CODESIFT_MAX_FILE_SIZE]")
+@click.option("--exclude", multiple=True, help="Extra gitignore-style pattern to leave out (repeatable).")
+@click.option("--workers", type=int, default=None, help="Processes for reading and chunking. Default: all cores.")
+@click.option("--batch-size", default=32, show_default=True, help="Chunks per forward pass (CPU path).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@click.option("--verbose", "-v", is_flag=True, help="List every skipped file with its reason.")
+def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: str, rebuild: bool,
+          max_file_size: str, exclude: tuple[str, ...], workers: int | None, batch_size: int, quiet: bool,
+          verbose: bool) -> None:
+    """Index the tree at ROOT (default: the current folder), or update its index.
+
+    Only new and changed files are chunked and embedded again. Honours .gitignore,
+    .ignore and .codesiftignore; skips binary files and files over --max-file-size.
+    """
+    from codesift.index.indexer import index_tree
+
+    bar = _ProgressBar(not quiet)
+    try:
+        summary = index_tree(root, index_dir, model=model, device=device, dtype=None if dtype == "auto" else dtype,
+                             rebuild=rebuild, max_file_bytes=_parse_size(max_file_size), excludes=exclude,
+                             workers=workers, batch_size=batch_size, progress=bar)
+    finally:
+        bar.close()
+    if verbose:
+        for s in summary.skipped:
+            click.echo(f"skipped {s.rel}: {s.reason}", err=True)
+    if not quiet:
+        click.echo(summary.line(), err=True)
+
+
+def _open_searcher(index_dir: Path | None, model: str | None):
+    from codesift.index.store import find_index_dir
+    from codesift.search.searcher import Searcher
+
+    if index_dir is None:
+        index_dir = find_index_dir(Path.cwd())
+        if index_dir is None:
+            raise click.ClickException("no index found here or in any parent folder; "
+                                       "create one with `codesift index .`")
+    return Searcher(index_dir, model=model)
+
+
+def _print_human(results, query: str) -> None:
+    if not results:
+        click.echo(f"no results for {query!r}", err=True)
+    for r in results:
+        c = r.chunk
+        label = c.symbol or (" > ".join(c.heading_path) if c.heading_path else c.kind)
+        click.echo(click.style(f"{c.path}:{c.start_line}-{c.end_line}", fg="green") + f"  {label}  "
+                   + click.style(f"({r.score:.4f})", dim=True))
+        shown = 0
+        for line in c.content.splitlines():
+            if line.strip():
+                click.echo("    " + (line if len(line) <= 100 else line[:97] + "..."))
+                shown += 1
+                if shown == 3:
+                    break
+        click.echo()
+
+
+@cli.command()
+@click.argument("query", required=False)
+@click.option("--mode", type=click.Choice(["hybrid", "bm25", "semantic"]), default="hybrid", show_default=True,
+              envvar="CODESIFT_MODE", help="Retrieval mode. [env: CODESIFT_MODE]")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of results.")
+@click.option("--path", "path_glob", default=None, help="Only paths matching this glob (e.g. 'src/**/*.py', '*.md').")
+@click.option("--lang", "languages", multiple=True, help="Only these languages (repeatable), e.g. --lang python.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {query, results}.")
+@click.option("--jsonl", is_flag=True, help="Read one query per line from stdin; write one JSON object per line.")
+@INDEX_DIR_OPTION
+@click.option("--model", "-m", default=None, envvar="CODESIFT_MODEL",
+              help="Query model; default: the model the index was built with. [env: CODESIFT_MODEL]")
+def search(query: str | None, mode: str, k: int, path_glob: str | None, languages: tuple[str, ...],
+           as_json: bool, jsonl: bool, index_dir: Path | None, model: str | None) -> None:
+    """Search the index for QUERY: words, a question, or an identifier."""
+    if jsonl == (query is not None):
+        raise click.UsageError("give a QUERY, or --jsonl with queries on stdin (not both)")
+    searcher = _open_searcher(index_dir, model)
+    if searcher.incomplete:
+        click.echo("note: the index is incomplete (indexing was interrupted or is running); "
+                   "run `codesift index` to finish it", err=True)
+    filters = {"path_glob": path_glob, "languages": languages or None}
+    if jsonl:
+        queries = [line.strip() for line in sys.stdin if line.strip()]
+        for q, results in zip(queries, searcher.search_many(queries, mode=mode, k=k, **filters)):
+            click.echo(json.dumps({"query": q, "results": [r.to_dict() for r in results]}, ensure_ascii=False))
+        return
+    results = searcher.search(query, mode=mode, k=k, **filters)
+    if as_json:
+        click.echo(json.dumps({"query": query, "results": [r.to_dict() for r in results]}, ensure_ascii=False))
+    else:
+        _print_human(results, query)
+
+
+@cli.command()
+@INDEX_DIR_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def status(index_dir: Path | None, as_json: bool) -> None:
+    """Show what the index holds: files, chunks, languages, model, when indexed, size on disk."""
+    from codesift.index.store import Store, find_index_dir
+
+    index_dir = index_dir or find_index_dir(Path.cwd())
+    if index_dir is None:
+        raise click.ClickException("no index found here or in any parent folder; create one with `codesift index .`")
+    with Store(index_dir) as store:
+        meta, counts, langs, size = store.meta(), store.counts(), store.languages(), store.size_on_disk()
+    info = {"index_dir": str(index_dir), "root": meta.get("root"), "state": meta.get("state"), **counts,
+            "languages": {k: {"files": v[0], "chunks": v[1]} for k, v in langs.items()},
+            "model": meta.get("model_name"), "model_sha256": meta.get("model_sha256"),
+            "indexed_at": meta.get("indexed_at"), "created_at": meta.get("created_at"),
+            "size_bytes": size, "codesift_version": meta.get("codesift_version")}
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    click.echo(f"index     {index_dir}  ({size / 1e6:.1f} MB)\nroot      {info['root']}\n"
+               f"state     {info['state']}\nmodel     {info['model']}  (weights sha256 {str(info['model_sha256'])[:12]})\n"
+               f"indexed   {info['indexed_at']}\nfiles     {counts['files']}\nchunks    {counts['chunks']}")
+    for lang, (nf, nc) in langs.items():
+        click.echo(f"  {lang:<12} {nf:>6} files {nc:>8} chunks")
+
+
 def main() -> None:
     cli(prog_name="codesift")
 

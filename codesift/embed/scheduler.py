@@ -185,10 +185,12 @@ class PackedRunner:
 
 
 class PaddedRunner:
-    """Any backend (CPU, MPS, CUDA fp32): sorts each window of sequences by length, pads per batch."""
+    """Any backend (CPU, MPS, CUDA fp32): sorts each window of sequences by length and runs padded
+    forward passes of `batch_size` similar-length sequences, so little is spent on padding."""
 
-    def __init__(self, backend: TorchBackend, token_budget: int = 8192, max_seqs: int = 64):
-        self.backend, self.budget, self.max_seqs = backend, token_budget, max_seqs
+    def __init__(self, backend: TorchBackend, window_tokens: int = 65536, batch_size: int = 32):
+        self.backend, self.budget, self.batch_size = backend, window_tokens, batch_size
+        self.max_seqs = window_tokens
 
     def run(self, batches: Iterable[TokenBatch]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for batch in batches:
@@ -196,20 +198,18 @@ class PaddedRunner:
             seqs = [batch.ids[offsets[i]:offsets[i + 1]] for i in range(len(batch.lengths))]
             order = np.argsort(-batch.lengths, kind="stable")
             out = np.zeros((len(seqs), self.backend.dim), dtype=np.float32)
-            start = 0
-            while start < len(order):
-                width = int(batch.lengths[order[start]])
-                n = max(1, min(self.max_seqs, self.budget // max(width, 1)))
-                idx = order[start:start + n]
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size]
                 out[idx] = self.backend.embed_batch([seqs[i] for i in idx])
-                start += n
             yield batch.keys, out
 
 
-def make_runner(backend: TorchBackend, token_budget: int | None = None, cuda_graph: bool = True):
+def make_runner(backend: TorchBackend, token_budget: int | None = None, cuda_graph: bool = True,
+                batch_size: int = 32):
+    """The fastest runner this backend supports."""
     if packed_attention_supported(backend.device, backend.dtype):
         return PackedRunner(backend, token_budget or DEFAULT_TOKEN_BUDGET, cuda_graph=cuda_graph)
-    return PaddedRunner(backend)
+    return PaddedRunner(backend, token_budget or 65536, batch_size=batch_size)
 
 
 # --- tokenization ahead of the GPU ------------------------------------------------------------

@@ -76,7 +76,7 @@ def test_padded_runner_stream_in_order(embedder):
         for s in slices:
             yield embedder.tokenizer.encode_flat(s)
 
-    runner = PaddedRunner(embedder.backend, token_budget=256, max_seqs=8)
+    runner = PaddedRunner(embedder.backend, window_tokens=256, batch_size=8)
     stats = {}
     got = embed_all(texts, tokenize, runner, 512, embedder.dim, stats=stats)
     ref = embedder.embed(texts)

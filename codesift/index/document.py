@@ -1,0 +1,50 @@
+"""How a chunk is presented to the two retrievers: the text the model embeds, and BM25's fields.
+
+A chunk alone often lacks what a question is about: the file it lives in, the class a
+method belongs to, the heading a paragraph sits under. Both views get a short header
+with that context.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+
+from codesift.chunk.model import Chunk
+from codesift.search.terms import terms
+
+# Bump when the embedded text or the BM25 fields change: the indexer then re-chunks every
+# file, and re-embeds only the chunks whose text actually changed (vectors are keyed by text hash).
+DOC_FORMAT = 1
+
+_PATH_SPLIT = re.compile(r"[/\\._\-]+")
+
+
+def symbol_label(chunk: Chunk) -> str:
+    if chunk.symbol:
+        return chunk.symbol
+    if chunk.heading_path:
+        return " > ".join(chunk.heading_path)
+    return ""
+
+
+def embed_text(chunk: Chunk) -> str:
+    """The text given to the embedding model: a context header, then the content."""
+    header = [chunk.path]
+    label = symbol_label(chunk)
+    if label:
+        header.append(label)
+    if chunk.context and chunk.context not in chunk.content[:200]:
+        header.append(chunk.context.strip())
+    return " | ".join(header) + "\n" + chunk.content
+
+
+def embed_hash(text: str) -> str:
+    return hashlib.sha256(f"{DOC_FORMAT}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def bm25_fields(chunk: Chunk) -> tuple[str, str, str]:
+    """(name, path, body) term strings for the FTS table: names and paths weigh more than bodies."""
+    name = " ".join(terms(symbol_label(chunk).replace(">", " ")))
+    path = " ".join(terms(" ".join(_PATH_SPLIT.split(chunk.path))))
+    body = " ".join(terms(chunk.content))
+    return name, path, body

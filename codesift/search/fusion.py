@@ -1,0 +1,25 @@
+"""Combining ranked lists. Pure functions over {key: score} dicts."""
+from __future__ import annotations
+
+from typing import Hashable, Mapping, Sequence
+
+
+def ranks(scores: Mapping[Hashable, float]) -> dict[Hashable, int]:
+    """1-based ranks by descending score (ties broken by key for determinism)."""
+    ordered = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {key: i + 1 for i, (key, _) in enumerate(ordered)}
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Mapping[Hashable, float]], weights: Sequence[float] | None = None,
+                           k: float = 60.0) -> dict[Hashable, float]:
+    """RRF: sum over lists of weight / (k + rank). Robust to the lists' incomparable score scales."""
+    weights = weights or [1.0] * len(rankings)
+    fused: dict[Hashable, float] = {}
+    for scores, w in zip(rankings, weights):
+        for key, r in ranks(scores).items():
+            fused[key] = fused.get(key, 0.0) + w / (k + r)
+    return fused
+
+
+def top_k(scores: Mapping[Hashable, float], k: int) -> list[tuple[Hashable, float]]:
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]

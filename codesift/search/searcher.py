@@ -1,0 +1,154 @@
+"""Answering queries from an index: BM25 over code-aware terms, dense vectors, rank fusion.
+
+Runs without torch: queries are encoded by the numpy encoder over the same weights.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from codesift.embed.model_files import resolve_model
+from codesift.errors import CodesiftError, ModelMismatchError, StoreError
+from codesift.index.store import ChunkRow, Store
+from codesift.search.fusion import reciprocal_rank_fusion, top_k
+from codesift.search.terms import query_terms
+
+MODES = ("hybrid", "bm25", "semantic")
+# FTS5 bm25() column weights for (name, path, body)
+FIELD_WEIGHTS = (3.0, 1.0, 1.0)
+CANDIDATES = 100  # taken from each retriever before fusion
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    chunk: ChunkRow
+    score: float
+
+    def to_dict(self) -> dict:
+        c = self.chunk
+        return {"path": c.path, "start_line": c.start_line, "end_line": c.end_line,
+                "score": round(float(self.score), 6), "kind": c.kind, "symbol": c.symbol,
+                "heading_path": list(c.heading_path) if c.heading_path else None, "id": c.id}
+
+
+def path_matches(path: str, pattern: str) -> bool:
+    """Glob on the relative path; a pattern without '/' also matches the file name; a plain folder matches below it."""
+    if fnmatch.fnmatchcase(path, pattern):
+        return True
+    if "/" not in pattern and fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern):
+        return True
+    if not any(ch in pattern for ch in "*?["):
+        return path.startswith(pattern.rstrip("/") + "/")
+    return pattern.startswith("**/") and fnmatch.fnmatchcase(path, pattern[3:])
+
+
+class Searcher:
+    def __init__(self, index_dir: Path, model: str | None = None):
+        self.store = Store(index_dir)
+        meta = self.store.meta()
+        if not meta.get("model_sha256"):
+            raise StoreError(f"the index at {index_dir} is empty; run `codesift index`")
+        self.meta = meta
+        self.model_spec = model
+        self.dim = int(meta["dim"])
+        self._encoder = None
+        self._dense: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def incomplete(self) -> bool:
+        return self.meta.get("state") != "complete"
+
+    # --- semantic ---------------------------------------------------------------------
+    def encoder(self):
+        if self._encoder is None:
+            from codesift.embed.query_encoder import QueryEncoder
+            from codesift.index.indexer import check_model
+
+            spec = self.model_spec or self.meta.get("model_spec") or "default"
+            try:
+                files = resolve_model(spec)
+            except CodesiftError as e:
+                raise StoreError(f"this index was built with model {self.meta.get('model_name')} ({spec}), "
+                                 f"which cannot be loaded now: {e}") from e
+            check_model(self.meta, files, spec)
+            if files.dim != self.dim:
+                raise ModelMismatchError(f"model {files.name} has dimension {files.dim}, the index {self.dim}")
+            self._encoder = QueryEncoder(files)
+        return self._encoder
+
+    def dense(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._dense is None:
+            from codesift.index.dense import load_dense
+
+            self._dense = load_dense(self.store, self.dim)
+        return self._dense
+
+    def semantic_scores(self, qvec: np.ndarray, allowed: set[int] | None, n: int) -> dict[int, float]:
+        rows, mat = self.dense()
+        if len(rows) == 0:
+            return {}
+        sims = np.asarray(mat @ qvec.astype(mat.dtype), dtype=np.float32)
+        if allowed is not None:
+            keep = np.isin(rows, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
+            sims = np.where(keep, sims, -np.inf)
+        n = min(n, len(rows))
+        idx = np.argpartition(-sims, n - 1)[:n]
+        return {int(rows[i]): float(sims[i]) for i in idx if np.isfinite(sims[i])}
+
+    # --- lexical ----------------------------------------------------------------------
+    def bm25_scores(self, query: str, allowed: set[int] | None, n: int) -> dict[int, float]:
+        qterms = query_terms(query)
+        if not qterms:
+            return {}
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in qterms)
+        limit = n if allowed is None else -1
+        rows = self.store.db.execute(
+            "SELECT rowid, bm25(chunks_fts, ?, ?, ?) FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "ORDER BY 2 LIMIT ?", (*FIELD_WEIGHTS, match, limit)).fetchall()
+        out = {}
+        for rowid, score in rows:
+            if allowed is None or rowid in allowed:
+                out[rowid] = -score
+                if len(out) >= n:
+                    break
+        return out
+
+    # --- filters ----------------------------------------------------------------------
+    def allowed_rowids(self, path_glob: str | None, languages: Sequence[str] | None) -> set[int] | None:
+        if not path_glob and not languages:
+            return None
+        q = "SELECT c.rowid, f.path, f.language FROM chunks c JOIN files f ON f.id = c.file_id"
+        langs = {lang.lower() for lang in languages or ()}
+        return {rowid for rowid, path, lang in self.store.db.execute(q)
+                if (not langs or lang in langs) and (not path_glob or path_matches(path, path_glob))}
+
+    # --- search -----------------------------------------------------------------------
+    def search(self, query: str, mode: str = "hybrid", k: int = 10, path_glob: str | None = None,
+               languages: Sequence[str] | None = None, qvec: np.ndarray | None = None) -> list[SearchResult]:
+        if mode not in MODES:
+            raise CodesiftError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        allowed = self.allowed_rowids(path_glob, languages)
+        n = max(CANDIDATES, k)
+        lists = []
+        if mode in ("hybrid", "bm25"):
+            lists.append(self.bm25_scores(query, allowed, n))
+        if mode in ("hybrid", "semantic"):
+            if qvec is None:
+                qvec = self.encoder().encode([query])[0]
+            lists.append(self.semantic_scores(qvec, allowed, n))
+        fused = lists[0] if len(lists) == 1 else reciprocal_rank_fusion(lists)
+        best = top_k(fused, k)
+        rows = self.store.chunks_by_rowid(r for r, _ in best)
+        return [SearchResult(rows[r], s) for r, s in best if r in rows]
+
+    def search_many(self, queries: Sequence[str], mode: str = "hybrid", k: int = 10, **filters
+                    ) -> list[list[SearchResult]]:
+        qvecs = self.encoder().encode(list(queries)) if mode != "bm25" and queries else [None] * len(queries)
+        return [self.search(q, mode, k, qvec=v, **filters) for q, v in zip(queries, qvecs)]
+
+    def close(self) -> None:
+        self.store.close()

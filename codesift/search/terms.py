@@ -1,0 +1,86 @@
+"""Code-aware terms for BM25: identifiers split into words, whole identifiers kept too.
+
+`parseHTTPResponse_v2` -> parse, http, response, v, 2 and the whole `parsehttpresponsev2`, so
+that a query in words and a query by exact name both match. The same function turns
+documents and queries into terms, so both sides always agree.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# identifiers (with unicode letters), and numbers
+_TOKEN = re.compile(r"[^\W\d][\w]*|\d+")
+# camelCase / PascalCase / ACRONYMWord / digit boundaries inside one identifier part
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\W\d_]+")
+
+STOP_WORDS = frozenset("""
+a an and are as at be been but by can could did do does doing for from had has have having he her
+here hers him his how i if in into is it its itself just me more most my no nor not of off on once
+only or other our out over own same she should so some such than that the their theirs them then
+there these they this those through to too under until up very was we were what when where which
+while who whom why will with would you your yours e g eg ie etc also may might must shall us
+""".split())
+
+MAX_TERM_LEN = 64
+
+
+def stem(word: str) -> str:
+    """A light English stemmer (plurals and -ing/-ed/-ly): enough to meet `returns` with `return`.
+
+    Deliberately conservative: over-stemming merges unrelated identifiers.
+    """
+    n = len(word)
+    if n <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and n > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+        n -= 1
+    if word.endswith("ing") and n > 5:
+        word = word[:-3]
+        if len(word) > 2 and word[-1] == word[-2] and word[-1] not in "lsz":
+            word = word[:-1]
+    elif word.endswith("ed") and n > 4 and not word.endswith("eed"):
+        word = word[:-2]
+        if len(word) > 2 and word[-1] == word[-2] and word[-1] not in "lsz":
+            word = word[:-1]
+    return word
+
+
+@lru_cache(maxsize=1 << 17)
+def identifier_terms(token: str) -> tuple[str, ...]:
+    """Terms for one identifier: its stemmed word parts, plus the whole identifier when it has parts."""
+    if token.isascii():
+        parts = [p.lower() for p in _CAMEL.findall(token)]
+    else:  # the camelCase regex is ASCII-only; other scripts split on underscores
+        parts = [p.lower() for p in token.split("_") if p]
+    words = [stem(p) for p in parts if p not in STOP_WORDS]
+    words = [w for w in words if w and len(w) <= MAX_TERM_LEN]
+    # the whole identifier, spelling-neutral: get_user_name, getUserName and getusername meet
+    whole = stem("".join(parts))
+    if len(parts) > 1 and whole and len(whole) <= MAX_TERM_LEN:
+        words.append(whole)
+    return tuple(words)
+
+
+def terms(text: str) -> list[str]:
+    """All BM25 terms of a text, in order, with repeats (term frequency matters)."""
+    out: list[str] = []
+    for token in _TOKEN.findall(text):
+        if token.isdigit():
+            if len(token) <= 8:
+                out.append(token)
+            continue
+        if token.lower() in STOP_WORDS:
+            continue
+        out.extend(identifier_terms(token))
+    return out
+
+
+def query_terms(query: str) -> list[str]:
+    """Distinct terms of a query, in first-seen order."""
+    return list(dict.fromkeys(terms(query)))

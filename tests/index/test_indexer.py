@@ -1,0 +1,155 @@
+"""Indexing a tree and keeping it up to date, with the real model and the real store."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from codesift.errors import ModelMismatchError, StoreError
+from codesift.index.indexer import index_tree
+from codesift.index.store import Store
+from codesift.search.searcher import Searcher
+from tests.index.repo import make_repo
+
+
+@pytest.fixture()
+def repo(tmp_path):
+    return make_repo(tmp_path / "repo")
+
+
+def index(repo: Path, embedder, **kw):
+    return index_tree(repo, embedder=embedder, workers=1, **kw)
+
+
+def top_paths(repo: Path, query: str, mode: str = "hybrid", k: int = 3) -> list[str]:
+    s = Searcher(repo / ".codesift")
+    try:
+        return [r.chunk.path for r in s.search(query, mode=mode, k=k)]
+    finally:
+        s.close()
+
+
+def test_index_reports_and_searches(repo, embedder):
+    summary = index(repo, embedder)
+    assert summary.new == summary.files == 7  # 3 code, 1 md, package.json, notes.txt, .gitignore
+    reasons = {s.rel: s.reason for s in summary.skipped}
+    assert reasons["logo.png"] == "binary"
+    assert reasons["huge.txt"].startswith("too large")
+    assert summary.decode_errors == 1
+    assert "skipped" in summary.line() and "invalid UTF-8" in summary.line()
+    for mode in ("hybrid", "bm25", "semantic"):
+        assert top_paths(repo, "load the configuration from a json file", mode)[0] == "src/config.py", mode
+    assert "src/geometry.rs" in top_paths(repo, "euclidean distance between two points", "semantic")
+    with Store(repo / ".codesift") as store:
+        paths = {c.path for c in store.iter_chunks()}
+        assert "build/generated.py" not in paths and "debug.log" not in paths
+        assert store.get_meta("state") == "complete"
+        md = [c for c in store.iter_chunks("docs/guide.md") if "APP_" in c.content][0]
+        assert md.heading_path == ("User guide", "Configuration", "Environment variables")
+
+
+def test_incremental_updates(repo, embedder):
+    first = index(repo, embedder)
+    again = index(repo, embedder)
+    assert (again.new, again.changed, again.deleted, again.embedded) == (0, 0, 0, 0)
+    assert again.unchanged == first.files
+
+    # edit one function: only what changed is embedded again
+    cfg = repo / "src/config.py"
+    cfg.write_text(cfg.read_text().replace('startswith("APP_")', 'startswith("MYAPP_")'))
+    edit = index(repo, embedder)
+    assert (edit.changed, edit.new, edit.deleted) == (1, 0, 0)
+    with Store(repo / ".codesift") as store:
+        n_cfg = len(list(store.iter_chunks("src/config.py")))
+    assert 1 <= edit.embedded < n_cfg + 1 and edit.embedded <= 2
+
+    # add, delete
+    (repo / "src/cache.py").write_text("def lru_cache_get(cache, key):\n    return cache.get(key)\n")
+    (repo / "src/geometry.rs").unlink()
+    upd = index(repo, embedder)
+    assert (upd.new, upd.deleted, upd.changed) == (1, 1, 0)
+    assert "src/geometry.rs" not in top_paths(repo, "distance between two points", "semantic", k=10)
+
+    # rename: the file's chunks are embedded again (their header names the path), nothing else
+    with Store(repo / ".codesift") as store:
+        n_server = len(list(store.iter_chunks("src/server.py")))
+    (repo / "src/server.py").rename(repo / "src/http_server.py")
+    ren = index(repo, embedder)
+    assert (ren.new, ren.deleted) == (1, 1)
+    assert ren.embedded == n_server
+    assert top_paths(repo, "stop the http server and close its socket")[0] == "src/http_server.py"
+    with Store(repo / ".codesift") as store:  # orphaned vectors are pruned
+        used = store.db.execute("SELECT count(DISTINCT embed_hash) FROM chunks").fetchone()[0]
+        assert store.db.execute("SELECT count(*) FROM vectors").fetchone()[0] == used
+
+
+def test_touched_file_not_reembedded(repo, embedder):
+    index(repo, embedder)
+    import os
+
+    p = repo / "src/config.py"
+    os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))
+    s = index(repo, embedder)
+    assert (s.changed, s.embedded, s.unchanged) == (0, 0, 7)
+
+
+def _other_model(model_files, tmp_path) -> Path:
+    """A copy of the default model with one weight changed: same architecture, other weights."""
+    from safetensors.numpy import load_file, save_file
+
+    from tests.embed.test_model_files import copy_model
+
+    folder = copy_model(model_files.root, tmp_path / "other-model", link_weights=False)
+    t = load_file(str(model_files.weights))
+    t["encoder.layer.0.output.dense.bias"] = t["encoder.layer.0.output.dense.bias"] + 0.01
+    save_file(t, str(folder / "model.safetensors"))
+    return folder
+
+
+def test_model_mismatch_refused(repo, embedder, model_files, tmp_path):
+    index(repo, embedder)
+    other = _other_model(model_files, tmp_path)
+    with pytest.raises(ModelMismatchError, match="--rebuild"):
+        index_tree(repo, model=str(other), workers=1, device="cpu")
+    with pytest.raises(ModelMismatchError, match="rebuild"):
+        Searcher(repo / ".codesift", model=str(other)).search("config", mode="semantic")
+    # the refused run changed nothing
+    assert top_paths(repo, "load the configuration from a json file")[0] == "src/config.py"
+    rebuilt = index_tree(repo, model=str(other), workers=1, device="cpu", rebuild=True)
+    assert rebuilt.new == 7
+    with Store(repo / ".codesift") as store:
+        assert store.get_meta("model_name") == str(other.resolve())
+
+
+def test_damaged_or_newer_index(repo, embedder):
+    index(repo, embedder)
+    db = repo / ".codesift" / "index.db"
+    with Store(repo / ".codesift") as store:
+        store.db.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="newer codesift"):
+        Searcher(repo / ".codesift")
+    for p in db.parent.glob("index.db*"):
+        p.unlink()
+    db.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="--rebuild"):
+        Searcher(repo / ".codesift")
+    assert index(repo, embedder, rebuild=True).new == 7
+
+
+def test_index_dir_elsewhere_and_foreign_root(repo, embedder, tmp_path):
+    idx = tmp_path / "idx"
+    index(repo, embedder, index_dir=idx)
+    assert not (repo / ".codesift").exists() and (idx / "index.db").exists()
+    other = make_repo(tmp_path / "other")
+    with pytest.raises(StoreError, match="belongs to"):
+        index(other, embedder, index_dir=idx)
+
+
+def test_dense_cache_rebuilt_when_missing(repo, embedder):
+    index(repo, embedder)
+    for p in (repo / ".codesift").glob("dense-*.npy"):
+        p.unlink()
+    assert top_paths(repo, "load the configuration from a json file", "semantic")[0] == "src/config.py"
+    assert list((repo / ".codesift").glob("dense-*.npy"))

@@ -1,0 +1,33 @@
+from codesift.search.terms import query_terms, stem, terms
+
+
+def test_identifiers_split_and_kept_whole():
+    t = terms("parseHTTPResponse read_lines XMLHttpRequest")
+    for expected in ("parse", "http", "response", "parsehttpresponse", "read", "line", "readline",
+                     "xml", "request", "xmlhttprequest"):
+        assert expected in t
+
+
+def test_stop_words_dropped_but_not_inside_identifiers_whole():
+    t = terms("Return the number of items in the queue is_empty")
+    assert "the" not in t and "of" not in t and "in" not in t
+    assert {"return", "number", "item", "queue", "empty", "isempty"} <= set(t)
+
+
+def test_query_and_document_agree():
+    assert set(query_terms("getUserName")) <= set(terms("def get_user_name(self): pass"))
+    assert "readline" in terms("def read_lines(self)") and "readline" in terms("f.readlines()")
+
+
+def test_stemming_is_light():
+    assert [stem(w) for w in ("returns", "classes", "parsing", "parsed", "status", "process", "is")] == \
+        ["return", "class", "pars", "pars", "status", "process", "is"]
+
+
+def test_unicode_identifiers():
+    t = terms("größe_berechnen naïve")
+    assert "größe" in t and "berechnen" in t and "naïve" in t and "größeberechnen" in t
+
+
+def test_query_terms_unique_in_order():
+    assert query_terms("read file, read FILE") == ["read", "file"]

@@ -1,0 +1,109 @@
+"""The command line as a user runs it (in-process through click's runner)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from codesift.cli import cli
+from tests.index.repo import make_repo
+
+RESULT_KEYS = {"path", "start_line", "end_line", "score", "kind", "symbol", "heading_path", "id"}
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("cli") / "repo")
+    r = CliRunner().invoke(cli, ["index", str(repo), "--workers", "1", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert "indexed 7 files" in r.stderr
+    return repo
+
+
+def run(args, cwd=None, input=None):
+    import os
+
+    old = os.getcwd()
+    try:
+        if cwd:
+            os.chdir(cwd)
+        return CliRunner().invoke(cli, args, input=input)
+    finally:
+        os.chdir(old)
+
+
+def test_search_jsonl_contract(indexed):
+    r = run(["search", "--jsonl", "-k", "5"], cwd=indexed / "src",
+            input="load the configuration from a json file\n\nstart the http server\n")
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["query"] for x in lines] == ["load the configuration from a json file", "start the http server"]
+    for rec in lines:
+        assert 0 < len(rec["results"]) <= 5
+        for res in rec["results"]:
+            assert set(res) == RESULT_KEYS
+    top = lines[0]["results"][0]
+    assert top["path"] == "src/config.py" and top["symbol"] == "load_config"  # relative to the indexed root
+    assert lines[1]["results"][0]["symbol"] == "HttpServer.start"
+
+
+def test_search_json_and_filters(indexed):
+    r = run(["search", "configuration", "--json", "--path", "docs/*", "--index-dir", str(indexed / ".codesift")])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["results"] and all(x["path"].startswith("docs/") for x in out["results"])
+    assert out["results"][0]["heading_path"][0] == "User guide"
+    r = run(["search", "distance", "--json", "--lang", "rust"], cwd=indexed)
+    assert {x["path"] for x in json.loads(r.stdout)["results"]} == {"src/geometry.rs"}
+
+
+def test_search_human_output(indexed):
+    r = run(["search", "stop the server", "-k", "2", "--mode", "bm25"], cwd=indexed)
+    assert r.exit_code == 0, r.output
+    assert "src/server.py:" in r.stdout and "HttpServer.stop" in r.stdout
+
+
+def test_status(indexed):
+    r = run(["status", "--json"], cwd=indexed)
+    info = json.loads(r.stdout)
+    assert info["files"] == 7 and info["chunks"] > 7 and info["state"] == "complete"
+    assert info["model"] == "sentence-transformers/all-MiniLM-L6-v2" and info["size_bytes"] > 0
+    assert "python" in info["languages"]
+    r = run(["status"], cwd=indexed)
+    assert "chunks" in r.stdout and "python" in r.stdout
+
+
+def test_no_index_is_a_clear_error(tmp_path):
+    r = run(["search", "anything"], cwd=tmp_path)
+    assert r.exit_code == 1 and "codesift index" in r.output
+
+
+def test_usage_errors(indexed):
+    assert run(["search"], cwd=indexed).exit_code == 2
+    assert run(["search", "--mode", "fuzzy", "x"], cwd=indexed).exit_code == 2
+
+
+def test_embed_npy_and_jsonl(tmp_path):
+    src = tmp_path / "texts.txt"
+    src.write_text("first text\nsecond text\n\n")
+    r = run(["embed", str(src), "-o", str(tmp_path / "v.npy"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    v = np.load(tmp_path / "v.npy")
+    assert v.shape == (3, 384) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    r = run(["embed", "-", "--device", "cpu"], input="only one\n")
+    rec = json.loads(r.stdout)
+    assert rec["index"] == 0 and rec["text"] == "only one" and len(rec["vector"]) == 384
+    assert abs(np.dot(rec["vector"], v[0])) < 0.9999  # a different text, a different vector
+
+
+def test_models_lists_default():
+    r = run(["models", "--json"])
+    assert r.exit_code == 0
+    assert any(json.loads(line)["name"] == "sentence-transformers/all-MiniLM-L6-v2" for line in r.stdout.splitlines())
+
+
+def test_bad_model_path_is_clear(tmp_path):
+    r = run(["embed", "-", "--model", str(tmp_path / "nope")], input="x\n")
+    assert r.exit_code == 1 and "not found" in r.output and "Traceback" not in r.output

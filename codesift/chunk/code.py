@@ -27,6 +27,9 @@ from codesift.chunk.splitting import split_piece
 # Big statements are looked into this many levels deep for places to cut a long definition.
 _CUT_DEPTH = 3
 _HEADER_CHARS = 200
+# Constructs C does not have: a file "in C" showing them is C++ (headers are named .h either way).
+_CPP_HINTS = re.compile(r"^[ \t]*(?:namespace\s+\w+\s*\{|template\s*<|class\s+\w+[^;()]*\{|"
+                        r"(?:public|private|protected)\s*:)|\w::~?\w", re.MULTILINE)
 _LEADING_ANNOTATIONS = re.compile(r"^(?:@[\w.]+(?:\((?:[^()]|\([^()]*\))*\))?\s*)+")
 
 
@@ -49,13 +52,16 @@ def _query(language: str) -> Query:
 def chunk_code(source: SourceLines, language: str, target: int,
                max_lines: int) -> tuple[list[Piece], list[Import], CallIndex]:
     """Pieces, imports and called names of one file in a language of SPECS."""
+    if language == "c" and _CPP_HINTS.search(source.text):
+        language = "cpp"  # a C++ header named .h
+    spec = SPECS[language]
     root = _parser(language).parse(source.data).root_node
-    pieces = _Walker(SPECS[language], source, root, target, max_lines).pieces()
+    pieces = _Walker(spec, source, root, target, max_lines).pieces()
     captures = QueryCursor(_query(language)).captures(root)
     line_of = source.line_of_byte
     calls = CallIndex((line_of(name.start_byte), name.text.decode("utf-8", "replace"))
                       for name in captures.get("call", ()))
-    imports = sorted(SPECS[language].imports(captures, line_of), key=lambda i: i.line)
+    imports = sorted(spec.imports(captures, line_of), key=lambda i: i.line)
     return pieces, imports, calls
 
 

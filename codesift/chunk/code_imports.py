@@ -77,7 +77,11 @@ def javascript(captures: Captures, line_of: LineOf) -> Iterator[Import]:
         arguments = name.parent.child_by_field_name("arguments")
         first = arguments.named_children[0] if arguments is not None and arguments.named_children else None
         if first is not None and first.type == "string":
-            yield Import(_unquote(_text(first) or ""), None, None, line_of(name.start_byte))
+            declarator = name.parent.parent  # const fs = require("fs")
+            alias = declarator.child_by_field_name("name") if declarator is not None \
+                and declarator.type == "variable_declarator" else None
+            yield Import(_unquote(_text(first) or ""), None, _text(alias) if alias is not None \
+                         and alias.type == "identifier" else None, line_of(name.start_byte))
 
 
 def rust(captures: Captures, line_of: LineOf) -> Iterator[Import]:

@@ -76,7 +76,8 @@ def split_piece(source: SourceLines, piece: Piece, cuts: Iterable[int], target: 
     keeps the piece's labels and gets `split_context` (the symbol's header line) as context."""
     spans = [t for s, e in split(piece.start, piece.end, cuts, target, max_lines) if (t := source.trim(s, e))]
     if len(spans) == 1:
-        return [replace(piece, start=spans[0][0], end=spans[0][1])]
+        piece.start, piece.end = spans[0]
+        return [piece]
     context = piece.context if split_context is None else split_context
     return [replace(piece, start=s, end=e, context=context, part=(i, len(spans)))
             for i, (s, e) in enumerate(spans, 1)]

@@ -53,7 +53,7 @@ def _chunk_by_keys(scan: Callable[[SourceLines], KeyStarts], source: SourceLines
     if not starts:
         return chunk_paragraphs(source, target, max_lines)
     pieces: list[Piece] = []
-    for group in _groups(_units(source, starts), merge):
+    for group in _groups(_units(source, starts), min(MERGE_KEYS_LINES, max_lines) if merge else 0):
         start, end = group[0][0][0], group[-1][0][1]
         if len(group) > 1:
             pieces.append(Piece(start, end, "keys"))
@@ -79,12 +79,12 @@ def _units(source: SourceLines, starts: KeyStarts) -> list[Unit]:
     return units
 
 
-def _groups(units: list[Unit], merge: bool) -> Iterator[list[Unit]]:
-    """Runs of consecutive named units that together fit in MERGE_KEYS_LINES; others alone."""
+def _groups(units: list[Unit], merged_lines: int) -> Iterator[list[Unit]]:
+    """Runs of consecutive named units that together fit in `merged_lines`; others alone."""
     group: list[Unit] = []
     for unit in units:
         (_, end), path = unit
-        if merge and group and path and end - group[0][0][0] + 1 <= MERGE_KEYS_LINES:
+        if group and path and end - group[0][0][0] + 1 <= merged_lines:
             group.append(unit)
             continue
         if group:

@@ -32,8 +32,9 @@ def invariant_violations(text: str, result: FileChunks, max_lines: int = 80) -> 
             break
     for a, b in zip(result.chunks, result.chunks[1:]):
         overlap = a.end_line - b.start_line + 1
-        if overlap > 0 and not (a.part and b.part and a.symbol == b.symbol and overlap <= 5) \
-                and not (a.kind == b.kind == "lines" and overlap <= 5):
+        # Only windows cut from one long unit may overlap, and only by a few lines.
+        same_unit = (a.kind, a.symbol, a.heading_path) == (b.kind, b.symbol, b.heading_path)
+        if overlap > 0 and not (same_unit and overlap <= 5):
             problems.append(f"chunks at {a.start_line}-{a.end_line} and {b.start_line}-{b.end_line} overlap")
     ids = [c.id for c in result.chunks]
     if len(set(ids)) != len(ids) or not all(ids):

@@ -30,6 +30,7 @@ _HEADER_CHARS = 200
 # Constructs C does not have: a file "in C" showing them is C++ (headers are named .h either way).
 _CPP_HINTS = re.compile(r"^[ \t]*(?:namespace\s+\w+\s*\{|template\s*<|class\s+\w+[^;()]*\{|"
                         r"(?:public|private|protected)\s*:)|\w::~?\w", re.MULTILINE)
+_LONE_CR = re.compile(rb"\r(?!\n)")
 _LEADING_ANNOTATIONS = re.compile(r"^(?:@[\w.]+(?:\((?:[^()]|\([^()]*\))*\))?\s*)+")
 
 
@@ -55,7 +56,10 @@ def chunk_code(source: SourceLines, language: str, target: int,
     if language == "c" and _CPP_HINTS.search(source.text):
         language = "cpp"  # a C++ header named .h
     spec = SPECS[language]
-    root = _parser(language).parse(source.data).root_node
+    data = source.data
+    if b"\r" in data:  # old Mac line ends: tree-sitter only knows \n; same length keeps offsets
+        data = _LONE_CR.sub(b"\n", data)
+    root = _parser(language).parse(data).root_node
     pieces = _Walker(spec, source, root, target, max_lines).pieces()
     captures = QueryCursor(_query(language)).captures(root)
     line_of = source.line_of_byte
@@ -210,21 +214,20 @@ class _Walker:
     # -- turning units into pieces -------------------------------------------------------------
 
     def _emit(self, unit: _Unit, pieces: list[Piece], frames: set[int]) -> None:
-        source = self.source
-        for start, end in self._own_lines(unit):
+        for start, end, is_frame in self._own_lines(unit):
             holds_header = start <= unit.header_line <= end
             piece = Piece(start, end, unit.kind, unit.symbol, context=unit.context if holds_header else unit.header)
             cuts = self._cut_lines(unit.statements, start, end) if end - start + 1 > self.max_lines else ()
-            parts = split_piece(source, piece, cuts, self.target, self.max_lines, unit.header or None)
-            if not holds_header and all(self.spec.frame.match(line) for line in source.lines[start - 1:end]
-                                        if line.strip()):
+            parts = split_piece(self.source, piece, cuts, self.target, self.max_lines, unit.header or None)
+            if is_frame:
                 frames.update(id(part) for part in parts)
             pieces += parts
         for member in unit.members:
             self._emit(member, pieces, frames)
 
-    def _own_lines(self, unit: _Unit) -> list[tuple[int, int]]:
-        """The unit's lines its members leave over, as trimmed ranges."""
+    def _own_lines(self, unit: _Unit) -> list[tuple[int, int, bool]]:
+        """The unit's lines its members leave over, as trimmed ranges, with frame lines at their
+        edges (closers first, openers last) set apart: (start, end, is_frame)."""
         spans, cursor = [], unit.start
         for member in unit.members:
             if member.start > cursor:
@@ -232,7 +235,28 @@ class _Walker:
             cursor = max(cursor, member.end + 1)
         if cursor <= unit.end:
             spans.append((cursor, unit.end))
-        return [t for s, e in spans if (t := self.source.trim(s, e))]
+        return [piece for start, end in spans for piece in self._frames_apart(start, end, unit.header_line)]
+
+    def _frames_apart(self, start: int, end: int, header_line: int) -> list[tuple[int, int, bool]]:
+        lines, frame, opener = self.source.lines, self.spec.frame, self.spec.opener
+        code = [n for n in range(start, end + 1) if lines[n - 1].strip()]
+        if not code:
+            return []
+        is_frame = [n != header_line and frame.match(lines[n - 1]) is not None for n in code]
+        if all(is_frame):
+            return [(code[0], code[-1], True)]
+        head = 0  # closers first: `}`, `#endif`
+        while is_frame[head] and not opener.search(lines[code[head] - 1]):
+            head += 1
+        tail = len(code)  # openers last: `#ifdef X`, `if cond:`
+        while is_frame[tail - 1] and opener.search(lines[code[tail - 1] - 1]):
+            tail -= 1
+        pieces = [(code[head], code[tail - 1], False)]
+        if head:
+            pieces.insert(0, (code[0], code[head - 1], True))
+        if tail < len(code):
+            pieces.append((code[tail], code[-1], True))
+        return pieces
 
     def _cut_lines(self, statements: list[Node], start: int, end: int) -> set[int]:
         """Lines in (start, end] where a statement starts; big statements are looked into."""

@@ -28,3 +28,7 @@ class StoreError(CodesiftError):
 
 class ModelMismatchError(StoreError):
     """The index was built with another model (or weights) than the one asked for."""
+
+
+class PathOutsideRootError(CodesiftError):
+    """A path (or id) from a client would lead outside the indexed root: `..`, absolute, NUL, or an escaping symlink."""

@@ -1,0 +1,88 @@
+"""Fitting search results into an agent's token budget.
+
+An agent pays for every token it reads. Given results in rank order and a budget, we
+inline whole chunks while they fit, cut the first one that does not at a line boundary
+(with a marker saying how to get the rest), and return only metadata after that. Tokens
+are counted with the index's own estimate on exactly the text returned, and the total
+never exceeds the budget.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from codesift.chunk.model import estimate_tokens
+from codesift.errors import CodesiftError
+from codesift.search.searcher import SearchResult
+
+# Below this many tokens left, a cut chunk is mostly marker: return metadata instead.
+MIN_USEFUL_TOKENS = 48
+
+
+@dataclass(frozen=True)
+class BudgetedResult:
+    result: SearchResult
+    content: str  # what is returned inline: the whole chunk, a cut prefix plus marker line, or ""
+    shown: str  # "all", "partial" or "none"
+    tokens: int  # estimate_tokens(content)
+
+    def to_dict(self) -> dict:
+        return {**self.result.to_dict(), "ref": self.result.chunk.ref, "shown": self.shown,
+                "tokens": self.tokens, "content": self.content}
+
+
+def truncation_marker(shown: int, total: int, ref: str) -> str:
+    return f"… [truncated: {shown} of {total} lines; get_chunk {ref} for the rest]\n"
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their "\n", split on "\n" only (form feeds and the like stay inside a line,
+    as they do in the file's line numbering)."""
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def cut_to_fit(content: str, ref: str, max_tokens: int) -> str | None:
+    """The longest run of leading whole lines, plus the marker, whose estimate is within
+    `max_tokens`; None if not even one line fits."""
+    lines = split_lines(content)
+    n, length = 0, 0
+    # the estimate grows with the length (and the marker with its digits): stop at the first miss
+    while n + 1 < len(lines):
+        grown = length + len(lines[n]) + len(truncation_marker(n + 1, len(lines), ref))
+        if (grown + 3) // 4 > max_tokens:
+            break
+        n, length = n + 1, length + len(lines[n])
+    # the arithmetic above mirrors estimate_tokens; the returned text is measured for real
+    while n >= 1:
+        text = "".join(lines[:n]) + truncation_marker(n, len(lines), ref)
+        if estimate_tokens(text) <= max_tokens:
+            return text
+        n -= 1
+    return None
+
+
+def budgeted(results: Sequence[SearchResult], max_tokens: int) -> list[BudgetedResult]:
+    """Every result, in rank order, with as much content inline as `max_tokens` allows: whole
+    chunks first while they fit, then the next one cut (if a useful amount of budget is left),
+    then metadata only. sum(r.tokens) <= max_tokens always."""
+    if max_tokens < 0:
+        raise CodesiftError(f"max_tokens must be 0 or more, not {max_tokens}")
+    left = max_tokens
+    out: list[BudgetedResult] = []
+    open_ = True  # still inlining content
+    for r in results:
+        content, shown = "", "none"
+        if open_:
+            whole = r.chunk.content
+            if estimate_tokens(whole) <= left:
+                content, shown = whole, "all"
+            else:
+                open_ = False
+                cut = cut_to_fit(whole, r.chunk.ref, left) if left >= MIN_USEFUL_TOKENS else None
+                if cut is not None:
+                    content, shown = cut, "partial"
+        tokens = estimate_tokens(content)
+        left -= tokens
+        out.append(BudgetedResult(r, content, shown, tokens))
+    return out

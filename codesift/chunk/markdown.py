@@ -11,8 +11,10 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?=[ \t]|$)(.*)$")
 _ATX_CLOSING = re.compile(r"(?:^|[ \t])#+[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(={2,}|-{2,})[ \t]*$")
-# Lines whose run of text cannot be a setext heading: list items, quotes, indented code.
-_NOT_PARAGRAPH = re.compile(r"^(?: {4,}|\t| {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)| {0,3}>)")
+# List items and quotes interrupt a paragraph; their text is never a setext heading, nor is
+# indented code (an indented line only continues a paragraph already started).
+_BLOCK_START = re.compile(r"^ {0,3}(?:(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)|>)")
+_INDENTED = re.compile(r"^(?: {4,}|\t)")
 _FRONT_MATTER_OPEN = re.compile(r"^---[ \t]*$")
 _FRONT_MATTER_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*$")
 
@@ -81,8 +83,10 @@ def scan(source: SourceLines) -> tuple[list[Heading], list[int]]:
             headings.append(Heading(run_start, level, text, lines[run_start - 1].strip()))
             run_start = None
             continue
-        if run_start is None:
-            run_start = -1 if _NOT_PARAGRAPH.match(line) else line_no  # -1: a run that is not a paragraph
+        if _BLOCK_START.match(line):
+            run_start = -1  # -1: a run of text that is not a paragraph
+        elif run_start is None:
+            run_start = -1 if _INDENTED.match(line) else line_no
     return headings, cuts
 
 

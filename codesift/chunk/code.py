@@ -207,7 +207,7 @@ class _Walker:
         node = self.root.descendant_for_byte_range(first, first)
         while node is not None:
             if node.type in self.spec.leading:
-                return node.start_byte <= first and node.end_byte >= last
+                return node.end_byte >= last
             node = node.parent
         return False
 

@@ -207,9 +207,10 @@ def js_statement(node: Node) -> Definition | None:
 
 _TRAILING_C_COMMENT = r"\s*(?://.*|/\*.*)?$"
 _C_CONDITIONAL = r"#\s*(?:if|ifdef|ifndef|elif|elifdef|elifndef|else)\b"
-BRACE_FRAME = re.compile(r"^\s*(?:[})\]][})\];,()]*|#\s*endif\b.*|" + _C_CONDITIONAL + r".*|}?\s*else\s*\{)"
-                         + _TRAILING_C_COMMENT)
-BRACE_OPENER = re.compile(r"\{" + _TRAILING_C_COMMENT + "|^\\s*" + _C_CONDITIONAL)
+_ACCESS = r"(?:public|private|protected)\s*:"  # C++
+BRACE_FRAME = re.compile(r"^\s*(?:[})\]][})\];,()]*|#\s*endif\b.*|" + _C_CONDITIONAL + r".*|}?\s*else\s*\{|"
+                         + _ACCESS + ")" + _TRAILING_C_COMMENT)
+BRACE_OPENER = re.compile(r"\{" + _TRAILING_C_COMMENT + r"|^\s*(?:" + _C_CONDITIONAL + "|" + _ACCESS + ")")
 PYTHON_FRAME = re.compile(r"^\s*(?:(?:if|elif|else|try|except|finally|with|async\s+with)\b.*:|[)\]}]+)\s*(?:#.*)?$")
 PYTHON_OPENER = re.compile(r":\s*(?:#.*)?$")
 

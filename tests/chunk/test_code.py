@@ -108,8 +108,8 @@ EXPECTED = {
     "sample.cpp": [
         ("module", None, 1, 3, None),
         ("module", "linalg", 5, 5, None),
-        ("class", "linalg.Matrix", 7, 9, None),
-        ("method", "linalg.Matrix.Matrix", 10, 10, None),
+        ("class", "linalg.Matrix", 7, 8, None),
+        ("method", "linalg.Matrix.Matrix", 9, 10, None),  # ` public:` opens what follows
         ("method", "linalg.Matrix.size", 12, 13, None),
         ("class", "linalg.Matrix", 15, 20, None),  # declarations and private fields
         ("method", "linalg.Matrix.at", 22, 24, None),  # out-of-line Matrix::at

@@ -85,6 +85,8 @@ class _Unit:
 
 
 class _Walker:
+    """One file's walk: its definitions found as nested units, then cut into pieces."""
+
     def __init__(self, spec: CodeSpec, source: SourceLines, root: Node, target: int, max_lines: int):
         self.spec, self.source, self.root = spec, source, root
         self.target, self.max_lines = target, max_lines
@@ -92,10 +94,7 @@ class _Walker:
     def pieces(self) -> list[Piece]:
         file = _Unit("module", None, 1, len(self.source), header_line=0)
         self._collect(file, self.root, qualifier=(), in_class=False)
-        pieces: list[Piece] = []
-        frames: set[int] = set()
-        self._emit(file, pieces, frames)
-        return self._glue_frames(pieces, frames)
+        return self._glue_frames(list(self._emit(file)))
 
     # -- finding definitions -------------------------------------------------------------------
 
@@ -202,8 +201,7 @@ class _Walker:
         source = self.source
         if indent is not None and source.indent(line) > indent:
             return False
-        first = source.first_char_byte(line)
-        last = source.line_starts[line - 1] + len(source.lines[line - 1].rstrip().encode("utf-8", "surrogatepass"))
+        first, last = source.code_bytes(line)
         node = self.root.descendant_for_byte_range(first, first)
         while node is not None:
             if node.type in self.spec.leading:
@@ -213,17 +211,16 @@ class _Walker:
 
     # -- turning units into pieces -------------------------------------------------------------
 
-    def _emit(self, unit: _Unit, pieces: list[Piece], frames: set[int]) -> None:
+    def _emit(self, unit: _Unit) -> Iterator[tuple[Piece, bool]]:
+        """(piece, is_frame) for the unit's own lines, then for its members, recursively."""
         for start, end, is_frame in self._own_lines(unit):
             holds_header = start <= unit.header_line <= end
             piece = Piece(start, end, unit.kind, unit.symbol, context=unit.context if holds_header else unit.header)
             cuts = self._cut_lines(unit.statements, start, end) if end - start + 1 > self.max_lines else ()
-            parts = split_piece(self.source, piece, cuts, self.target, self.max_lines, unit.header or None)
-            if is_frame:
-                frames.update(id(part) for part in parts)
-            pieces += parts
+            for part in split_piece(self.source, piece, cuts, self.target, self.max_lines, unit.header or None):
+                yield part, is_frame
         for member in unit.members:
-            self._emit(member, pieces, frames)
+            yield from self._emit(member)
 
     def _own_lines(self, unit: _Unit) -> list[tuple[int, int, bool]]:
         """The unit's lines its members leave over, as trimmed ranges, with frame lines at their
@@ -238,6 +235,8 @@ class _Walker:
         return [piece for start, end in spans for piece in self._frames_apart(start, end, unit.header_line)]
 
     def _frames_apart(self, start: int, end: int, header_line: int) -> list[tuple[int, int, bool]]:
+        """Split a range into leading closers, its code, and trailing openers (frames alone
+        make one frame range); blank edges go."""
         lines, frame, opener = self.source.lines, self.spec.frame, self.spec.opener
         code = [n for n in range(start, end + 1) if lines[n - 1].strip()]
         if not code:
@@ -273,22 +272,23 @@ class _Walker:
                 stack.extend((child, depth - 1) for child in node.named_children)
         return cuts
 
-    def _glue_frames(self, pieces: list[Piece], frames: set[int]) -> list[Piece]:
-        """Join each frame-only piece to the neighbour it opens or closes, when that fits."""
-        pieces.sort(key=lambda p: (p.start, p.end))
-        glued: set[int] = set()
-        for i, piece in enumerate(pieces):
-            if id(piece) not in frames:
+    def _glue_frames(self, entries: list[tuple[Piece, bool]]) -> list[Piece]:
+        """Join each frame piece to the neighbour it opens (the next) or closes (the previous),
+        or to the other one if that does not fit in max_lines; else it stays a chunk."""
+        entries.sort(key=lambda entry: (entry[0].start, entry[0].end))
+        kept = []
+        for i, (piece, is_frame) in enumerate(entries):
+            if not is_frame:
+                kept.append(piece)
                 continue
-            before = pieces[i - 1] if i > 0 else None
-            after = pieces[i + 1] if i + 1 < len(pieces) else None
+            before = entries[i - 1] if i > 0 else None
+            after = entries[i + 1] if i + 1 < len(entries) else None
             opens = self.spec.opener.search(self.source.lines[piece.end - 1])
-            for neighbour in (after, before) if opens else (before, after):
-                if neighbour is None or id(neighbour) in frames:
-                    continue
+            for neighbour, neighbour_is_frame in filter(None, (after, before) if opens else (before, after)):
                 start, end = min(neighbour.start, piece.start), max(neighbour.end, piece.end)
-                if end - start + 1 <= self.max_lines:
+                if not neighbour_is_frame and end - start + 1 <= self.max_lines:
                     neighbour.start, neighbour.end = start, end
-                    glued.add(id(piece))
                     break
-        return [p for p in pieces if id(p) not in glued]
+            else:
+                kept.append(piece)
+        return kept

@@ -56,10 +56,7 @@ class SourceLines:
     def line_starts(self) -> list[int]:
         """Byte offset in `data` where each line starts."""
         with_ends = self.text.splitlines(keepends=True)
-        if self.text.isascii():
-            sizes: Iterable[int] = map(len, with_ends)
-        else:
-            sizes = (len(line.encode("utf-8", "surrogatepass")) for line in with_ends)
+        sizes: Iterable[int] = map(len, with_ends) if self.text.isascii() else map(_utf8_size, with_ends)
         return list(accumulate(sizes, initial=0))[:-1] or [0]
 
     def line_of_byte(self, offset: int) -> int:
@@ -79,9 +76,16 @@ class SourceLines:
         """The 1-based line holding character `offset` of `text` (clamped to the file)."""
         return max(1, min(bisect_right(self.char_line_starts, offset), len(self.lines)))
 
-    def first_char_byte(self, line: int) -> int:
-        """Byte offset of the first non-blank character of a line (indentation is ASCII)."""
-        return self.line_starts[line - 1] + self.indent(line)
+    def code_bytes(self, line: int) -> tuple[int, int]:
+        """Byte offsets of a line's first non-blank character and just past its last one."""
+        text = self.lines[line - 1]
+        stripped = text.strip()
+        first = self.line_starts[line - 1] + _utf8_size(text[:len(text) - len(text.lstrip())])
+        return first, first + _utf8_size(stripped)
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 @dataclass

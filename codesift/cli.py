@@ -232,11 +232,13 @@ def _print_human(results, query: str) -> None:
 @click.option("--lang", "languages", multiple=True, help="Only these languages (repeatable), e.g. --lang python.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {query, results}.")
 @click.option("--jsonl", is_flag=True, help="Read one query per line from stdin; write one JSON object per line.")
+@click.option("--max-tokens", type=click.IntRange(0), default=None,
+              help="Include result content inline, whole chunks first, within this many tokens in all.")
 @INDEX_DIR_OPTION
 @click.option("--model", "-m", default=None, envvar="CODESIFT_MODEL",
               help="Query model; default: the model the index was built with. [env: CODESIFT_MODEL]")
 def search(query: str | None, mode: str, k: int, path_glob: str | None, languages: tuple[str, ...],
-           as_json: bool, jsonl: bool, index_dir: Path | None, model: str | None) -> None:
+           as_json: bool, jsonl: bool, max_tokens: int | None, index_dir: Path | None, model: str | None) -> None:
     """Search the index for QUERY: words, a question, or an identifier."""
     if jsonl == (query is not None):
         raise click.UsageError("give a QUERY, or --jsonl with queries on stdin (not both)")
@@ -248,13 +250,29 @@ def search(query: str | None, mode: str, k: int, path_glob: str | None, language
     if jsonl:
         queries = [line.strip() for line in sys.stdin if line.strip()]
         for q, results in zip(queries, searcher.search_many(queries, mode=mode, k=k, **filters)):
-            click.echo(json.dumps({"query": q, "results": [r.to_dict() for r in results]}, ensure_ascii=False))
+            click.echo(json.dumps(_results_json(q, results, max_tokens), ensure_ascii=False))
         return
     results = searcher.search(query, mode=mode, k=k, **filters)
     if as_json:
-        click.echo(json.dumps({"query": query, "results": [r.to_dict() for r in results]}, ensure_ascii=False))
+        click.echo(json.dumps(_results_json(query, results, max_tokens), ensure_ascii=False))
+    elif max_tokens is not None:
+        from codesift.cli_agents import print_budgeted
+        from codesift.search.budget import budgeted
+
+        print_budgeted(budgeted(results, max_tokens), query)
     else:
         _print_human(results, query)
+
+
+def _results_json(query: str, results, max_tokens: int | None) -> dict:
+    """{query, results}; with a token budget, each result also carries its inline content."""
+    if max_tokens is None:
+        return {"query": query, "results": [r.to_dict() for r in results]}
+    from codesift.search.budget import budgeted
+
+    items = [b.to_dict() for b in budgeted(results, max_tokens)]
+    return {"query": query, "max_tokens": max_tokens, "used_tokens": sum(b["tokens"] for b in items),
+            "results": items}
 
 
 @cli.command()
@@ -282,6 +300,17 @@ def status(index_dir: Path | None, as_json: bool) -> None:
                f"indexed   {info['indexed_at']}\nfiles     {counts['files']}\nchunks    {counts['chunks']}")
     for lang, (nf, nc) in langs.items():
         click.echo(f"  {lang:<12} {nf:>6} files {nc:>8} chunks")
+
+
+def _add_agent_commands() -> None:
+    """lookup, refs, explore, get, mcp and export live in codesift.cli_agents."""
+    from codesift.cli_agents import AGENT_COMMANDS
+
+    for command in AGENT_COMMANDS:
+        cli.add_command(command)
+
+
+_add_agent_commands()
 
 
 def main() -> None:

@@ -1,0 +1,132 @@
+"""The MCP server: codesift's search and navigation as tools, on the official MCP Python SDK.
+
+Thin on purpose: each tool checks nothing itself and calls one `Workspace` method. Expected
+failures (CodesiftError: a bad path, an unknown ref, no index yet) come back to the client
+as tool errors carrying our message; the SDK turns anything else into a generic tool error
+and logs it, so the server never goes down with a request. Starting is fast: torch is
+imported only by an index run that has something to embed.
+"""
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Callable, Literal
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from codesift import __version__
+from codesift.errors import CodesiftError
+from codesift.serve.workspace import Workspace
+
+LOCALHOST = "127.0.0.1"  # HTTP is for local clients only; never bind to all interfaces
+
+INSTRUCTIONS = """codesift searches and navigates one indexed source tree (paths are relative to its root).
+Typical flow: status (is the index ready?) -> search with a max_tokens budget -> get_chunk for a
+result shown partially -> lookup / refs / explore to follow symbols and files. Results carry a
+12-character `ref` for get_chunk. If status says "not indexed", call index and poll status."""
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+Ref = Annotated[str, Field(description="A chunk's ref (12 hex characters, from search, lookup or explore "
+                                       "results) or its full 64-character id.")]
+SymbolName = Annotated[str, Field(description="A symbol name: qualified like `HttpServer.start`, or just its "
+                                              "last part like `start` (matches every `X.start`).")]
+
+
+def _call(method: Callable[..., dict], **kwargs: Any) -> CallToolResult:
+    """Run a Workspace method; its dict goes back as structured content and as compact JSON text
+    (the SDK's default text is indented, which costs an agent tokens for nothing)."""
+    try:
+        result = method(**kwargs)
+    except CodesiftError as e:
+        raise ToolError(str(e)) from e
+    text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result)
+
+
+def build_server(ws: Workspace) -> MCPServer:
+    server = MCPServer("codesift", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
+
+    @server.tool(annotations=READ_ONLY)
+    def status() -> CallToolResult:
+        """Index readiness and contents: state (complete, indexing, not indexed), file and chunk counts per
+        language, the embedding model, when it was indexed, and the background index job's progress
+        (job.state idle/running/done/failed, files_done of files_total)."""
+        return _call(ws.status)
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
+                                             idempotent_hint=True, open_world_hint=False))
+    def index() -> CallToolResult:
+        """Build or update the index of the served root in the background and return at once. Only new and
+        changed files are processed. Poll status until job.state is done (or failed, with job.error).
+        Searches keep answering from the current index meanwhile."""
+        return _call(ws.index)
+
+    @server.tool(annotations=READ_ONLY)
+    def search(
+        query: Annotated[str, Field(description="What to find: words, a question, or an identifier.")],
+        mode: Annotated[Literal["hybrid", "bm25", "semantic"], Field(
+            description="hybrid (default) fuses keyword (BM25) and semantic ranking; bm25 is exact words and "
+                        "identifiers; semantic is meaning.")] = "hybrid",
+        k: Annotated[int, Field(ge=1, le=100, description="How many results to return.")] = 10,
+        path: Annotated[str | None, Field(
+            description="Only paths matching this glob, relative to the root: 'src/**/*.py', '*.md', or a "
+                        "folder like 'src/api'.")] = None,
+        language: Annotated[str | None, Field(
+            description="Only this language, e.g. python, rust, markdown (see status for those indexed).")] = None,
+        max_tokens: Annotated[int, Field(ge=0, le=200_000, description=(
+            "Token budget for the inline content of all results together (about 4 characters per token). "
+            "Whole chunks come first in rank order; the first one that does not fit is cut at a line "
+            "boundary with a marker; later results carry metadata only (shown: none). Never exceeded."))] = 2000,
+    ) -> CallToolResult:
+        """Search the index. Each result has path, start_line, end_line, kind, symbol or heading_path, score,
+        ref, and content inline within the max_tokens budget (shown: all, partial or none; tokens counts
+        what is returned). Use get_chunk with a ref for the full text of a partial or omitted result."""
+        return _call(ws.search, query=query, mode=mode, k=k, path=path, language=language, max_tokens=max_tokens)
+
+    @server.tool(annotations=READ_ONLY)
+    def get_chunk(ref: Ref) -> CallToolResult:
+        """One chunk in full: its content and metadata (path, start_line, end_line, kind, symbol,
+        heading_path, tokens)."""
+        return _call(ws.get_chunk, id_or_ref=ref)
+
+    @server.tool(annotations=READ_ONLY)
+    def lookup(
+        name: SymbolName,
+        prefix: Annotated[bool, Field(description="Match names that start with `name` (at the start or after "
+                                                  "any dot): `Http` finds `HttpServer`, `HttpServer.start`.")] = False,
+    ) -> CallToolResult:
+        """Find where symbols are defined, by exact name (case-sensitive first, then case-insensitive) or by
+        prefix. Returns chunk metadata (ref, path, lines, kind, symbol), up to 50."""
+        return _call(ws.lookup, name=name, prefix=prefix)
+
+    @server.tool(annotations=READ_ONLY)
+    def refs(symbol: SymbolName) -> CallToolResult:
+        """References of a symbol, matched by name: definitions; callers (chunks that call its last name);
+        callees (names it calls, each with the chunks that define that name, all candidates when ambiguous);
+        imports (files importing the name or its module). Name-based: expect some false positives."""
+        return _call(ws.refs, symbol=symbol)
+
+    @server.tool(annotations=READ_ONLY)
+    def explore(
+        path: Annotated[str | None, Field(
+            description="Omit for the whole tree; a folder for the files below it; a file for its outline. "
+                        "Relative to the root, as listed by explore itself.")] = None,
+    ) -> CallToolResult:
+        """Browse the index. Tree (no path or a folder): folders with file, chunk and token counts and
+        languages, and files with line, chunk and token counts. Outline (a file): its chunks in order with
+        kind, symbol or heading breadcrumb (label), line range, tokens and ref."""
+        return _call(ws.explore, path=path)
+
+    return server
+
+
+def serve(ws: Workspace, http: bool = False, port: int = 8765) -> None:
+    """Serve `ws` over stdio, or over streamable HTTP at http://127.0.0.1:PORT/mcp."""
+    server = build_server(ws)
+    if http:
+        server.run("streamable-http", host=LOCALHOST, port=port)
+    else:
+        server.run("stdio")

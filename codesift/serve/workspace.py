@@ -1,0 +1,154 @@
+"""One indexed root as a server sees it: where its index lives, connections per thread, the
+background index job, and one method per tool returning JSON-ready dicts.
+
+Requests run on worker threads, and a SQLite connection must stay on the thread that opened
+it: navigation opens a Store per request (cheap), and each thread keeps its own Searcher
+(which holds the query encoder) until the index's generation changes.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from codesift.errors import CodesiftError
+from codesift.index.store import DB_NAME, DEFAULT_DIR_NAME, Store, find_index_dir
+from codesift.search import navigate
+from codesift.search.budget import budgeted
+from codesift.search.searcher import Searcher
+from codesift.search.views import chunk_dict, explore_dict, refs_dict
+from codesift.serve.jobs import IndexJob
+
+
+class Workspace:
+    def __init__(self, root: Path, index_dir: Path, model: str | None = None, device: str = "auto"):
+        self.root, self.index_dir = Path(root).resolve(), Path(index_dir).resolve()
+        self.model, self.device = model, device
+        self.job = IndexJob(self._index_once)
+        self._local = threading.local()
+
+    @classmethod
+    def locate(cls, root: Path | None = None, index_dir: Path | None = None, cwd: Path | None = None,
+               model: str | None = None, device: str = "auto") -> "Workspace":
+        """Which root to serve: --index-dir's (its recorded root), else --root (index in ROOT/.codesift),
+        else the nearest .codesift above `cwd`, else `cwd` itself (not indexed yet)."""
+        cwd = Path(cwd or Path.cwd())
+        if index_dir is None and root is None:
+            index_dir = find_index_dir(cwd)
+            if index_dir is None:
+                root = cwd
+        if index_dir is None:
+            return cls(root, Path(root) / DEFAULT_DIR_NAME, model, device)
+        recorded = _recorded_root(Path(index_dir))
+        if recorded is None and root is None:
+            raise CodesiftError(f"{index_dir} holds no index yet; give --root too, so that the server knows "
+                                "which folder its index tool should index")
+        if recorded is not None and root is not None and Path(root).resolve() != recorded:
+            raise CodesiftError(f"the index at {index_dir} belongs to {recorded}, not {Path(root).resolve()}; "
+                                "drop --root or use another --index-dir")
+        return cls(recorded or root, Path(index_dir), model, device)
+
+    # --- connections ------------------------------------------------------------------
+    def has_index(self) -> bool:
+        return (self.index_dir / DB_NAME).is_file()
+
+    def _require_index(self) -> None:
+        if not self.has_index():
+            raise CodesiftError(f"{self.root} is not indexed yet; call the index tool, then poll status "
+                                "until job.state is done")
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        self._require_index()
+        with Store(self.index_dir) as store:
+            yield store
+
+    def searcher(self) -> Searcher:
+        """This thread's Searcher, opened again when an index run has finished since."""
+        self._require_index()
+        cached = getattr(self._local, "searcher", None)
+        if cached is not None:
+            if cached.store.get_meta("generation") == cached.meta.get("generation"):
+                return cached
+            cached.close()
+        self._local.searcher = Searcher(self.index_dir, model=self.model)
+        return self._local.searcher
+
+    # --- tools ------------------------------------------------------------------------
+    def status(self) -> dict:
+        info = {"root": str(self.root), "index_dir": str(self.index_dir), "job": self.job.snapshot()}
+        if not self.has_index():
+            return {**info, "state": "not indexed", "searchable": False,
+                    "hint": "call the index tool to build the index, then poll status"}
+        with self.store() as store:
+            meta, counts, langs = store.meta(), store.counts(), store.languages()
+        info.update(state=meta.get("state"), searchable=bool(meta.get("model_sha256")), **counts,
+                    languages={k: {"files": v[0], "chunks": v[1]} for k, v in langs.items()},
+                    model=meta.get("model_name"), indexed_at=meta.get("indexed_at"))
+        if meta.get("state") != "complete":
+            info["hint"] = ("the index is incomplete: being built now (see job), or an earlier run was "
+                            "interrupted (call index to finish it); search answers from what is there")
+        return info
+
+    def index(self) -> dict:
+        started = self.job.start()
+        return {"started": started, "job": self.job.snapshot(),
+                "note": ("indexing in the background; poll status for progress. Searches keep answering "
+                         "from the current index meanwhile." if started else
+                         "an index run is already going; poll status for its progress")}
+
+    def search(self, query: str, mode: str = "hybrid", k: int = 10, path: str | None = None,
+               language: str | None = None, max_tokens: int = 2000) -> dict:
+        if not query.strip():
+            raise CodesiftError("the query is empty; give words, a question or an identifier")
+        if path is not None and "\x00" in path:
+            raise CodesiftError("the path glob contains a NUL byte")
+        searcher = self.searcher()
+        results = searcher.search(query, mode=mode, k=k, path_glob=path or None,
+                                  languages=[language] if language else None)
+        items = [r.to_dict() for r in budgeted(results, max_tokens)]
+        out = {"query": query, "mode": mode, "max_tokens": max_tokens,
+               "used_tokens": sum(r["tokens"] for r in items), "results": items}
+        if searcher.incomplete:
+            out["note"] = "the index is incomplete (being built or interrupted): results may miss files"
+        return out
+
+    def get_chunk(self, id_or_ref: str) -> dict:
+        with self.store() as store:
+            return chunk_dict(navigate.get_chunk(store, id_or_ref))
+
+    def lookup(self, name: str, prefix: bool = False, limit: int = 50) -> dict:
+        with self.store() as store:
+            rows = navigate.lookup(store, name, prefix=prefix, limit=limit)
+        return {"name": name, "prefix": prefix, "results": [navigate.chunk_meta(c) for c in rows]}
+
+    def refs(self, symbol: str) -> dict:
+        with self.store() as store:
+            return refs_dict(navigate.refs(store, symbol))
+
+    def explore(self, path: str | None = None) -> dict:
+        with self.store() as store:
+            return explore_dict(navigate.explore(store, path))
+
+    # --- background ---------------------------------------------------------------------
+    def _index_once(self, progress) -> str:
+        from codesift.index.indexer import index_tree  # torch loads only if something needs embedding
+
+        model = self.model or _recorded_model(self.index_dir) or "default"
+        return index_tree(self.root, self.index_dir, model=model, device=self.device, progress=progress).line()
+
+
+def _recorded_root(index_dir: Path) -> Path | None:
+    if not (index_dir / DB_NAME).is_file():
+        return None
+    with Store(index_dir) as store:
+        root = store.get_meta("root")
+    return Path(root) if root else None
+
+
+def _recorded_model(index_dir: Path) -> str | None:
+    if not (index_dir / DB_NAME).is_file():
+        return None
+    with Store(index_dir) as store:
+        return store.get_meta("model_spec")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Callable, Mapping, Optional, Union
+from typing import Callable, Mapping, Union
 
 from tree_sitter import Node
 
@@ -22,7 +22,7 @@ from codesift.chunk.code_imports import ImportExtractor
 class Role(Enum):
     FUNCTION = "function"  # its own chunk; anything nested in it stays inside
     CLASS = "class"  # its own chunk for the lines its member definitions leave over
-    SCOPE = "scope"  # namespace / module: no chunk of its own, but qualifies its members' names
+    SCOPE = "scope"  # namespace / mod: qualifies its members' names; its own lines are module code
 
 
 class Walk(Enum):
@@ -35,10 +35,10 @@ class Definition:
     role: Role
     name: str  # may be qualified already ("Foo.bar" for Go receivers, C++ `Foo::bar`); "" anonymous
     node: Node  # the definition proper: its header line starts here
-    body: Optional[Node]  # where members are looked for and where long definitions are cut
+    body: Node | None  # where members are looked for and where long definitions are cut
 
 
-Resolver = Callable[[Node], Optional[Definition]]
+Resolver = Callable[[Node], "Definition | None"]
 Rule = Union[Resolver, Walk]
 
 
@@ -50,7 +50,7 @@ class CodeSpec:
     query: str  # captures @call (the called name) and @import (import statements)
     imports: ImportExtractor
     frame: re.Pattern  # a line that is only structure: `}`, `#endif`, `else:`
-    opener: re.Pattern  # a frame line that opens what follows (`namespace x {`, `#ifdef X`, `else:`)
+    opener: re.Pattern  # a frame line that opens what follows (`#ifdef X`, `else:`, `public:`)
     indent_scoped: bool = False  # blocks end where indentation does (Python)
 
 

@@ -149,6 +149,7 @@ def _scan_json(source: SourceLines) -> KeyStarts:
 
 _YAML_KEY = re.compile(r"""^(?:"((?:[^"\\]|\\.)*)"|'((?:[^']|'')*)'|([^\s#'"?:,\[\]{}&*!|>%@`-][^#]*?|-[^\s#][^#]*?))"""
                        r"""[ \t]*:(?:[ \t]|$)""")
+_YAML_COMPLEX_KEY = re.compile(r"^\?[ \t]+(.*?)[ \t]*$")  # ? long key (its value follows on a `:` line)
 _YAML_DOCUMENT_MARK = re.compile(r"^(?:---|\.\.\.)(?:[ \t]|$)")
 
 
@@ -165,14 +166,14 @@ def _scan_yaml(source: SourceLines) -> KeyStarts:
             if starts:
                 document_ended = True
             continue
-        key = _YAML_KEY.match(line)
+        key = _YAML_KEY.match(line) or _YAML_COMPLEX_KEY.match(line)
         if key:
             name = next(g for g in key.groups() if g is not None).strip()
             starts.append((_comments_above(source, n, indented=False), (name,)))
         elif line.startswith("%") and not starts:
             continue  # a directive
-        elif line.startswith("-") and starts:
-            continue  # a sequence written at the indentation of its key
+        elif line.startswith(("-", ":")) and starts:
+            continue  # a sequence at the indentation of its key, or the value of a `? key`
         else:
             raise _NotAMapping
     return starts

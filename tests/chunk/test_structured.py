@@ -92,3 +92,9 @@ def test_toml_long_table_is_split_at_keys():
     chunks = chunk_file("x.toml", text).chunks
     assert {c.heading_path for c in chunks} == {("deps",)} and len(chunks) > 1
     assert all(c.n_lines <= 80 for c in chunks) and chunks[0].context == "[deps]"
+
+
+def test_yaml_explicit_keys():
+    text = "? a very long key\n: value\nb:\n" + "".join(f"  - {i}\n" for i in range(12))
+    assert outline(chunk_file("x.yaml", text)) == [
+        ("key", ("a very long key",), 1, 2, None), ("key", ("b",), 3, 15, None)]

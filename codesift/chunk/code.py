@@ -25,7 +25,7 @@ from codesift.chunk.model import Import
 from codesift.chunk.splitting import split_piece
 
 # Big statements are looked into this many levels deep for places to cut a long definition.
-_CUT_DEPTH = 3
+_CUT_DEPTH = 6
 _HEADER_CHARS = 200
 # Constructs C does not have: a file "in C" showing them is C++ (headers are named .h either way).
 _CPP_HINTS = re.compile(r"^[ \t]*(?:namespace\s+\w+\s*\{|template\s*<|class\s+\w+[^;()]*\{|"

@@ -123,10 +123,13 @@ def c_typedef(node: Node) -> Definition | None:
 def rust_impl(node: Node) -> Definition | None:
     """`impl<T> Trait for Foo<T>`: the methods belong to Foo."""
     implemented = node.child_by_field_name("type")
+    while implemented is not None and implemented.type in ("generic_type", "reference_type", "pointer_type"):
+        implemented = implemented.child_by_field_name("type")  # Foo<T>, &'a Foo, *const Foo -> Foo
+    if implemented is not None and implemented.type == "scoped_type_identifier":
+        implemented = implemented.child_by_field_name("name")  # crate::shapes::Foo -> Foo
     if implemented is None:
         return None
-    name = qualified(text(implemented).lstrip("&").removeprefix("mut ").removeprefix("dyn "))
-    return Definition(Role.CLASS, name, node, node.child_by_field_name("body"))
+    return Definition(Role.CLASS, qualified(text(implemented)), node, node.child_by_field_name("body"))
 
 
 def go_method(node: Node) -> Definition | None:

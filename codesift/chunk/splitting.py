@@ -40,10 +40,9 @@ def pack(start: int, end: int, cuts: Iterable[int], target: int, max_lines: int)
     current: tuple[int, int] | None = None
     for unit_start, unit_end in units:
         if unit_end - unit_start + 1 > max_lines:
-            if current:
-                spans.append(current)
-                current = None
-            spans.extend(windows(unit_start, unit_end, target, max_lines))
+            # The piece gathered so far leads the windows rather than standing alone.
+            spans.extend(windows(current[0] if current else unit_start, unit_end, target, max_lines))
+            current = None
             continue
         if current is None:
             current = (unit_start, unit_end)

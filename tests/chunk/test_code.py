@@ -268,3 +268,10 @@ def test_minified_line_is_one_chunk():
     text = "function a(){return 1}function b(){return a()}" * 200
     chunks = chunk_file("app.min.js", text).chunks
     assert len(chunks) == 1 and chunks[0].content == text
+
+
+def test_rust_impl_methods_belong_to_the_bare_type():
+    text = ("impl<'a, T> Iterator for &'a mut Foo<T> {\n    fn next(&mut self) {}\n}\n"
+            "impl fmt::Debug for crate::shapes::Bar<u8> {\n    fn fmt(&self) {}\n}\n")
+    symbols = [c.symbol for c in chunk_file("m.rs", text).chunks]
+    assert symbols == ["Foo", "Foo.next", "Bar", "Bar.fmt"]

@@ -13,9 +13,8 @@ def test_pack_groups_units_up_to_the_target():
     assert pack(1, 100, range(11, 100, 10), 40, 80) == [(1, 40), (41, 80), (81, 100)]
 
 
-def test_pack_cuts_an_oversized_unit_into_windows():
-    assert pack(1, 200, [11, 191], 40, 80) == [(1, 10), (11, 50), (46, 85), (81, 120), (116, 155), (151, 190),
-                                               (191, 200)]
+def test_pack_cuts_an_oversized_unit_into_windows_led_by_what_came_before():
+    assert pack(1, 200, [11, 191], 40, 80) == [(1, 40), (36, 75), (71, 110), (106, 145), (141, 190), (191, 200)]
 
 
 def test_pack_joins_a_tiny_tail():

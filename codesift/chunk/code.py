@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterator
@@ -40,9 +41,14 @@ def _language(language: str) -> Language:
     return Language(getattr(importlib.import_module(module), function)())
 
 
-@lru_cache(maxsize=None)
+_per_thread = threading.local()  # a Parser holds parse state: one per thread (and so per process)
+
+
 def _parser(language: str) -> Parser:
-    return Parser(_language(language))
+    parsers = _per_thread.__dict__.setdefault("parsers", {})
+    if language not in parsers:
+        parsers[language] = Parser(_language(language))
+    return parsers[language]
 
 
 @lru_cache(maxsize=None)

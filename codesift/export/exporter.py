@@ -10,8 +10,10 @@ tree exports to byte-identical files (and, with zip=True, a byte-identical archi
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 import shutil
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,15 +110,17 @@ def _tsv(value: str) -> str:
 
 
 def _slugify(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()  # é -> e
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
 def slug(c: ChunkRow) -> str:
-    """A readable name: the path without extension, `--`, the symbol or innermost heading."""
-    base = _slugify(c.path.rsplit(".", 1)[0] if "." in c.path.rsplit("/", 1)[-1] else c.path)
+    """A readable name: the path without extension, `--`, then the symbol or innermost heading
+    (or, for a chunk with neither, its kind and lines)."""
+    base = _slugify(posixpath.splitext(c.path)[0]) or "file"
     label = c.symbol or (c.heading_path[-1] if c.heading_path else "")
-    tail = _slugify(label)
-    return (f"{base}--{tail}" if tail else base)[:100].strip("-")
+    tail = _slugify(label) or f"{c.kind}-{c.start_line}-{c.end_line}"
+    return f"{base[:60].strip('-')}--{tail[:60].strip('-')}"
 
 
 def unique_refs(ids: list[str], length: int = 12) -> dict[str, str]:

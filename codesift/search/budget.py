@@ -36,8 +36,8 @@ def truncation_marker(shown: int, total: int, ref: str) -> str:
 
 
 def split_lines(text: str) -> list[str]:
-    """Lines with their "\n", split on "\n" only (form feeds and the like stay inside a line,
-    as they do in the file's line numbering)."""
+    """Lines with their "\n". Chunk content joins the file's lines with "\n" (codesift.chunk.lines),
+    so splitting on "\n" alone gives back the lines the index numbers."""
     parts = text.split("\n")
     return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 

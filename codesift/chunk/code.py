@@ -221,7 +221,8 @@ class _Walker:
         """(piece, is_frame) for the unit's own lines, then for its members, recursively."""
         for start, end, is_frame in self._own_lines(unit):
             holds_header = start <= unit.header_line <= end
-            piece = Piece(start, end, unit.kind, unit.symbol, context=unit.context if holds_header else unit.header)
+            context = unit.context if holds_header else unit.header
+            piece = Piece(start, end, unit.kind, unit.symbol, context=context)
             cuts = self._cut_lines(unit.statements, start, end) if end - start + 1 > self.max_lines else ()
             for part in split_piece(self.source, piece, cuts, self.target, self.max_lines, unit.header or None):
                 yield part, is_frame

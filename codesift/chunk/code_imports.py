@@ -47,12 +47,15 @@ def _aliased(node: Node) -> tuple[str, str | None]:
     return _text(node) or "", None
 
 
+_IMPORT_CLAUSES = ("import_clause", "import_require_clause")  # import x from "m" / import x = require("m")
+
+
 def javascript(captures: Captures, line_of: LineOf) -> Iterator[Import]:
     """ES `import ... from "mod"` (names, default as "default", namespace as "*") and `require("mod")`."""
     for node in captures.get("import", ()):
         source = node.child_by_field_name("source")
         line = line_of(node.start_byte)
-        clause = next((c for c in node.named_children if c.type in ("import_clause", "import_require_clause")), None)
+        clause = next((c for c in node.named_children if c.type in _IMPORT_CLAUSES), None)
         if source is None and clause is not None and clause.type == "import_require_clause":
             source = clause.child_by_field_name("source")
         if source is None:
@@ -98,14 +101,16 @@ def _rust_use(node: Node, prefix: str, line: int) -> Iterator[Import]:
 
     kind = node.type
     if kind == "scoped_identifier":
-        yield Import(join(_text(node.child_by_field_name("path"))), _text(node.child_by_field_name("name")), None, line)
+        path, name = node.child_by_field_name("path"), node.child_by_field_name("name")
+        yield Import(join(_text(path)), _text(name), None, line)
     elif kind == "use_as_clause":
         path, alias = node.child_by_field_name("path"), _text(node.child_by_field_name("alias"))
         if path is not None and path.type == "scoped_identifier":
             yield Import(join(_text(path.child_by_field_name("path"))), _text(path.child_by_field_name("name")),
                          alias, line)
         elif path is not None:
-            yield Import(prefix, _text(path), alias, line) if prefix else Import(_text(path) or "", None, alias, line)
+            yield Import(prefix, _text(path), alias, line) if prefix else \
+                Import(_text(path) or "", None, alias, line)
     elif kind == "use_wildcard":
         path = node.named_children[0] if node.named_children else None
         yield Import(join(_text(path)), "*", None, line)

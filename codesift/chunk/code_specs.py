@@ -214,7 +214,8 @@ _ACCESS = r"(?:public|private|protected)\s*:"  # C++
 BRACE_FRAME = re.compile(r"^\s*(?:[})\]][})\];,()]*|#\s*endif\b.*|" + _C_CONDITIONAL + r".*|}?\s*else\s*\{|"
                          + _ACCESS + ")" + _TRAILING_C_COMMENT)
 BRACE_OPENER = re.compile(r"\{" + _TRAILING_C_COMMENT + r"|^\s*(?:" + _C_CONDITIONAL + "|" + _ACCESS + ")")
-PYTHON_FRAME = re.compile(r"^\s*(?:(?:if|elif|else|try|except|finally|with|async\s+with)\b.*:|[)\]}]+)\s*(?:#.*)?$")
+PYTHON_FRAME = re.compile(r"^\s*(?:(?:if|elif|else|try|except|finally|with|async\s+with)\b.*:|[)\]}]+)"
+                          r"\s*(?:#.*)?$")
 PYTHON_OPENER = re.compile(r":\s*(?:#.*)?$")
 
 

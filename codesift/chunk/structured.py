@@ -147,7 +147,8 @@ def _scan_json(source: SourceLines) -> KeyStarts:
 
 # -- YAML --------------------------------------------------------------------------------------
 
-_YAML_KEY = re.compile(r"""^(?:"((?:[^"\\]|\\.)*)"|'((?:[^']|'')*)'|([^\s#'"?:,\[\]{}&*!|>%@`-][^#]*?|-[^\s#][^#]*?))"""
+_YAML_KEY = re.compile(r"""^(?:"((?:[^"\\]|\\.)*)"|'((?:[^']|'')*)'"""  # "double" or 'single' quoted
+                       r"""|([^\s#'"?:,\[\]{}&*!|>%@`-][^#]*?|-[^\s#][^#]*?))"""  # or plain
                        r"""[ \t]*:(?:[ \t]|$)""")
 _YAML_COMPLEX_KEY = re.compile(r"^\?[ \t]+(.*?)[ \t]*$")  # ? long key (its value follows on a `:` line)
 _YAML_DOCUMENT_MARK = re.compile(r"^(?:---|\.\.\.)(?:[ \t]|$)")

@@ -1,6 +1,6 @@
 """Chunk the Python standard library in one process and report time, files, chunks, lines per chunk.
 
-    python tests/chunk/bench_stdlib.py [STDLIB_DIR] [--check]
+    python -m tests.chunk.bench_stdlib [STDLIB_DIR] [--check]
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def main() -> None:
           f"{sum(c.n_lines for c in chunks) / len(chunks):.1f} mean lines per chunk, "
           f"{sum(len(r.imports) for r in results)} imports")
     if "--check" in sys.argv:
-        from invariants import invariant_violations
+        from tests.chunk.invariants import invariant_violations
 
         bad = 0
         for (path, text), result in zip(files, results):

@@ -7,11 +7,7 @@ import re
 # Languages with a tree-sitter grammar: chunked by definitions (see code_specs.py).
 CODE_LANGUAGES = frozenset({"python", "javascript", "typescript", "tsx", "rust", "go", "java", "c", "cpp"})
 
-# Languages with a structure of their own that a dedicated chunker follows.
-DOCUMENT_LANGUAGES = frozenset({"markdown", "json", "yaml", "toml", "text"})
-
-_BY_EXTENSION: dict[str, str] = {}
-for _language, _extensions in {
+_EXTENSIONS = {
     "python": "py pyi pyw",
     "javascript": "js mjs cjs jsx",
     "typescript": "ts mts cts",
@@ -64,9 +60,9 @@ for _language, _extensions in {
     "cmake": "cmake",
     "make": "mk mak",
     "dockerfile": "dockerfile",
-}.items():
-    for _extension in _extensions.split():
-        _BY_EXTENSION[_extension] = _language
+}
+_BY_EXTENSION = {extension: language for language, extensions in _EXTENSIONS.items()
+                 for extension in extensions.split()}
 
 # Whole file names (lower-cased) that say more than their extension.
 _BY_NAME = {
@@ -75,6 +71,9 @@ _BY_NAME = {
     "jenkinsfile": "groovy", "pipfile": "toml", "cargo.lock": "toml", "poetry.lock": "toml",
     ".bashrc": "shell", ".zshrc": "shell", ".profile": "shell",
 }
+
+# Every language name language_for can answer with.
+KNOWN_LANGUAGES = frozenset(_BY_EXTENSION.values()) | frozenset(_BY_NAME.values())
 
 # Extensionless files that are prose by convention (README, LICENSE, ...).
 _PROSE_STEMS = frozenset({
@@ -97,6 +96,3 @@ def language_for(path: str) -> str | None:
     first_word = re.split(r"[-_.]", name.lstrip("."), maxsplit=1)[0]
     return "text" if first_word in _PROSE_STEMS else None
 
-
-# Every language name this module can answer with.
-KNOWN_LANGUAGES = frozenset(_BY_EXTENSION.values()) | frozenset(_BY_NAME.values())

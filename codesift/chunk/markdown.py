@@ -28,7 +28,9 @@ class Heading:
 
 
 def chunk_markdown(source: SourceLines, target: int, max_lines: int) -> list[Piece]:
-    headings, cuts = scan(source)
+    """A section per heading (ATX or setext), through the line before the next heading of any
+    level; long sections are cut between paragraphs and keep their heading as context."""
+    headings, cuts = _scan(source)
     pieces: list[Piece] = []
     starts = [h.line for h in headings] + [len(source) + 1]
     if starts[0] > 1:  # text before the first heading
@@ -43,7 +45,7 @@ def chunk_markdown(source: SourceLines, target: int, max_lines: int) -> list[Pie
     return pieces
 
 
-def scan(source: SourceLines) -> tuple[list[Heading], list[int]]:
+def _scan(source: SourceLines) -> tuple[list[Heading], list[int]]:
     """The headings outside code fences and front matter, and the lines where a long section
     may be cut (paragraph and fence starts, never inside a fence)."""
     lines, blank = source.lines, source.blank

@@ -18,3 +18,10 @@ from codesift.chunk import language_for
 ])
 def test_language_for(path, language):
     assert language_for(path) == language
+
+
+def test_every_code_language_has_a_spec():
+    from codesift.chunk.code_specs import SPECS
+    from codesift.chunk.languages import CODE_LANGUAGES
+
+    assert set(SPECS) == CODE_LANGUAGES

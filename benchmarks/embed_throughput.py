@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="number of texts")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=2, help="timed runs per side; the best is kept")
+    ap.add_argument("--model", default="default", help="model name or folder (both sides load the same files)")
     args = ap.parse_args()
 
     import numpy as np
@@ -66,7 +67,7 @@ def main() -> None:
     from codesift.embed.embedder import Embedder
 
     texts = stdlib_functions(args.n)
-    ours = Embedder.load("default", device=args.device, dtype=args.dtype)
+    ours = Embedder.load(args.model, device=args.device, dtype=args.dtype)
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
     ref = SentenceTransformer(str(ours.files.root), device=args.device, model_kwargs={"torch_dtype": dtype})
     ref.max_seq_length = ours.max_tokens

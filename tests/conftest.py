@@ -22,9 +22,12 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def model_files():
+    """The default model, or the folder in CODESIFT_TEST_MODEL (e.g. an fp16 copy on a GPU machine)."""
+    import os
+
     from codesift.embed.model_files import resolve_model
 
-    return resolve_model("default")
+    return resolve_model(os.environ.get("CODESIFT_TEST_MODEL", "default"))
 
 
 @pytest.fixture(scope="session")

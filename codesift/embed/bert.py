@@ -123,16 +123,27 @@ class Bert(nn.Module):
 
 
 def _varlen_attn():
+    """Flash attention over packed sequences: torch's public varlen API, else the aten op beneath it."""
     try:
         from torch.nn.attention.varlen import varlen_attn
+
+        return varlen_attn
     except ImportError:
+        pass
+    flash = getattr(torch.ops.aten, "_flash_attention_forward", None)
+    if flash is None:
         return None
-    return varlen_attn
+
+    def varlen(q, k, v, cu_q, cu_k, max_q, max_k):
+        return flash(q, k, v, cu_q, cu_k, max_q, max_k, 0.0, False, False)[0]
+
+    return varlen
 
 
 def packed_attention_supported(device: torch.device, dtype: torch.dtype) -> bool:
     """Whether the fast packed path exists here: flash varlen attention is CUDA fp16/bf16 only."""
-    return device.type == "cuda" and dtype in (torch.float16, torch.bfloat16) and _varlen_attn() is not None
+    return (device.type == "cuda" and dtype in (torch.float16, torch.bfloat16) and _varlen_attn() is not None
+            and torch.cuda.get_device_capability(device)[0] >= 8)  # flash attention needs Ampere or newer
 
 
 def packed_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor,

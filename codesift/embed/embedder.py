@@ -16,6 +16,7 @@ class Embedder:
     def __init__(self, files: ModelFiles, backend, tokenizer: TextTokenizer):
         self.files, self.backend, self.tokenizer = files, backend, tokenizer
         self.truncated = 0  # texts that lost tokens to truncation in the last `embed` call
+        self._runner = None  # the packed GPU runner, made on first use where supported
 
     @classmethod
     def load(cls, model: str | os.PathLike = "default", device: str | None = "auto",
@@ -40,10 +41,35 @@ class Embedder:
         return self.backend.max_tokens
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Embed texts; [len(texts), dim] float32. Over-long texts are truncated (see `.truncated`)."""
+        """Embed texts; [len(texts), dim] float32. Over-long texts are truncated (see `.truncated`).
+
+        On CUDA in fp16/bf16 the texts go through the packed GPU scheduler (no padding, CUDA
+        graph); elsewhere through length-sorted padded batches of `batch_size`.
+        """
+        if self._packed_runner() is not None:
+            from codesift.embed.scheduler import TokenBatch, pack
+
+            flat, lengths, self.truncated = self.tokenizer.encode_flat(texts)
+            out = np.zeros((len(lengths), self.dim), dtype=np.float32)
+            runner = self._runner
+            for keys, vecs in runner.run(pack([TokenBatch(np.arange(len(lengths)), flat, lengths)],
+                                              runner.budget, runner.max_seqs)):
+                out[keys] = vecs
+            return out
         enc = self.tokenizer.encode(texts)
         self.truncated = enc.truncated
         return self.embed_ids(enc.ids, batch_size=batch_size)
+
+    def _packed_runner(self):
+        if self._runner is None:
+            from codesift.embed.bert import packed_attention_supported
+
+            backend = self.backend
+            if getattr(backend, "device", None) is not None and packed_attention_supported(backend.device, backend.dtype):
+                from codesift.embed.scheduler import PackedRunner
+
+                self._runner = PackedRunner(backend)
+        return self._runner
 
     def embed_ids(self, ids: Sequence[Sequence[int]], batch_size: int = 32) -> np.ndarray:
         """Embed pre-tokenized inputs, batching similar lengths together to waste little on padding."""

@@ -281,13 +281,27 @@ def _prepared(todo: list[tuple[SourceFile, str | None]], workers: int | None,
     if workers <= 1 or len(todo) < 32 or total_bytes < 1 << 20:
         yield from (prepare_file(f, sha, model) for f, sha in todo)
         return
-    import multiprocessing as mp
-
     from codesift.embed.scheduler import ordered_map
 
-    # spawn, not fork: the parent may hold torch and its threads by the time a later batch runs
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        yield from ordered_map(pool, _prepare_star, ((f, sha, model) for f, sha in todo), window=8 * workers)
+    yield from ordered_map(_worker_pool(workers), _prepare_star, ((f, sha, model) for f, sha in todo),
+                           window=8 * workers)
+
+
+_pools: dict[int, ProcessPoolExecutor] = {}
+
+
+def _worker_pool(workers: int) -> ProcessPoolExecutor:
+    """One pool per process, kept for later runs: a long-lived process (the MCP server, a warm
+    benchmark) pays the workers' start-up once."""
+    pool = _pools.get(workers)
+    if pool is None:
+        import atexit
+        import multiprocessing as mp
+
+        # spawn, not fork: the parent may hold torch and CUDA state
+        pool = _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+        atexit.register(pool.shutdown, cancel_futures=True)
+    return pool
 
 
 class _EmbedPipeline:

@@ -218,18 +218,18 @@ class Store:
             "INSERT INTO files(path, sha256, size, mtime_ns, language, n_lines, decode_errors) VALUES(?,?,?,?,?,?,?)",
             (path, sha256, size, mtime_ns, language, n_lines, decode_errors))
         file_id = cur.lastrowid
-        for ord_, (c, fts, eh) in enumerate(zip(chunks, fts_rows, embed_hashes)):
-            cur = self.db.execute(
-                "INSERT INTO chunks(id, file_id, ord, kind, language, start_line, end_line, symbol, heading_path,"
-                " context, part, token_estimate, content, embed_hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (c.id, file_id, ord_, c.kind, c.language, c.start_line, c.end_line, c.symbol,
-                 json.dumps(list(c.heading_path), ensure_ascii=False) if c.heading_path else None,
-                 c.context, f"{c.part[0]}/{c.part[1]}" if c.part else None, c.token_estimate, c.content, eh))
-            rowid = cur.lastrowid
-            self.db.execute("INSERT INTO chunks_fts(rowid, name, path, body) VALUES(?,?,?,?)", (rowid, *fts))
-            if c.calls:
-                self.db.executemany("INSERT INTO calls(chunk_rowid, name) VALUES(?, ?)",
-                                    [(rowid, n) for n in c.calls])
+        self.db.executemany(
+            "INSERT INTO chunks(id, file_id, ord, kind, language, start_line, end_line, symbol, heading_path,"
+            " context, part, token_estimate, content, embed_hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(c.id, file_id, i, c.kind, c.language, c.start_line, c.end_line, c.symbol,
+              json.dumps(list(c.heading_path), ensure_ascii=False) if c.heading_path else None,
+              c.context, f"{c.part[0]}/{c.part[1]}" if c.part else None, c.token_estimate, c.content, eh)
+             for i, (c, eh) in enumerate(zip(chunks, embed_hashes))])
+        rowids = [r[0] for r in self.db.execute("SELECT rowid FROM chunks WHERE file_id = ? ORDER BY ord", (file_id,))]
+        self.db.executemany("INSERT INTO chunks_fts(rowid, name, path, body) VALUES(?,?,?,?)",
+                            [(rowid, *fts) for rowid, fts in zip(rowids, fts_rows)])
+        self.db.executemany("INSERT INTO calls(chunk_rowid, name) VALUES(?, ?)",
+                            [(rowid, n) for rowid, c in zip(rowids, chunks) for n in c.calls])
         self.db.executemany("INSERT INTO imports(file_id, module, name, alias, line) VALUES(?,?,?,?,?)",
                             [(file_id, i.module, i.name, i.alias, i.line) for i in imports])
 

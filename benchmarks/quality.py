@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Search quality on code-search eval sets built by ../shared/eval/make_codesearch_eval.py.
+
+In-process (one Searcher, all queries) and scored by the kit's own score.py, so a run over
+three corpora and three modes takes seconds once the indexes exist. The official numbers in
+RESULTS.md also come from the kit's run_cli.py, which runs the CLI as a user would.
+
+  python benchmarks/quality.py /work/evals/stdlib /work/evals/sklearn [--modes hybrid,bm25,semantic]
+
+Each EVAL_DIR must hold corpus/ (indexed with `codesift index`) and queries.jsonl.
+The last line printed is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+KIT = Path(__file__).resolve().parents[2] / "shared" / "eval"
+
+
+def evaluate(eval_dir: Path, modes: list[str], k: int = 10) -> dict:
+    sys.path.insert(0, str(KIT))
+    from score import load_jsonl, score  # the eval kit's scorer, unchanged
+
+    from codesift.search.searcher import Searcher
+
+    targets = load_jsonl(eval_dir / "queries.jsonl")
+    queries = [t["query"] for t in targets]
+    searcher = Searcher(eval_dir / "corpus" / ".codesift")
+    out = {}
+    for mode in modes:
+        t0 = time.perf_counter()
+        results = searcher.search_many(queries, mode=mode, k=k)
+        elapsed = time.perf_counter() - t0
+        res = {q: [r.to_dict() for r in rs] for q, rs in zip(queries, results)}
+        out[mode] = {**score(targets, res, k=k), "seconds": round(elapsed, 2)}
+    searcher.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("eval_dirs", type=Path, nargs="+")
+    ap.add_argument("--modes", default="hybrid,bm25,semantic")
+    args = ap.parse_args()
+    modes = args.modes.split(",")
+    table = {}
+    for d in args.eval_dirs:
+        table[d.name] = evaluate(d, modes)
+        for mode, s in table[d.name].items():
+            print(f"{d.name:10} {mode:9} MRR@10 {s['mrr@10']:.4f}  R@1 {s['recall@1']:.3f}  "
+                  f"R@10 {s['recall@10']:.3f}  lines {s['mean_result_lines']:5.1f}  ({s['seconds']} s)", flush=True)
+    print(json.dumps(table))
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from codesift.errors import CodesiftError
+from codesift.errors import CodesiftError, StoreError
 from codesift.index.store import DB_NAME, DEFAULT_DIR_NAME, Store, find_index_dir
 from codesift.search import navigate
 from codesift.search.budget import budgeted
@@ -58,10 +58,20 @@ class Workspace:
             raise CodesiftError(f"{self.root} is not indexed yet; call the index tool, then poll status "
                                 "until job.state is done")
 
+    def _open_readonly(self) -> Store:
+        """A read-only connection: a reader must never race the indexer at creating the schema."""
+        self._require_index()
+        try:
+            return Store(self.index_dir, readonly=True)
+        except StoreError as e:
+            if self.job.snapshot()["state"] == "running":
+                raise CodesiftError("the index is being created right now; poll status until job.state "
+                                    "is done") from e
+            raise
+
     @contextmanager
     def store(self) -> Iterator[Store]:
-        self._require_index()
-        with Store(self.index_dir) as store:
+        with self._open_readonly() as store:
             yield store
 
     def searcher(self) -> Searcher:
@@ -72,6 +82,7 @@ class Workspace:
             if cached.store.get_meta("generation") == cached.meta.get("generation"):
                 return cached
             cached.close()
+        self._open_readonly().close()  # the schema is complete: the Searcher's own connection won't create it
         self._local.searcher = Searcher(self.index_dir, model=self.model)
         return self._local.searcher
 
@@ -81,8 +92,11 @@ class Workspace:
         if not self.has_index():
             return {**info, "state": "not indexed", "searchable": False,
                     "hint": "call the index tool to build the index, then poll status"}
-        with self.store() as store:
-            meta, counts, langs = store.meta(), store.counts(), store.languages()
+        try:
+            with self.store() as store:
+                meta, counts, langs = store.meta(), store.counts(), store.languages()
+        except CodesiftError as e:
+            return {**info, "state": "indexing", "searchable": False, "hint": str(e)}
         info.update(state=meta.get("state"), searchable=bool(meta.get("model_sha256")), **counts,
                     languages={k: {"files": v[0], "chunks": v[1]} for k, v in langs.items()},
                     model=meta.get("model_name"), indexed_at=meta.get("indexed_at"))

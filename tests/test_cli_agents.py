@@ -1,0 +1,89 @@
+"""The agent-facing commands (lookup, refs, explore, get, export, search --max-tokens) as a user
+runs them, in-process through click's runner."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from codesift.chunk.model import estimate_tokens
+from codesift.cli import cli
+from codesift.index.indexer import index_tree
+from tests.index.repo import make_repo
+
+RESULT_KEYS = {"path", "start_line", "end_line", "score", "kind", "symbol", "heading_path", "id"}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, embedder):
+    root = make_repo(tmp_path_factory.mktemp("cli_agents") / "repo")
+    index_tree(root, embedder=embedder, workers=1)
+    return root
+
+
+def run(args, cwd):
+    old = os.getcwd()
+    try:
+        os.chdir(cwd)
+        return CliRunner().invoke(cli, args)
+    finally:
+        os.chdir(old)
+
+
+def ok_json(args, cwd) -> dict:
+    r = run([*args, "--json"], cwd)
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_lookup_refs_explore_get(repo):
+    found = ok_json(["lookup", "start"], repo / "src")  # the index is found from a subfolder
+    assert [x["symbol"] for x in found["results"]] == ["HttpServer.start"]
+    assert "HttpServer.stop" in run(["lookup", "Http", "--prefix"], repo).stdout
+    ref = found["results"][0]["ref"]
+
+    chunk = ok_json(["get", ref], repo)
+    assert chunk["content"].lstrip().startswith("def start(self):")
+    assert run(["get", ref], repo).stdout.lstrip().startswith("def start(self):")
+
+    refs = ok_json(["refs", "HttpServer.stop"], repo)
+    assert refs["resolved"] == "by-name" and refs["callees"][0]["name"] == "close"
+    assert "calls (1)" in run(["refs", "HttpServer.stop"], repo).stdout
+
+    assert ok_json(["explore"], repo)["total_files"] == 7
+    outline = run(["explore", "src/server.py"], repo).stdout
+    assert "HttpServer.handle_request" in outline and "20-23" in outline
+
+
+def test_user_errors_are_clean_messages(repo):
+    for args, message in [(["explore", "../../etc/passwd"], "'..' is not allowed"),
+                          (["explore", "/etc/passwd"], "absolute paths are not allowed"),
+                          (["get", "xyz"], "not a chunk id or ref")]:
+        r = run(args, repo)
+        assert r.exit_code == 1 and message in r.stderr and "Traceback" not in r.output
+
+
+def test_search_with_a_token_budget(repo):
+    for budget in (0, 30, 80, 1000):
+        out = ok_json(["search", "http server", "-k", "5", "--max-tokens", str(budget)], repo)
+        assert len(out["results"]) == 5 and out["max_tokens"] == budget
+        assert sum(estimate_tokens(x["content"]) for x in out["results"]) == out["used_tokens"] <= budget
+    plain = ok_json(["search", "http server", "-k", "5"], repo)
+    assert all(set(x) == RESULT_KEYS for x in plain["results"])  # unchanged without --max-tokens
+    human = run(["search", "load the configuration", "--max-tokens", "200"], repo)
+    assert "def load_config(path):" in human.stdout and "tokens of content" in human.stderr
+
+
+def test_export_folder_and_zip(repo, tmp_path):
+    r = run(["export", "-o", str(tmp_path / "out")], repo)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out" / "llm.md").is_file() and (tmp_path / "out" / "manifest.llm.tsv").is_file()
+    r = run(["export", "-o", str(tmp_path / "out"), "--zip"], repo)
+    assert r.exit_code == 0 and (tmp_path / "out.zip").is_file() and "out.zip" in r.stderr
+
+
+def test_mcp_help_names_the_root_rules(repo):
+    r = run(["mcp", "--help"], repo)
+    assert r.exit_code == 0 and "--http" in r.stdout and "nearest" in r.stdout

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from codesift import __version__
+from codesift.cli_agents import AGENT_COMMANDS, print_budgeted, search_json
 from codesift.errors import CodesiftError
 
 MODEL_OPTION = click.option("--model", "-m", default="default", envvar="CODESIFT_MODEL", show_default=True,
@@ -250,29 +251,15 @@ def search(query: str | None, mode: str, k: int, path_glob: str | None, language
     if jsonl:
         queries = [line.strip() for line in sys.stdin if line.strip()]
         for q, results in zip(queries, searcher.search_many(queries, mode=mode, k=k, **filters)):
-            click.echo(json.dumps(_results_json(q, results, max_tokens), ensure_ascii=False))
+            click.echo(json.dumps(search_json(q, results, max_tokens), ensure_ascii=False))
         return
     results = searcher.search(query, mode=mode, k=k, **filters)
     if as_json:
-        click.echo(json.dumps(_results_json(query, results, max_tokens), ensure_ascii=False))
+        click.echo(json.dumps(search_json(query, results, max_tokens), ensure_ascii=False))
     elif max_tokens is not None:
-        from codesift.cli_agents import print_budgeted
-        from codesift.search.budget import budgeted
-
-        print_budgeted(budgeted(results, max_tokens), query)
+        print_budgeted(results, max_tokens, query)
     else:
         _print_human(results, query)
-
-
-def _results_json(query: str, results, max_tokens: int | None) -> dict:
-    """{query, results}; with a token budget, each result also carries its inline content."""
-    if max_tokens is None:
-        return {"query": query, "results": [r.to_dict() for r in results]}
-    from codesift.search.budget import budgeted
-
-    items = [b.to_dict() for b in budgeted(results, max_tokens)]
-    return {"query": query, "max_tokens": max_tokens, "used_tokens": sum(b["tokens"] for b in items),
-            "results": items}
 
 
 @cli.command()
@@ -302,15 +289,8 @@ def status(index_dir: Path | None, as_json: bool) -> None:
         click.echo(f"  {lang:<12} {nf:>6} files {nc:>8} chunks")
 
 
-def _add_agent_commands() -> None:
-    """lookup, refs, explore, get, mcp and export live in codesift.cli_agents."""
-    from codesift.cli_agents import AGENT_COMMANDS
-
-    for command in AGENT_COMMANDS:
-        cli.add_command(command)
-
-
-_add_agent_commands()
+for _command in AGENT_COMMANDS:  # lookup, refs, explore, get, mcp, export
+    cli.add_command(_command)
 
 
 def main() -> None:

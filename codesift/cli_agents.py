@@ -2,7 +2,8 @@
 get), serving it over MCP, and exporting it. Thin like the rest of the CLI: each parses
 options, calls one library function, and prints (human text, or JSON with --json).
 
-They are plain click commands; `codesift.cli` adds them to the `codesift` group.
+They are plain click commands: `codesift.cli` adds them to the `codesift` group, and its
+`search` takes `search_json` and `print_budgeted` from here for --max-tokens.
 """
 from __future__ import annotations
 
@@ -139,8 +140,22 @@ def get(id_or_ref: str, index_dir: Path | None, as_json: bool) -> None:
     click.echo(c.content)
 
 
-def print_budgeted(items, query: str) -> None:
-    """Human output of `search --max-tokens`: each result with the content the budget allowed."""
+def search_json(query: str, results, max_tokens: int | None) -> dict:
+    """`search --json`: {query, results}; with --max-tokens each result also carries its inline content."""
+    if max_tokens is None:
+        return {"query": query, "results": [r.to_dict() for r in results]}
+    from codesift.search.budget import budgeted
+
+    items = [b.to_dict() for b in budgeted(results, max_tokens)]
+    return {"query": query, "max_tokens": max_tokens, "used_tokens": sum(b["tokens"] for b in items),
+            "results": items}
+
+
+def print_budgeted(results, max_tokens: int, query: str) -> None:
+    """`search --max-tokens` for people: each result with the content the budget allowed."""
+    from codesift.search.budget import budgeted
+
+    items = budgeted(results, max_tokens)
     if not items:
         click.echo(f"no results for {query!r}", err=True)
     for item in items:

@@ -39,9 +39,9 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _rows(store: Store, where: str, args: tuple, limit: int = -1) -> list[ChunkRow]:
+def _rows(store: Store, where: str, args: tuple, limit: int = -1, order: str = _ORDER) -> list[ChunkRow]:
     """Chunks matching a WHERE clause over `c` (chunks) and `f` (files), in path and line order."""
-    sql = f"SELECT c.rowid{_FROM}WHERE {where}{_ORDER} LIMIT ?"
+    sql = f"SELECT c.rowid{_FROM}WHERE {where}{order} LIMIT ?"
     rowids = [r for (r,) in store.db.execute(sql, (*args, limit))]
     found = store.chunks_by_rowid(rowids)
     return [found[r] for r in rowids if r in found]
@@ -57,11 +57,13 @@ def lookup(store: Store, name: str, prefix: bool = False, limit: int = 50) -> li
         exact = "substr(c.symbol, 1, length(?1)) = ?1 OR instr(c.symbol, '.' || ?1) > 0"
     else:  # the index on chunks.symbol serves the first test; the suffix test scans
         exact = "c.symbol = ?1 OR substr(c.symbol, -length(?1) - 1) = '.' || ?1"
+    # best first, before the limit cuts: the name itself, then names starting with it, then the rest
+    order = (" ORDER BY lower(c.symbol) != lower(?1), substr(lower(c.symbol), 1, length(?1)) != lower(?1),"
+             + _ORDER.removeprefix(" ORDER BY"))
     for where in (exact, exact.replace("c.symbol", "lower(c.symbol)").replace("?1", "lower(?1)")):
-        rows = _rows(store, f"c.symbol IS NOT NULL AND ({where})", (name,), limit)
+        rows = _rows(store, f"c.symbol IS NOT NULL AND ({where})", (name,), limit, order)
         if rows:
-            # the name as given first, then longer qualified names; each in path order
-            return sorted(rows, key=lambda c: c.symbol.lower() != name.lower())
+            return rows
     return []
 
 
@@ -89,18 +91,22 @@ class Refs:
     callers: list[ChunkRow] = field(default_factory=list)
     callees: list[Callee] = field(default_factory=list)
     imports: list[ImportRef] = field(default_factory=list)
+    total_callers: int = 0  # before the limit
+    total_imports: int = 0
     resolved: str = "by-name"
     note: str = ("references are matched by name only: a call or import of another symbol with the same "
                  "name counts too, so expect some false positives (and misses for dynamic calls)")
 
 
-def refs(store: Store, symbol: str, limit: int = 100) -> Refs:
+def refs(store: Store, symbol: str, limit: int = 50) -> Refs:
     """Who calls `symbol`, what it calls (each name resolved to candidate definitions), and which
     files import it or its module. Matching is by name; see `Refs.note`."""
     symbol = _check_name(symbol)
     last = symbol.rsplit(".", 1)[-1]
     out = Refs(symbol, lookup(store, symbol, limit=limit))
     out.callers = _rows(store, "c.rowid IN (SELECT chunk_rowid FROM calls WHERE name = ?)", (last,), limit)
+    out.total_callers = store.db.execute("SELECT count(DISTINCT chunk_rowid) FROM calls WHERE name = ?",
+                                         (last,)).fetchone()[0]
     if out.definitions:
         rowids = [c.rowid for c in out.definitions]
         marks = ",".join("?" * len(rowids))
@@ -108,11 +114,12 @@ def refs(store: Store, symbol: str, limit: int = 100) -> Refs:
             f"SELECT name FROM calls WHERE chunk_rowid IN ({marks}) ORDER BY rowid", rowids)]
         defined = _definitions_by_last_name(store, set(names))
         out.callees = [Callee(n, defined.get(n, [])) for n in dict.fromkeys(names)]
-    out.imports = _imports_of(store, symbol, out.definitions)[:limit]
+    imports = _imports_of(store, symbol, out.definitions)
+    out.imports, out.total_imports = imports[:limit], len(imports)
     return out
 
 
-def _definitions_by_last_name(store: Store, names: set[str], per_name: int = 20) -> dict[str, list[ChunkRow]]:
+def _definitions_by_last_name(store: Store, names: set[str], per_name: int = 10) -> dict[str, list[ChunkRow]]:
     """name -> chunks whose symbol's last component is exactly that name (one scan of the symbols)."""
     rowids: dict[str, list[int]] = defaultdict(list)
     for rowid, sym in store.db.execute(

@@ -15,17 +15,25 @@ def chunk_dict(c: ChunkRow, content: bool = True) -> dict:
     return out
 
 
+def chunk_brief(c: ChunkRow) -> dict:
+    """A chunk in a long list: where it is and what it is, with the ref to fetch it."""
+    return {"ref": c.ref, "path": c.path, "start_line": c.start_line, "end_line": c.end_line, "kind": c.kind,
+            "symbol": c.symbol}
+
+
 def refs_dict(r: Refs) -> dict:
     return {
         "symbol": r.symbol,
         "resolved": r.resolved,
         "note": r.note,
-        "definitions": [chunk_meta(c) for c in r.definitions],
-        "callers": [chunk_meta(c) for c in r.callers],
+        "definitions": [chunk_brief(c) for c in r.definitions],
+        "callers": [chunk_brief(c) for c in r.callers],
         "callees": [{"name": c.name, "resolved": r.resolved if c.candidates else "not-in-index",
-                     "ambiguous": len(c.candidates) > 1, "candidates": [chunk_meta(x) for x in c.candidates]}
+                     "ambiguous": len(c.candidates) > 1, "candidates": [chunk_brief(x) for x in c.candidates]}
                     for c in r.callees],
         "imports": [asdict(i) for i in r.imports],
+        "total_callers": r.total_callers,
+        "total_imports": r.total_imports,
     }
 
 

@@ -106,7 +106,8 @@ def build_server(ws: Workspace) -> MCPServer:
     def refs(symbol: SymbolName) -> CallToolResult:
         """References of a symbol, matched by name: definitions; callers (chunks that call its last name);
         callees (names it calls, each with the chunks that define that name, all candidates when ambiguous);
-        imports (files importing the name or its module). Name-based: expect some false positives."""
+        imports (files importing the name or its module). Name-based: expect some false positives; a qualified
+        name (`Class.method`) narrows the definitions whose callees are listed. Lists stop at 50 (see total_*)."""
         return _call(ws.refs, symbol=symbol)
 
     @server.tool(annotations=READ_ONLY)

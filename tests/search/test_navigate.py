@@ -20,6 +20,7 @@ APP_FILES = {
     "app/main.py": "from app.util import helper\nimport app.util\n\n\ndef run():\n"
                    "    return helper(1) + app.util.helper(2)\n",
     "lib/other.py": "def helper():\n    return 0\n",
+    "app/aaa.py": "def helper_extra():\n    return 1\n",  # sorts first by path: best matches must still lead
 }
 
 
@@ -52,6 +53,8 @@ def test_lookup_exact_last_component_prefix_and_case(store):
     assert symbols(lookup(store, "handle_", prefix=True)) == ["HttpServer.handle_request"]
     assert lookup(store, "no_such_symbol") == []
     assert len(lookup(store, "H", prefix=True, limit=2)) == 2
+    assert symbols(lookup(store, "helper", prefix=True, limit=2)) == ["helper", "helper"]  # exact before longer
+    assert symbols(lookup(store, "helper", prefix=True))[-1] == "helper_extra"
     row = lookup(store, "load_config")[0]
     assert (row.path, row.start_line, row.end_line, row.kind) == ("src/config.py", 5, 7, "function")
     with pytest.raises(CodesiftError, match="not a symbol name"):

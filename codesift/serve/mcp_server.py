@@ -9,6 +9,7 @@ imported only by an index run that has something to embed.
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Annotated, Any, Callable, Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -42,6 +43,8 @@ def _call(method: Callable[..., dict], **kwargs: Any) -> CallToolResult:
         result = method(**kwargs)
     except CodesiftError as e:
         raise ToolError(str(e)) from e
+    except sqlite3.Error as e:  # e.g. locked for longer than the timeout by another process
+        raise ToolError(f"the index could not be read ({e}); try again, or check `codesift status`") from e
     text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result)
 

@@ -95,8 +95,9 @@ class Workspace:
         try:
             with self.store() as store:
                 meta, counts, langs = store.meta(), store.counts(), store.languages()
-        except CodesiftError as e:
-            return {**info, "state": "indexing", "searchable": False, "hint": str(e)}
+        except CodesiftError as e:  # being created by the job, or damaged
+            state = "indexing" if info["job"]["state"] == "running" else "unreadable"
+            return {**info, "state": state, "searchable": False, "hint": str(e)}
         info.update(state=meta.get("state"), searchable=bool(meta.get("model_sha256")), **counts,
                     languages={k: {"files": v[0], "chunks": v[1]} for k, v in langs.items()},
                     model=meta.get("model_name"), indexed_at=meta.get("indexed_at"))

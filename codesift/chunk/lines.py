@@ -1,6 +1,7 @@
 """A file's lines as `Chunk.content` counts them, and the pieces every chunker cuts them into."""
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import cached_property
@@ -10,14 +11,23 @@ from typing import Callable, Iterable
 from codesift.chunk.model import Chunk
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def split_lines(text: str, keepends: bool = False) -> list[str]:
+    """Lines as editors, git and Python's tokenizer number them: only `\\n`, `\\r\\n` and `\\r` end a
+    line (`str.splitlines` also breaks at form feeds and `\\u2028`, which would shift line numbers)."""
+    parts = _LINE.findall(text)
+    return parts if keepends else [p.rstrip("\r\n") for p in parts]
+
+
 class SourceLines:
-    """One file's text split by `str.splitlines()` (so `\\r\\n`, `\\r`, form feeds... all end lines),
-    with 1-based line numbers throughout and byte offsets for tree-sitter, whose own row count
-    only knows `\\n` and so cannot be trusted for line numbers."""
+    """One file's text split into lines (`split_lines`), with 1-based line numbers throughout and
+    byte offsets for tree-sitter, whose own row count only knows `\\n` and so cannot be trusted."""
 
     def __init__(self, text: str):
         self.text = text
-        self.lines = text.splitlines()
+        self.lines = split_lines(text)
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -55,7 +65,7 @@ class SourceLines:
     @cached_property
     def line_starts(self) -> list[int]:
         """Byte offset in `data` where each line starts."""
-        with_ends = self.text.splitlines(keepends=True)
+        with_ends = split_lines(self.text, keepends=True)
         sizes: Iterable[int] = map(len, with_ends) if self.text.isascii() else map(_utf8_size, with_ends)
         return list(accumulate(sizes, initial=0))[:-1] or [0]
 
@@ -70,7 +80,7 @@ class SourceLines:
     @cached_property
     def char_line_starts(self) -> list[int]:
         """Character offset in `text` where each line starts."""
-        return list(accumulate(map(len, self.text.splitlines(keepends=True)), initial=0))[:-1] or [0]
+        return list(accumulate(map(len, split_lines(self.text, keepends=True)), initial=0))[:-1] or [0]
 
     def line_of_char(self, offset: int) -> int:
         """The 1-based line holding character `offset` of `text` (clamped to the file)."""

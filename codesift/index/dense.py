@@ -7,6 +7,7 @@ was built from, so a stale cache is never used: it is rebuilt from the database.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ def _paths(index_dir: Path, generation: int) -> tuple[Path, Path]:
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
+    tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}.npy")  # unique per writer
     with open(tmp, "wb") as f:
         np.save(f, array)
     os.replace(tmp, path)

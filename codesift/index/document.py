@@ -12,9 +12,11 @@ import re
 from codesift.chunk.model import Chunk
 from codesift.search.terms import terms
 
-# Bump when the embedded text or the BM25 fields change: the indexer then re-chunks every
-# file, and re-embeds only the chunks whose text actually changed (vectors are keyed by text hash).
-DOC_FORMAT = 1
+# Bump EMBED_FORMAT when the embedded text changes, TERMS_FORMAT when the BM25 fields do. Either
+# makes the indexer re-chunk every file; vectors are keyed by the hash of the embedded text (and
+# EMBED_FORMAT), so only a change to what is embedded costs any embedding.
+EMBED_FORMAT = 1
+TERMS_FORMAT = 2
 
 _PATH_SPLIT = re.compile(r"[/\\._\-]+")
 
@@ -39,7 +41,7 @@ def embed_text(chunk: Chunk) -> str:
 
 
 def embed_hash(text: str) -> str:
-    return hashlib.sha256(f"{DOC_FORMAT}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(f"{EMBED_FORMAT}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def bm25_fields(chunk: Chunk) -> tuple[str, str, str]:

@@ -24,13 +24,13 @@ import numpy as np
 from codesift.chunk.model import Chunk, Import
 from codesift.embed.model_files import ModelFiles, resolve_model
 from codesift.errors import ModelMismatchError, StoreError
-from codesift.index.document import DOC_FORMAT, bm25_fields, embed_hash, embed_text
+from codesift.index.document import EMBED_FORMAT, TERMS_FORMAT, bm25_fields, embed_hash, embed_text
 from codesift.index.store import DEFAULT_DIR_NAME, Store, now
 from codesift.walk import SourceFile, Skipped, walk
 
 # Bump when chunking changes: every file is then re-chunked on the next run.
-CHUNKER_VERSION = 1
-INDEX_FORMAT = f"{CHUNKER_VERSION}.{DOC_FORMAT}"
+CHUNKER_VERSION = 2
+INDEX_FORMAT = f"{CHUNKER_VERSION}.{EMBED_FORMAT}.{TERMS_FORMAT}"
 
 BATCH_CHUNKS = 2048  # chunks per transaction ...
 COMMIT_SECONDS = 2.0  # ... or whatever is ready after this long: a crash loses at most this much work
@@ -82,6 +82,7 @@ def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelF
     raises for bad files."""
     from codesift.chunk import chunk_file
     from codesift.chunk.languages import language_for
+    from codesift.chunk.lines import split_lines
     from codesift.walk import read_text
 
     out = PreparedFile(source)
@@ -99,7 +100,7 @@ def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelF
         out.error = f"unreadable ({type(e).__name__})"
         return out
     out.language = language_for(source.rel) or "text"
-    out.n_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    out.n_lines = len(split_lines(text))
     result = chunk_file(source.rel, text, out.language)
     out.chunks, out.imports = result.chunks, result.imports
     out.fts = [bm25_fields(c) for c in out.chunks]
@@ -234,14 +235,15 @@ def index_tree(root: str | Path, index_dir: str | Path | None = None, *, model: 
             for prepared in _prepared(todo, workers, files):
                 writer.add(prepared, pipeline)
                 writer.receive(pipeline.poll())
-                if writer.flush(final=False) and progress:
-                    progress(writer.files_done, len(todo), summary.embedded + summary.reused)
+                writer.flush(final=False)
+                if progress:
+                    progress(writer.files_prepared, len(todo), summary.embedded + summary.reused)
             writer.receive(pipeline.finish())
             writer.flush(final=True)
         finally:
             pipeline.close()
         if progress:
-            progress(writer.files_done, len(todo), summary.embedded + summary.reused)
+            progress(writer.files_prepared, len(todo), summary.embedded + summary.reused)
 
         with store.transaction():
             store.prune_vectors()
@@ -394,6 +396,7 @@ class _Writer:
         self.keys: list[str] = []  # key -> hash
         self.vectors: dict[str, np.ndarray] = {}
         self.files_done = 0
+        self.files_prepared = 0
         self.last_commit = time.monotonic()
 
     def add(self, p: PreparedFile, pipeline: _EmbedPipeline) -> None:
@@ -417,6 +420,7 @@ class _Writer:
                                            np.asarray(lens, np.int32)))
             self.summary.reused += len(p.hashes) - len(new_keys)
         self.pending.append(p)
+        self.files_prepared += 1
 
     def receive(self, results: list) -> None:
         for keys, vecs in results:

@@ -113,6 +113,19 @@ def _chunk_row(r: tuple) -> ChunkRow:
     return ChunkRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], hp, r[9], r[10], r[11], r[12])
 
 
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (complete_statement knows about quotes and triggers)."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
+
+
 def find_index_dir(start: Path) -> Path | None:
     """The nearest `.codesift` folder holding an index, from `start` upwards (as git finds .git)."""
     start = start.resolve()
@@ -157,8 +170,18 @@ class Store:
             self._migrate(version)
 
     def _migrate(self, version: int) -> None:
-        for i in range(version, SCHEMA_VERSION):
-            self.db.executescript("BEGIN IMMEDIATE;" + MIGRATIONS[i] + f"; PRAGMA user_version = {i + 1}; COMMIT;")
+        # the version is read again under the write lock: another process may have migrated meanwhile
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            for i in range(version, SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[i]):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {i + 1}")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -24,6 +24,42 @@ while who whom why will with would you your yours e g eg ie etc also may might m
 
 MAX_TERM_LEN = 64
 
+# Two-letter words allowed as pieces when splitting run-together identifiers (`isfile`, `getid`).
+SHORT_WORDS = frozenset("is id io to up by at on in of no ok db ui fs ip fd os py".split())
+_MIN_SEGMENT_LEN = 5  # shorter identifier parts are left as they are
+
+
+@lru_cache(maxsize=1)
+def dictionary() -> frozenset[str]:
+    """A general English word list (see words.txt) for splitting run-together identifiers."""
+    from importlib.resources import files
+
+    text = files("codesift.search").joinpath("words.txt").read_text(encoding="utf-8")
+    return frozenset(w for w in text.split() if not w.startswith("#") and w.isalpha())
+
+
+def segment(word: str) -> tuple[str, ...] | None:
+    """Split a run-together lowercase identifier part into dictionary words, fewest pieces first:
+    `atomname` -> (atom, name), `setdefault` -> (set, default). None when it is a word itself or
+    cannot be split entirely into words."""
+    words = dictionary()
+    n = len(word)
+    if n < _MIN_SEGMENT_LEN or word in words or not word.isascii() or not word.isalpha():
+        return None
+    best: list[tuple[str, ...] | None] = [None] * (n + 1)
+    best[0] = ()
+    for i in range(n):
+        if best[i] is None:
+            continue
+        for j in range(i + 2, n + 1):
+            piece = word[i:j]
+            if piece in words or piece in SHORT_WORDS:
+                cand = best[i] + (piece,)
+                if best[j] is None or len(cand) < len(best[j]):
+                    best[j] = cand
+    found = best[n]
+    return found if found is not None and len(found) > 1 else None
+
 
 def stem(word: str) -> str:
     """A light English stemmer (plurals and -ing/-ed/-ly): enough to meet `returns` with `return`.
@@ -59,6 +95,10 @@ def identifier_terms(token: str) -> tuple[str, ...]:
     else:  # the camelCase regex is ASCII-only; other scripts split on underscores
         parts = [p.lower() for p in token.split("_") if p]
     words = [stem(p) for p in parts if p not in STOP_WORDS]
+    for p in parts:
+        pieces = segment(p)
+        if pieces:
+            words.extend(stem(w) for w in pieces if w not in STOP_WORDS)
     words = [w for w in words if w and len(w) <= MAX_TERM_LEN]
     # the whole identifier, spelling-neutral: get_user_name, getUserName and getusername meet
     whole = stem("".join(parts))

@@ -1,12 +1,13 @@
 """Properties every chunking must have, whatever the language: shared by the tests and the benchmark."""
 from __future__ import annotations
 
+from codesift.chunk.lines import split_lines
 from codesift.chunk.model import FileChunks
 
 
 def invariant_violations(text: str, result: FileChunks, max_lines: int = 80) -> list[str]:
     """What is wrong with `result` as a chunking of `text` (empty when nothing is)."""
-    lines = text.splitlines()
+    lines = split_lines(text)
     problems = []
     covered = [False] * len(lines)
     previous_start = 0

@@ -52,9 +52,16 @@ def test_chunking_is_deterministic(name):
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_missing_final_newline_and_form_feeds(name, no_fallback):
     text = read_fixture(name).rstrip("\n")
-    text = text.replace("\n\n", "\n\x0c\n", 3)  # form feeds end lines for str.splitlines
+    text = text.replace("\n\n", "\n\x0c\n", 3)  # a form feed is a character, not a line end
     result = chunk_file(name, text)
     assert invariant_violations(text, result) == []
+
+
+def test_line_numbers_as_editors_count_them():
+    """Only \\n, \\r\\n and \\r end lines: a form feed or U+2028 must not shift later line numbers."""
+    text = "import os\n\x0c\nx = '\u2028'\n\n\ndef late():\n    return 1\n"
+    late = [c for c in chunk_file("m.py", text).chunks if c.symbol == "late"][0]
+    assert (late.start_line, late.end_line) == (6, 7)
 
 
 LANGUAGES = ["python", "javascript", "typescript", "tsx", "rust", "go", "java", "c", "cpp",

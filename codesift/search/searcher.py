@@ -14,12 +14,12 @@ import numpy as np
 from codesift.embed.model_files import resolve_model
 from codesift.errors import CodesiftError, ModelMismatchError, StoreError
 from codesift.index.store import ChunkRow, Store
-from codesift.search.fusion import reciprocal_rank_fusion, top_k
+from codesift.search.fusion import normalized_fusion, top_k
 from codesift.search.terms import query_terms
 
 MODES = ("hybrid", "bm25", "semantic")
 # FTS5 bm25() column weights for (name, path, body)
-FIELD_WEIGHTS = (3.0, 1.0, 1.0)
+FIELD_WEIGHTS = (10.0, 1.0, 1.0)
 CANDIDATES = 100  # taken from each retriever before fusion
 
 
@@ -140,7 +140,7 @@ class Searcher:
             if qvec is None:
                 qvec = self.encoder().encode([query])[0]
             lists.append(self.semantic_scores(qvec, allowed, n))
-        fused = lists[0] if len(lists) == 1 else reciprocal_rank_fusion(lists)
+        fused = lists[0] if len(lists) == 1 else normalized_fusion(lists)
         best = top_k(fused, k)
         rows = self.store.chunks_by_rowid(r for r, _ in best)
         return [SearchResult(rows[r], s) for r, s in best if r in rows]

@@ -27,3 +27,11 @@ def test_path_matches():
     assert path_matches("src/pkg/mod.py", "**/mod.py")
     assert not path_matches("src/pkg/mod.py", "docs/*")
     assert not path_matches("src/pkgx/mod.py", "src/pkg")
+
+
+def test_normalized_fusion():
+    from codesift.search.fusion import normalized_fusion
+
+    fused = normalized_fusion([{"a": 10.0, "b": 5.0, "c": 0.0}, {"b": 0.9, "c": 0.1}])
+    assert fused == {"a": 1.0, "b": 0.5 + 1.0, "c": 0.0}
+    assert normalized_fusion([{"x": 3.0}, {}]) == {"x": 1.0}

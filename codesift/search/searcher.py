@@ -14,13 +14,26 @@ import numpy as np
 from codesift.embed.model_files import resolve_model
 from codesift.errors import CodesiftError, ModelMismatchError, StoreError
 from codesift.index.store import ChunkRow, Store
-from codesift.search.fusion import normalized_fusion, top_k
+from codesift.search.fusion import normalized_fusion, reciprocal_rank_fusion, top_k
 from codesift.search.terms import query_terms
 
 MODES = ("hybrid", "bm25", "semantic")
-# FTS5 bm25() column weights for (name, path, body)
-FIELD_WEIGHTS = (10.0, 1.0, 1.0)
-CANDIDATES = 100  # taken from each retriever before fusion
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How results are ranked. The defaults are what codesift ships; benchmarks/ablation.py
+    turns each choice off to measure what it contributes."""
+
+    # FTS5 bm25() column weights for (name, path, body): a match in a symbol's name says more
+    # than one in its body; a body weight under 1 also slows term-frequency saturation.
+    field_weights: tuple[float, float, float] = (10.0, 1.0, 0.5)
+    fusion: str = "normalized"  # or "rrf"
+    one_part_per_symbol: bool = True
+    candidates: int = 100  # taken from each retriever before fusion
+
+
+DEFAULT_CONFIG = SearchConfig()
 
 
 @dataclass(frozen=True)
@@ -46,8 +59,27 @@ def path_matches(path: str, pattern: str) -> bool:
     return pattern.startswith("**/") and fnmatch.fnmatchcase(path, pattern[3:])
 
 
+def one_part_per_symbol(results: list[SearchResult], k: int) -> list[SearchResult]:
+    """Keep only the best-ranked piece of a symbol that was split into parts: the others would
+    spend result slots on the same function."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for r in results:
+        c = r.chunk
+        if c.part and c.symbol:
+            key = (c.path, c.symbol)
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(r)
+        if len(out) == k:
+            break
+    return out
+
+
 class Searcher:
-    def __init__(self, index_dir: Path, model: str | None = None):
+    def __init__(self, index_dir: Path, model: str | None = None, config: SearchConfig = DEFAULT_CONFIG):
+        self.config = config
         self.store = Store(index_dir)
         meta = self.store.meta()
         if not meta.get("model_sha256"):
@@ -108,7 +140,7 @@ class Searcher:
         limit = n if allowed is None else -1
         rows = self.store.db.execute(
             "SELECT rowid, bm25(chunks_fts, ?, ?, ?) FROM chunks_fts WHERE chunks_fts MATCH ? "
-            "ORDER BY 2 LIMIT ?", (*FIELD_WEIGHTS, match, limit)).fetchall()
+            "ORDER BY 2 LIMIT ?", (*self.config.field_weights, match, limit)).fetchall()
         out = {}
         for rowid, score in rows:
             if allowed is None or rowid in allowed:
@@ -132,7 +164,8 @@ class Searcher:
         if mode not in MODES:
             raise CodesiftError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         allowed = self.allowed_rowids(path_glob, languages)
-        n = max(CANDIDATES, k)
+        cfg = self.config
+        n = max(cfg.candidates, k)
         lists = []
         if mode in ("hybrid", "bm25"):
             lists.append(self.bm25_scores(query, allowed, n))
@@ -140,10 +173,14 @@ class Searcher:
             if qvec is None:
                 qvec = self.encoder().encode([query])[0]
             lists.append(self.semantic_scores(qvec, allowed, n))
-        fused = lists[0] if len(lists) == 1 else normalized_fusion(lists)
-        best = top_k(fused, k)
+        if len(lists) == 1:
+            fused = lists[0]
+        else:
+            fused = normalized_fusion(lists) if cfg.fusion == "normalized" else reciprocal_rank_fusion(lists)
+        best = top_k(fused, 3 * k)
         rows = self.store.chunks_by_rowid(r for r, _ in best)
-        return [SearchResult(rows[r], s) for r, s in best if r in rows]
+        results = [SearchResult(rows[r], s) for r, s in best if r in rows]
+        return one_part_per_symbol(results, k) if cfg.one_part_per_symbol else results[:k]
 
     def search_many(self, queries: Sequence[str], mode: str = "hybrid", k: int = 10, **filters
                     ) -> list[list[SearchResult]]:

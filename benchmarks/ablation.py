@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Ablation of the search-time ranking choices: each shipped choice turned off alone, then all.
+
+Runs on indexes already built (see quality.py); scores with the eval kit's score.py.
+Index-time choices (identifier splitting, what is embedded) need a re-index each and are
+measured with quality.py / embed_variants.py; RESULTS.md lists them with the rest.
+
+  python benchmarks/ablation.py /work/evals/stdlib /work/evals/sklearn /work/evals/sympy
+
+The last line printed is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+KIT = Path(__file__).resolve().parents[2] / "shared" / "eval"
+
+FIRST_VERSION = dict(field_weights=(3.0, 1.0, 1.0), fusion="rrf", one_part_per_symbol=False)
+
+
+def configs():
+    from codesift.search.searcher import DEFAULT_CONFIG as shipped
+
+    return {
+        "shipped": shipped,
+        "- one part per symbol": replace(shipped, one_part_per_symbol=False),
+        "- normalized fusion (RRF k=60)": replace(shipped, fusion="rrf"),
+        "- field weights (3, 1, 1)": replace(shipped, field_weights=(3.0, 1.0, 1.0)),
+        "- field weights (1, 1, 1)": replace(shipped, field_weights=(1.0, 1.0, 1.0)),
+        "first version (all three off)": replace(shipped, **FIRST_VERSION),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("eval_dirs", type=Path, nargs="+")
+    ap.add_argument("--kit", type=Path, default=KIT)
+    args = ap.parse_args()
+    sys.path.insert(0, str(args.kit))
+    from score import load_jsonl, score
+
+    from codesift.search.searcher import Searcher
+
+    table: dict = {}
+    for d in args.eval_dirs:
+        targets = load_jsonl(d / "queries.jsonl")
+        queries = [t["query"] for t in targets]
+        qvecs = None
+        for name, cfg in configs().items():
+            s = Searcher(d / "corpus" / ".codesift", config=cfg)
+            if qvecs is None:
+                qvecs = s.encoder().encode(queries)
+            row = {}
+            for mode in ("hybrid", "bm25"):
+                res = {q: [r.to_dict() for r in s.search(q, mode, 10, qvec=v)] for q, v in zip(queries, qvecs)}
+                row[mode] = score(targets, res)["mrr@10"]
+            s.close()
+            table.setdefault(name, {})[d.name] = row
+            print(f"{d.name:8} {name:32} hybrid {row['hybrid']:.4f}  bm25 {row['bm25']:.4f}", flush=True)
+    print(json.dumps(table))
+
+
+if __name__ == "__main__":
+    main()

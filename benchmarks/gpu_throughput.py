@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def chunk_texts(corpus: Path, workers: int) -> list[str]:
     import multiprocessing as mp
 
-    from codesift.index.indexer import prepare_file
+    from codesift.index.prepare import prepare_file
     from codesift.walk import walk
 
     files = walk(corpus).files

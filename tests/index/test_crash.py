@@ -1,7 +1,6 @@
 """An indexing process killed half-way leaves an index that opens, and the next run completes it."""
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess

@@ -1,8 +1,6 @@
 """Indexing a tree and keeping it up to date, with the real model and the real store."""
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from codesift.chunk.lines import split_lines
 from codesift.errors import CodesiftError
 from codesift.export import export_index
 from codesift.export.header import HEADER_KEYS, yaml_string
@@ -62,7 +63,7 @@ def test_chunk_files_headers_and_content(indexed, tmp_path):
         assert (header["compacted"], header["address"], header["asset_path"]) == (False, None, None)
         assert header["slug"] and header["slug"] == header["slug"].lower() and " " not in header["slug"]
         start, end = header["lines"]
-        source = read_text(indexed / header["path"])[0].splitlines()  # the index's line numbering
+        source = split_lines(read_text(indexed / header["path"])[0])  # lines as editors number them
         assert "\n".join(source[start - 1:end]) == c.content  # the lines are the source file's
         seen_index.append((header["path"], start, header["chunk_index"]))
     in_order = sorted(seen_index)

@@ -107,3 +107,9 @@ def test_models_lists_default():
 def test_bad_model_path_is_clear(tmp_path):
     r = run(["embed", "-", "--model", str(tmp_path / "nope")], input="x\n")
     assert r.exit_code == 1 and "not found" in r.output and "Traceback" not in r.output
+
+
+def test_identifier_query_finds_its_definition(indexed):
+    for name, symbol in (("merge_env", "merge_env"), ("HttpServer.handle_request", "HttpServer.handle_request")):
+        r = run(["search", name, "--json", "-k", "3"], cwd=indexed)
+        assert json.loads(r.stdout)["results"][0]["symbol"] == symbol

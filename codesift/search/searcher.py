@@ -5,6 +5,7 @@ Runs without torch: queries are encoded by the numpy encoder over the same weigh
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -29,6 +30,8 @@ class SearchConfig:
     # than one in its body; a body weight under 1 also slows term-frequency saturation.
     field_weights: tuple[float, float, float] = (10.0, 1.0, 0.5)
     fusion: str = "normalized"  # or "rrf"
+    # an identifier-like query (a name, not a question) leans on exact lexical matches
+    identifier_weights: tuple[float, float] | None = (0.8, 0.2)
     one_part_per_symbol: bool = True
     candidates: int = 100  # taken from each retriever before fusion
 
@@ -57,6 +60,16 @@ def path_matches(path: str, pattern: str) -> bool:
     if not any(ch in pattern for ch in "*?["):
         return path.startswith(pattern.rstrip("/") + "/")
     return pattern.startswith("**/") and fnmatch.fnmatchcase(path, pattern[3:])
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][\w.:]*(\(\))?$")
+
+
+def looks_like_identifier(query: str) -> bool:
+    """`parse_header`, `HttpServer.start`, `getUserName`, `ns::Foo`: a name, not a question."""
+    words = query.split()
+    return 0 < len(words) <= 2 and all(_IDENTIFIER.match(w) for w in words) and any(
+        "_" in w or "." in w or "::" in w or re.search(r"[a-z][A-Z]", w) for w in words)
 
 
 def one_part_per_symbol(results: list[SearchResult], k: int) -> list[SearchResult]:
@@ -176,7 +189,9 @@ class Searcher:
         if len(lists) == 1:
             fused = lists[0]
         else:
-            fused = normalized_fusion(lists) if cfg.fusion == "normalized" else reciprocal_rank_fusion(lists)
+            weights = cfg.identifier_weights if cfg.identifier_weights and looks_like_identifier(query) else None
+            fused = (normalized_fusion(lists, weights) if cfg.fusion == "normalized"
+                     else reciprocal_rank_fusion(lists, weights))
         best = top_k(fused, 3 * k)
         rows = self.store.chunks_by_rowid(r for r, _ in best)
         results = [SearchResult(rows[r], s) for r, s in best if r in rows]

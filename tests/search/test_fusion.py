@@ -35,3 +35,12 @@ def test_normalized_fusion():
     fused = normalized_fusion([{"a": 10.0, "b": 5.0, "c": 0.0}, {"b": 0.9, "c": 0.1}])
     assert fused == {"a": 1.0, "b": 0.5 + 1.0, "c": 0.0}
     assert normalized_fusion([{"x": 3.0}, {}]) == {"x": 1.0}
+
+
+def test_identifier_like_queries():
+    from codesift.search.searcher import looks_like_identifier
+
+    for q in ("parse_header", "HttpServer.start", "getUserName", "ns::Foo", "load_config()", "os.path join_parts"):
+        assert looks_like_identifier(q), q
+    for q in ("parse the header", "Return the number of seconds", "config", "", "a b c_d"):
+        assert not looks_like_identifier(q), q

@@ -41,12 +41,24 @@ def split_identifiers(text: str) -> str:
                   re.search(r"[a-z][A-Z]", m.group(0)) else m.group(0), text)
 
 
+def split_and_segment(text: str) -> str:
+    """Identifiers split at _ and camelCase, and run-together parts split into dictionary words."""
+    from codesift.search.terms import segment
+
+    def one(m):
+        parts = words(m.group(0)).split()
+        return " ".join(" ".join(segment(p.lower()) or (p,)) for p in parts)
+
+    return re.sub(r"[A-Za-z_][A-Za-z0-9_]*", one, text)
+
+
 VARIANTS = {
     "header+content (current)": lambda c: header(c) + "\n" + c.content,
     "content only": lambda c: c.content,
     "header without path": lambda c: header(c, with_path=False) + "\n" + c.content,
     "header in words": lambda c: words(header(c).replace("/", " ").replace(".py", "")) + "\n" + c.content,
     "header + identifiers split": lambda c: header(c) + "\n" + split_identifiers(c.content),
+    "header + identifiers split and segmented": lambda c: header(c) + "\n" + split_and_segment(c.content),
     "words header + identifiers split": lambda c: words(header(c).replace("/", " ").replace(".py", ""))
     + "\n" + split_identifiers(c.content),
 }

@@ -10,12 +10,12 @@ import hashlib
 import re
 
 from codesift.chunk.model import Chunk
-from codesift.search.terms import terms
+from codesift.search.terms import spaced_identifiers, terms
 
 # Bump EMBED_FORMAT when the embedded text changes, TERMS_FORMAT when the BM25 fields do. Either
 # makes the indexer re-chunk every file; vectors are keyed by the hash of the embedded text (and
 # EMBED_FORMAT), so only a change to what is embedded costs any embedding.
-EMBED_FORMAT = 1
+EMBED_FORMAT = 2
 TERMS_FORMAT = 2
 
 _PATH_SPLIT = re.compile(r"[/\\._\-]+")
@@ -30,14 +30,15 @@ def symbol_label(chunk: Chunk) -> str:
 
 
 def embed_text(chunk: Chunk) -> str:
-    """The text given to the embedding model: a context header, then the content."""
+    """The text given to the embedding model: a context header, then the content with its
+    identifiers spelled as words (measured: +0.01 to +0.02 semantic MRR@10, benchmarks/RESULTS.md)."""
     header = [chunk.path]
     label = symbol_label(chunk)
     if label:
         header.append(label)
     if chunk.context and chunk.context not in chunk.content[:200]:
         header.append(chunk.context.strip())
-    return " | ".join(header) + "\n" + chunk.content
+    return " | ".join(header) + "\n" + spaced_identifiers(chunk.content)
 
 
 def embed_hash(text: str) -> str:

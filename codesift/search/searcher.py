@@ -16,7 +16,7 @@ from codesift.embed.model_files import resolve_model
 from codesift.errors import CodesiftError, ModelMismatchError, StoreError
 from codesift.index.store import ChunkRow, Store
 from codesift.search.fusion import normalized_fusion, reciprocal_rank_fusion, top_k
-from codesift.search.terms import query_terms
+from codesift.search.terms import query_terms, spaced_identifiers
 
 MODES = ("hybrid", "bm25", "semantic")
 
@@ -184,7 +184,7 @@ class Searcher:
             lists.append(self.bm25_scores(query, allowed, n))
         if mode in ("hybrid", "semantic"):
             if qvec is None:
-                qvec = self.encoder().encode([query])[0]
+                qvec = self.encoder().encode([spaced_identifiers(query)])[0]
             lists.append(self.semantic_scores(qvec, allowed, n))
         if len(lists) == 1:
             fused = lists[0]
@@ -199,7 +199,8 @@ class Searcher:
 
     def search_many(self, queries: Sequence[str], mode: str = "hybrid", k: int = 10, **filters
                     ) -> list[list[SearchResult]]:
-        qvecs = self.encoder().encode(list(queries)) if mode != "bm25" and queries else [None] * len(queries)
+        qvecs = (self.encoder().encode([spaced_identifiers(q) for q in queries]) if mode != "bm25" and queries
+                 else [None] * len(queries))
         return [self.search(q, mode, k, qvec=v, **filters) for q, v in zip(queries, qvecs)]
 
     def close(self) -> None:

@@ -124,3 +124,21 @@ def terms(text: str) -> list[str]:
 def query_terms(query: str) -> list[str]:
     """Distinct terms of a query, in first-seen order."""
     return list(dict.fromkeys(terms(query)))
+
+
+_IDENTIFIER_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|_+")
+
+
+def spaced_identifiers(text: str) -> str:
+    """`get_user_name` and `getUserName` -> `get user name`, other text unchanged: the embedding
+    model was trained on prose and reads words better than identifiers."""
+
+    def one(m: re.Match) -> str:
+        tok = m.group(0)
+        if "_" in tok or _WORD_BREAK.search(tok):
+            return _WORD_BREAK.sub(" ", tok).strip() or tok
+        return tok
+
+    return _IDENTIFIER_TOKEN.sub(one, text)
+

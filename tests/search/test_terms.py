@@ -31,3 +31,11 @@ def test_unicode_identifiers():
 
 def test_query_terms_unique_in_order():
     assert query_terms("read file, read FILE") == ["read", "file"]
+
+
+def test_spaced_identifiers():
+    from codesift.search.terms import spaced_identifiers
+
+    assert spaced_identifiers("def get_user_name(self): return self.fetchHTTP(x)") == \
+        "def get user name(self): return self.fetch HTTP(x)"
+    assert spaced_identifiers("plain words, __init__ and 日本") == "plain words, init and 日本"

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from codesift import __version__
-from codesift.cli_agents import AGENT_COMMANDS, print_budgeted, search_json
+from codesift.cli_agents import AGENT_COMMANDS, INDEX_DIR_OPTION, JSON_OPTION, print_budgeted, search_json
 from codesift.errors import CodesiftError
 
 MODEL_OPTION = click.option("--model", "-m", default="default", envvar="CODESIFT_MODEL", show_default=True,
@@ -116,10 +116,9 @@ def models(as_json: bool) -> None:
                        f"{m.pooling} pooling{', normalized' if m.normalize else ''})\n    {m.root}  [{m.source}]")
 
 
-INDEX_DIR_OPTION = click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                                envvar="CODESIFT_INDEX_DIR",
-                                help="Index folder. Default: ROOT/.codesift when indexing; when searching, the "
-                                     "nearest .codesift folder from the current directory up. [env: CODESIFT_INDEX_DIR]")
+INDEX_TARGET_OPTION = click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                                   envvar="CODESIFT_INDEX_DIR",
+                                   help="Index folder. Default: ROOT/.codesift. [env: CODESIFT_INDEX_DIR]")
 
 
 def _parse_size(text: str) -> int:
@@ -158,7 +157,7 @@ class _ProgressBar:
 
 @cli.command()
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".")
-@INDEX_DIR_OPTION
+@INDEX_TARGET_OPTION
 @MODEL_OPTION
 @DEVICE_OPTION
 @DTYPE_OPTION
@@ -195,15 +194,10 @@ def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
 
 
 def _open_searcher(index_dir: Path | None, model: str | None):
-    from codesift.index.store import find_index_dir
+    from codesift.index.store import locate_index
     from codesift.search.searcher import Searcher
 
-    if index_dir is None:
-        index_dir = find_index_dir(Path.cwd())
-        if index_dir is None:
-            raise click.ClickException("no index found here or in any parent folder; "
-                                       "create one with `codesift index .`")
-    return Searcher(index_dir, model=model)
+    return Searcher(locate_index(index_dir), model=model)
 
 
 def _print_human(results, query: str) -> None:
@@ -264,14 +258,12 @@ def search(query: str | None, mode: str, k: int, path_glob: str | None, language
 
 @cli.command()
 @INDEX_DIR_OPTION
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@JSON_OPTION
 def status(index_dir: Path | None, as_json: bool) -> None:
     """Show what the index holds: files, chunks, languages, model, when indexed, size on disk."""
-    from codesift.index.store import Store, find_index_dir
+    from codesift.index.store import Store, locate_index
 
-    index_dir = index_dir or find_index_dir(Path.cwd())
-    if index_dir is None:
-        raise click.ClickException("no index found here or in any parent folder; create one with `codesift index .`")
+    index_dir = locate_index(index_dir)
     with Store(index_dir) as store:
         meta, counts, langs, size = store.meta(), store.counts(), store.languages(), store.size_on_disk()
     info = {"index_dir": str(index_dir), "root": meta.get("root"), "state": meta.get("state"), **counts,

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from codesift.errors import CodesiftError
 
 INDEX_DIR_OPTION = click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                                 envvar="CODESIFT_INDEX_DIR",
@@ -22,12 +21,9 @@ JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 
 def _open_store(index_dir: Path | None):
-    from codesift.index.store import Store, find_index_dir
+    from codesift.index.store import Store, locate_index
 
-    index_dir = index_dir or find_index_dir(Path.cwd())
-    if index_dir is None:
-        raise CodesiftError("no index found here or in any parent folder; create one with `codesift index .`")
-    return Store(index_dir)
+    return Store(locate_index(index_dir))
 
 
 def _echo_json(obj: dict) -> None:

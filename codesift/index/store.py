@@ -135,6 +135,14 @@ def find_index_dir(start: Path) -> Path | None:
     return None
 
 
+def locate_index(index_dir: Path | None) -> Path:
+    """The index folder given, else the nearest one from the current directory up."""
+    found = index_dir or find_index_dir(Path.cwd())
+    if found is None:
+        raise StoreError("no index found here or in any parent folder; create one with `codesift index .`")
+    return found
+
+
 class Store:
     """A connection to one index database. Not shared between threads."""
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 KIT = Path(__file__).resolve().parents[2] / "shared" / "eval"
 
-FIRST_VERSION = dict(field_weights=(3.0, 1.0, 1.0), fusion="rrf", one_part_per_symbol=False)
+FIRST_VERSION = dict(field_weights=(3.0, 1.0, 1.0), fusion="rrf", one_part_per_symbol=False, kind_weights=())
 
 
 def configs():
@@ -28,10 +28,11 @@ def configs():
     return {
         "shipped": shipped,
         "- one part per symbol": replace(shipped, one_part_per_symbol=False),
+        "- definition prior (kind weights)": replace(shipped, kind_weights=()),
         "- normalized fusion (RRF k=60)": replace(shipped, fusion="rrf"),
         "- field weights (3, 1, 1)": replace(shipped, field_weights=(3.0, 1.0, 1.0)),
         "- field weights (1, 1, 1)": replace(shipped, field_weights=(1.0, 1.0, 1.0)),
-        "first version (all three off)": replace(shipped, **FIRST_VERSION),
+        "first version (all of the above off)": replace(shipped, **FIRST_VERSION),
     }
 
 

@@ -33,6 +33,9 @@ class SearchConfig:
     # an identifier-like query (a name, not a question) leans on exact lexical matches
     identifier_weights: tuple[float, float] | None = (0.8, 0.2)
     one_part_per_symbol: bool = True
+    # Definitions answer questions better than the glue around them: code outside any function
+    # ("module") and bare class headers rank a little lower. Applied to scores normalised to [0, 1].
+    kind_weights: tuple[tuple[str, float], ...] = (("module", 0.8), ("class", 0.8))
     candidates: int = 100  # taken from each retriever before fusion
 
 
@@ -187,15 +190,27 @@ class Searcher:
                 qvec = self.encoder().encode([spaced_identifiers(query)])[0]
             lists.append(self.semantic_scores(qvec, allowed, n))
         if len(lists) == 1:
-            fused = lists[0]
+            fused = normalized_fusion(lists) if cfg.kind_weights else lists[0]
         else:
             weights = cfg.identifier_weights if cfg.identifier_weights and looks_like_identifier(query) else None
             fused = (normalized_fusion(lists, weights) if cfg.fusion == "normalized"
                      else reciprocal_rank_fusion(lists, weights))
+        if cfg.kind_weights:
+            fused = self._weigh_kinds(fused, dict(cfg.kind_weights))
         best = top_k(fused, 3 * k)
         rows = self.store.chunks_by_rowid(r for r, _ in best)
         results = [SearchResult(rows[r], s) for r, s in best if r in rows]
         return one_part_per_symbol(results, k) if cfg.one_part_per_symbol else results[:k]
+
+    def _weigh_kinds(self, scores: dict[int, float], weights: dict[str, float]) -> dict[int, float]:
+        rowids = list(scores)
+        out = dict(scores)
+        for i in range(0, len(rowids), 500):
+            part = rowids[i:i + 500]
+            for rowid, kind in self.store.db.execute(
+                    f"SELECT rowid, kind FROM chunks WHERE rowid IN ({','.join('?' * len(part))})", part):
+                out[rowid] *= weights.get(kind, 1.0)
+        return out
 
     def search_many(self, queries: Sequence[str], mode: str = "hybrid", k: int = 10, **filters
                     ) -> list[list[SearchResult]]:

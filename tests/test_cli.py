@@ -113,3 +113,14 @@ def test_identifier_query_finds_its_definition(indexed):
     for name, symbol in (("merge_env", "merge_env"), ("HttpServer.handle_request", "HttpServer.handle_request")):
         r = run(["search", name, "--json", "-k", "3"], cwd=indexed)
         assert json.loads(r.stdout)["results"][0]["symbol"] == symbol
+
+
+def test_search_process_never_imports_torch(indexed):
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from codesift.cli import cli; "
+            "r = CliRunner().invoke(cli, ['search', 'load the configuration', '-k', '2']); "
+            "assert r.exit_code == 0, r.output; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=indexed, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -5,7 +5,7 @@
 #   evals.tar.xz           the eval sets (stdlib, sklearn, sympy: corpus/ and queries.jsonl)
 #   eval/                  the eval kit (score.py)
 #   ref_vectors.npz        CPU fp32 vectors (true fp32 weights) of a sample of the stdlib chunks
-# Usage: bash benchmarks/gpu_session.sh STEP   (STEP: tests | throughput | index | quality | all)
+# Usage: bash benchmarks/gpu_session.sh STEP   (STEP: tests | throughput | index | phases | quality | all)
 set -uo pipefail
 step=${1:-all}
 OUT=${OUT:-/tmp/out}
@@ -27,10 +27,15 @@ fi
 if [ "$step" = index ] || [ "$step" = all ]; then
   python3 benchmarks/index_wall.py /tmp/evals/stdlib/corpus --device cuda --model .device/model 2>&1 | tee "$OUT/index_wall.log"
 fi
+if [ "$step" = phases ] || [ "$step" = all ]; then
+  python3 benchmarks/index_phases.py /tmp/evals/stdlib/corpus --device cuda --model .device/model --profile \
+    2>&1 | tee "$OUT/index_phases.log"
+fi
 if [ "$step" = quality ] || [ "$step" = all ]; then
+  # vectors from the GPU (fp16) instead of the CPU (fp32): quality must not move
   for e in stdlib sklearn sympy; do
-    python3 -m codesift.cli index /tmp/evals/$e/corpus --device cuda --model .device/model -q
+    python3 -m codesift.cli index /tmp/evals/$e/corpus --device cuda --model .device/model --rebuild -q
   done
-  python3 benchmarks/embed_variants.py /tmp/evals/stdlib /tmp/evals/sklearn /tmp/evals/sympy --kit .device/eval \
-    --device cuda --model .device/model 2>&1 | grep -v "Loading weights" | tee "$OUT/embed_variants.log"
+  python3 benchmarks/quality.py /tmp/evals/stdlib /tmp/evals/sklearn /tmp/evals/sympy --kit .device/eval \
+    2>&1 | tee "$OUT/quality_gpu.log"
 fi

@@ -132,6 +132,10 @@ def main() -> None:
     pool = TokenizerPool(files, files.max_seq_length, workers=args.workers)
     list(pool.map([texts[:64]] * args.workers))  # start the workers before timing
 
+    from codesift.index.pipeline import GPU_SWITCH_INTERVAL
+
+    sys.setswitchinterval(GPU_SWITCH_INTERVAL)  # as the indexer does while it feeds a GPU
+
     def end_to_end(stream_texts, n_expected: int) -> tuple[float, int]:
         runner = PackedRunner(backends["fp16"], args.budget, cuda_graph=True)
         with tempfile.TemporaryDirectory() as d:

@@ -21,8 +21,8 @@ from pathlib import Path
 KIT = Path(__file__).resolve().parents[2] / "shared" / "eval"
 
 
-def evaluate(eval_dir: Path, modes: list[str], k: int = 10) -> dict:
-    sys.path.insert(0, str(KIT))
+def evaluate(eval_dir: Path, modes: list[str], k: int = 10, kit: Path = KIT) -> dict:
+    sys.path.insert(0, str(kit))
     from score import load_jsonl, score  # the eval kit's scorer, unchanged
 
     from codesift.search.searcher import Searcher
@@ -45,11 +45,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("eval_dirs", type=Path, nargs="+")
     ap.add_argument("--modes", default="hybrid,bm25,semantic")
+    ap.add_argument("--kit", type=Path, default=KIT, help="the eval kit folder (holds score.py)")
     args = ap.parse_args()
     modes = args.modes.split(",")
     table = {}
     for d in args.eval_dirs:
-        table[d.name] = evaluate(d, modes)
+        table[d.name] = evaluate(d, modes, kit=args.kit)
         for mode, s in table[d.name].items():
             print(f"{d.name:10} {mode:9} MRR@10 {s['mrr@10']:.4f}  R@1 {s['recall@1']:.3f}  "
                   f"R@10 {s['recall@10']:.3f}  lines {s['mean_result_lines']:5.1f}  ({s['seconds']} s)", flush=True)

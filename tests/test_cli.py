@@ -16,7 +16,8 @@ RESULT_KEYS = {"path", "start_line", "end_line", "score", "kind", "symbol", "hea
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory):
     repo = make_repo(tmp_path_factory.mktemp("cli") / "repo")
-    r = CliRunner().invoke(cli, ["index", str(repo), "--workers", "1", "--device", "cpu"])
+    # small batches: the repo's chunks go through the model in several of them
+    r = CliRunner().invoke(cli, ["index", str(repo), "--workers", "1", "--device", "cpu", "--batch-tokens", "1024"])
     assert r.exit_code == 0, r.output
     assert "indexed 7 files" in r.stderr
     return repo
@@ -83,6 +84,7 @@ def test_no_index_is_a_clear_error(tmp_path):
 def test_usage_errors(indexed):
     assert run(["search"], cwd=indexed).exit_code == 2
     assert run(["search", "--mode", "fuzzy", "x"], cwd=indexed).exit_code == 2
+    assert run(["index", str(indexed), "--batch-tokens", "10"]).exit_code == 2  # below one sequence's length
 
 
 def test_embed_npy_and_jsonl(tmp_path):

@@ -240,13 +240,16 @@ def ordered_map(executor: Executor, fn: Callable, items: Iterable, window: int) 
         yield pending.popleft().result()
 
 
-def _slices(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+def _slices(texts: Iterable[str], size: int, first: int = 64) -> Iterator[list[str]]:
+    """Consecutive lists of texts: small at first, so the GPU's first batch is ready soon, then `size`."""
     part: list[str] = []
+    target = min(first, size)
     for t in texts:
         part.append(t)
-        if len(part) == size:
+        if len(part) == target:
             yield part
             part = []
+            target = min(2 * target, size)
     if part:
         yield part
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import Sequence
 
 import numpy as np
@@ -95,5 +96,5 @@ class TextTokenizer:
                 ids[i] = e.ids
                 truncated += bool(e.overflowing)
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int32, count=len(ids))
-        flat = np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(lengths.sum()))
+        flat = np.fromiter(chain.from_iterable(ids), dtype=np.int32, count=int(lengths.sum()))
         return flat, lengths, truncated

@@ -9,9 +9,10 @@ the next run completes.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from codesift.embed.model_files import ModelFiles, resolve_model
 from codesift.errors import ModelMismatchError, StoreError
@@ -45,6 +46,8 @@ class IndexSummary:
     ignored: int = 0
     seconds: float = 0.0
     model: str = ""
+    # where the wall time went (seconds): waiting for workers, writing, waiting for the last vectors, ...
+    timings: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
         parts = [f"indexed {self.files} files ({self.new} new, {self.changed} changed, {self.deleted} deleted, "
@@ -143,20 +146,37 @@ def index_tree(root: str | Path, index_dir: str | Path | None = None, *, model: 
 
         pipeline = EmbedPipeline(files, embedder, device, dtype, batch_size, token_budget)
         writer = Writer(store, known, summary)
+        clock = _Stopwatch(summary.timings)
         try:
-            for prepared in prepare_files(todo, workers, files):
+            prepared_files = prepare_files(todo, workers, files)
+            while True:
+                with clock("prepare_wait"):
+                    prepared = next(prepared_files, None)
+                if prepared is None:
+                    break
                 writer.add(prepared, pipeline)
                 writer.receive(pipeline.poll())
-                writer.flush(final=False)
+                with clock("write"):
+                    writer.flush(final=False)
                 if progress:
                     progress(writer.files_prepared, len(todo), summary.embedded + summary.reused)
-            writer.receive(pipeline.finish())
-            writer.flush(final=True)
+            pipeline.end_input()
+            while not pipeline.finished:  # files are written as their last vectors come in
+                with clock("embed_wait"):
+                    results = pipeline.wait()
+                writer.receive(results)
+                with clock("write"):
+                    writer.flush(final=False)
+            with clock("write"):
+                writer.flush(final=True)
+                writer.close()
         finally:
             pipeline.close()
+            writer.close()
         if progress:
             progress(writer.files_prepared, len(todo), summary.embedded + summary.reused)
 
+        t_final = time.perf_counter()
         with store.transaction():
             store.prune_vectors()
             store.set_meta(state="complete", indexed_at=now(), generation=store.generation() + 1)
@@ -165,8 +185,25 @@ def index_tree(root: str | Path, index_dir: str | Path | None = None, *, model: 
         from codesift.index.dense import write_dense_cache
 
         write_dense_cache(store, files.dim)
+        summary.timings["finalize"] = time.perf_counter() - t_final
     summary.seconds = time.perf_counter() - t0
+    summary.timings = {k: round(v, 3) for k, v in summary.timings.items()}
     return summary
+
+
+class _Stopwatch:
+    """Adds the time spent inside `with clock(name):` to timings[name]."""
+
+    def __init__(self, timings: dict[str, float]):
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
 
 
 def remove_index(index_dir: Path) -> None:

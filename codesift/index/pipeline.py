@@ -3,6 +3,7 @@ to the store as soon as their vectors are in, in bounded memory."""
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -16,6 +17,10 @@ from codesift.walk import Skipped
 
 BATCH_CHUNKS = 2048  # chunks per transaction ...
 COMMIT_SECONDS = 2.0  # ... or whatever is ready after this long: a crash loses at most this much work
+HAND_OVER_TOKENS = 16384  # files' sequences go to the model thread in lots of about this many tokens
+# While a GPU is fed, other threads hold the GIL for at most this long at a time (Python's default,
+# 5 ms, leaves the thread that feeds the GPU waiting behind the writer and the result readers).
+GPU_SWITCH_INTERVAL = 0.0005
 
 
 class EmbedPipeline:
@@ -29,10 +34,13 @@ class EmbedPipeline:
     def __init__(self, files: ModelFiles, embedder, device, dtype, batch_size: int, token_budget: int | None):
         self.files, self.embedder, self.device, self.dtype = files, embedder, device, dtype
         self.batch_size, self.token_budget = batch_size, token_budget
-        self.inq: queue.Queue = queue.Queue(maxsize=64)
+        self.inq: queue.Queue = queue.Queue(maxsize=8)  # lots of HAND_OVER_TOKENS
         self.outq: queue.Queue = queue.Queue()
         self.thread: threading.Thread | None = None
         self.finished = False
+        self.parts: list = []  # sequences not yet handed over, and their token count
+        self.part_tokens = 0
+        self.switch_interval: float | None = None
 
     def _start(self) -> None:
         from codesift.embed.scheduler import make_runner, pack
@@ -42,6 +50,9 @@ class EmbedPipeline:
 
             self.embedder = Embedder.load(self.files, device=self.device, dtype=self.dtype)
         runner = make_runner(self.embedder.backend, self.token_budget, batch_size=self.batch_size)
+        if self.embedder.backend.is_gpu:
+            self.switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(GPU_SWITCH_INTERVAL)
 
         def feed():
             while (item := self.inq.get()) is not None:
@@ -61,9 +72,24 @@ class EmbedPipeline:
         self.thread.start()
 
     def submit(self, batch) -> None:
+        """Queue one file's sequences (a TokenBatch); they go to the model thread in lots of
+        HAND_OVER_TOKENS, since every hand-over costs the model thread a wake-up."""
         if self.thread is None:
             self._start()
-        self.inq.put(batch)
+        self.parts.append(batch)
+        self.part_tokens += len(batch.ids)
+        if self.part_tokens >= HAND_OVER_TOKENS:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if not self.parts:
+            return
+        from codesift.embed.scheduler import TokenBatch
+
+        parts, self.parts, self.part_tokens = self.parts, [], 0
+        self.inq.put(parts[0] if len(parts) == 1 else TokenBatch(
+            np.concatenate([p.keys for p in parts]), np.concatenate([p.ids for p in parts]),
+            np.concatenate([p.lengths for p in parts])))
 
     def _get(self, block: bool) -> list:
         out = []
@@ -83,61 +109,82 @@ class EmbedPipeline:
     def poll(self) -> list:
         return [] if self.thread is None else self._get(block=False)
 
-    def finish(self) -> list:
+    def end_input(self) -> None:
+        """No more submissions: what is left goes to the model thread."""
         if self.thread is None:
-            return []
+            self.finished = True
+            return
+        self._hand_over()
         self.inq.put(None)
-        out = []
-        while not self.finished:
-            out.extend(self._get(block=True))
-        return out
+
+    def wait(self) -> list:
+        """After end_input: the next results (at least one), or [] once all are in (`finished`)."""
+        return [] if self.finished else self._get(block=True)
 
     def close(self) -> None:
         if self.thread is not None and not self.finished:
+            self.parts = []
             self.inq.put(None)
+        if self.switch_interval is not None:
+            sys.setswitchinterval(self.switch_interval)
+            self.switch_interval = None
 
 
 class Writer:
     """Writes prepared files to the store, in transactions of about BATCH_CHUNKS chunks, as soon as
-    every vector they need is at hand. Files are written in the order they were prepared."""
+    every vector they need is at hand. Files are written in the order they were prepared.
+
+    The transactions run in a thread of their own with its own connection: SQLite lets go of the
+    GIL while it works (the FTS index above all), so writing overlaps with collecting the workers'
+    results and feeding the model instead of adding to the wall time.
+    """
 
     def __init__(self, store: Store, known: dict, summary):
         self.store, self.known, self.summary = store, known, summary
         self.pending: deque[PreparedFile] = deque()
         self.waiting: dict[str, int] = {}  # hash -> key, submitted and not yet back
-        self.keys: list[str] = []  # key -> hash
+        self.keys: dict[int, str] = {}  # key -> hash, for the sequences in flight
+        self.next_key = 0
         self.vectors: dict[str, np.ndarray] = {}
         self.files_done = 0
         self.files_prepared = 0
         self.last_commit = time.monotonic()
+        self.batches: queue.Queue = queue.Queue(maxsize=2)  # a bounded hand-over: memory stays bounded
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
 
     def add(self, p: PreparedFile, pipeline: EmbedPipeline) -> None:
         if p.error is None and p.hashes:
             have = self.store.known_vectors(h for h in p.hashes if h not in self.waiting and h not in self.vectors)
-            new_keys, seqs, lens = [], [], []
+            new = []  # positions of the chunks to embed; each gets a key for the pipeline
             for i, h in enumerate(p.hashes):
                 if h in have or h in self.waiting or h in self.vectors:
                     continue
-                self.waiting[h] = len(self.keys)
-                new_keys.append(len(self.keys))
-                self.keys.append(h)
-                seqs.append(p.tokens_of(i))
-                lens.append(len(seqs[-1]))
-            if new_keys:
+                self.waiting[h] = self.next_key
+                self.keys[self.next_key] = h
+                self.next_key += 1
+                new.append(i)
+            if new:
                 from codesift.embed.scheduler import TokenBatch
 
-                self.summary.embedded += len(new_keys)
+                keys = np.array([self.waiting[p.hashes[i]] for i in new], np.int64)
+                if len(new) == len(p.hashes):  # the usual case: the file's tokens as they came
+                    ids, lens = p.token_ids, p.token_lengths
+                else:
+                    offsets = np.concatenate(([0], np.cumsum(p.token_lengths, dtype=np.int64)))
+                    ids = np.concatenate([p.token_ids[offsets[i]:offsets[i + 1]] for i in new])
+                    lens = p.token_lengths[new]
+                self.summary.embedded += len(new)
                 self.summary.truncated += p.truncated
-                pipeline.submit(TokenBatch(np.asarray(new_keys, np.int64), np.concatenate(seqs),
-                                           np.asarray(lens, np.int32)))
-            self.summary.reused += len(p.hashes) - len(new_keys)
+                pipeline.submit(TokenBatch(keys, ids, np.asarray(lens, np.int32)))
+            self.summary.reused += len(p.hashes) - len(new)
         self.pending.append(p)
         self.files_prepared += 1
 
     def receive(self, results: list) -> None:
         for keys, vecs in results:
             for k, v in zip(keys.tolist(), vecs):
-                h = self.keys[k]
+                h = self.keys.pop(k)
                 self.waiting.pop(h, None)
                 self.vectors[h] = v
 
@@ -145,7 +192,7 @@ class Writer:
         return p.error is not None or all(h not in self.waiting for h in p.hashes)
 
     def flush(self, final: bool) -> bool:
-        """Write the ready files at the head of the queue; returns whether anything was written."""
+        """Hand the ready files at the head of the queue to the write thread; returns whether any were."""
         wrote = False
         while self.pending and self._ready(self.pending[0]):
             batch, n = [], 0
@@ -156,15 +203,47 @@ class Writer:
             if n < BATCH_CHUNKS and self.pending and not final and not overdue:
                 self.pending.extendleft(reversed(batch))  # wait to fill a transaction
                 break
-            self._write(batch)
+            vectors = {h: self.vectors.pop(h) for p in batch for h in p.hashes if h in self.vectors}
+            self._hand_over((batch, vectors))
+            self.last_commit = time.monotonic()
             wrote = True
         return wrote
 
-    def _write(self, batch: list[PreparedFile]) -> None:
-        summary, store = self.summary, self.store
+    def _hand_over(self, item) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="codesift-write", daemon=True)
+            self.thread.start()
+        self.batches.put(item)
+
+    def close(self) -> None:
+        """Wait for every handed-over transaction; raises the write thread's error, if any."""
+        if self.thread is not None:
+            self.batches.put(None)
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        store = None
+        try:
+            store = Store(self.store.dir)
+            while (item := self.batches.get()) is not None:
+                self._write(store, *item)
+        except BaseException as e:  # surfaces in the indexing thread at its next hand-over
+            self.error = e
+            while self.batches.get() is not None:  # keep the producer from blocking
+                pass
+        finally:
+            if store is not None:
+                store.close()
+
+    def _write(self, store: Store, batch: list[PreparedFile], vectors: dict[str, np.ndarray]) -> None:
+        summary = self.summary
         with store.transaction():
-            store.put_vectors((h, self.vectors[h]) for p in batch for h in dict.fromkeys(p.hashes)
-                              if h in self.vectors)
+            store.put_vectors(vectors.items())
             for p in batch:
                 row = self.known.get(p.source.rel)
                 if p.error is not None:
@@ -181,8 +260,4 @@ class Writer:
                 summary.new += row is None
                 summary.changed += row is not None
                 summary.decode_errors += p.decode_errors > 0
-        for p in batch:
-            for h in p.hashes:
-                self.vectors.pop(h, None)
         self.files_done += len(batch)
-        self.last_commit = time.monotonic()

@@ -34,10 +34,6 @@ class PreparedFile:
     truncated: int = 0
     error: str | None = None
 
-    def tokens_of(self, i: int) -> np.ndarray:
-        start = int(self.token_lengths[:i].sum())
-        return self.token_ids[start:start + int(self.token_lengths[i])]
-
 
 def file_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -111,6 +107,12 @@ def prepare_files(todo: list[tuple[SourceFile, str | None]], workers: int | None
 _pools: dict[int, ProcessPoolExecutor] = {}
 
 
+def _init_worker() -> None:
+    # the processes are the parallelism: a rayon pool per worker (tokenizers' default) would put
+    # workers x cores threads on the cores for batches of a few dozen texts
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
     """One pool per process, kept for later runs: a long-lived process (the MCP server, a warm
     benchmark) pays the workers' start-up once."""
@@ -120,6 +122,7 @@ def _worker_pool(workers: int) -> ProcessPoolExecutor:
         import multiprocessing as mp
 
         # spawn, not fork: the parent may hold torch and CUDA state
-        pool = _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+        pool = _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                                      initializer=_init_worker)
         atexit.register(pool.shutdown, cancel_futures=True)
     return pool

@@ -165,6 +165,7 @@ class Store:
             if not readonly:
                 self.db.execute("PRAGMA journal_mode = WAL")
                 self.db.execute("PRAGMA synchronous = NORMAL")
+                self.db.execute("PRAGMA cache_size = -65536")  # 64 MiB: FTS segment merges stay in memory
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path} is not a readable codesift index ({e}); "

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Where the time of `codesift index` goes, phase by phase, in one warm process.
+
+  walk      listing the tree (ignore rules, stat)
+  prepare   read + hash + chunk + tokenize in the worker pool, results collected in order
+  no_embed  the whole indexer with the model replaced by a runner that returns constant
+            vectors: everything but the model (prepare, SQLite writes, FTS, dense cache)
+  full      the real indexer on --device
+Each is timed after one warm-up run. With --profile, the main thread's top functions of the
+full run are printed (cProfile).
+
+  python benchmarks/index_phases.py ROOT [--device cuda] [--model PATH] [--workers N]
+
+The last line printed is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+class ConstantRunner:
+    """Stands in for the model: the indexer's cost with embedding taken out."""
+
+    def __init__(self, dim: int):
+        self.dim, self.budget, self.max_seqs = dim, 65536, 8192
+
+    def run(self, batches):
+        for b in batches:
+            v = np.zeros((len(b.lengths), self.dim), np.float32)
+            v[:, 0] = 1
+            yield b.keys, v
+
+
+def timed(fn, runs: int = 2) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return round(best, 3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("root", type=Path)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--skip-full", action="store_true", help="leave out the real model (e.g. on CPU, where it is minutes)")
+    args = ap.parse_args()
+
+    import codesift.embed.scheduler as scheduler
+    from codesift.embed.embedder import Embedder
+    from codesift.index.indexer import index_tree
+    from codesift.index.prepare import prepare_files
+    from codesift.walk import walk
+
+    out: dict = {"benchmark": "index_phases", "root": str(args.root), "cpus": os.cpu_count(), "device": args.device,
+                 "workers": args.workers}
+    embedder = Embedder.load(args.model, device=args.device)
+    files = walk(args.root).files
+    out["walk_s"] = timed(lambda: walk(args.root))
+    out["prepare_s"] = timed(lambda: sum(1 for _ in prepare_files([(f, None) for f in files], args.workers,
+                                                                  embedder.files)))
+    d = tempfile.mkdtemp()
+
+    def index():
+        return index_tree(args.root, d, embedder=embedder, rebuild=True, workers=args.workers)
+
+    real_make_runner = scheduler.make_runner
+    scheduler.make_runner = lambda backend, *a, **k: ConstantRunner(backend.dim)
+    out["no_embed_s"] = timed(index)
+    out["no_embed_timings"] = index().timings
+    scheduler.make_runner = real_make_runner
+    if not args.skip_full:
+        out["full_s"] = timed(index)
+        out["full_timings"] = index().timings
+    if args.profile and not args.skip_full:
+        prof = cProfile.Profile()
+        prof.enable()
+        index()
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(18)
+    print(" ".join(f"{k} {v}" for k, v in out.items() if k.endswith("_s") or k.endswith("timings")))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -54,7 +54,7 @@ def main() -> None:
         for name, cfg in configs().items():
             s = Searcher(d / "corpus" / ".codesift", config=cfg)
             if qvecs is None:
-                qvecs = s.encoder().encode(queries)
+                qvecs = s.encode_queries(queries)
             row = {}
             for mode in ("hybrid", "bm25"):
                 res = {q: [r.to_dict() for r in s.search(q, mode, 10, qvec=v)] for q, v in zip(queries, qvecs)}

@@ -170,11 +170,14 @@ class _ProgressBar:
 @click.option("--batch-tokens", type=click.IntRange(min=512), default=None, envvar="CODESIFT_BATCH_TOKENS",
               help="Tokens per packed GPU batch (default 65536); also the CPU path's sorting window. "
                    "[env: CODESIFT_BATCH_TOKENS]")
+@click.option("--devices", default=None, envvar="CODESIFT_DEVICES",
+              help="Embed on several devices at once, comma-separated (e.g. cuda:0,cuda:1). "
+                   "Default: every visible GPU when --device is auto or cuda. [env: CODESIFT_DEVICES]")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @click.option("--verbose", "-v", is_flag=True, help="List every skipped file with its reason.")
 def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: str, rebuild: bool,
           max_file_size: str, exclude: tuple[str, ...], workers: int | None, batch_size: int,
-          batch_tokens: int | None, quiet: bool, verbose: bool) -> None:
+          batch_tokens: int | None, devices: str | None, quiet: bool, verbose: bool) -> None:
     """Index the tree at ROOT (default: the current folder), or update its index.
 
     Only new and changed files are chunked and embedded again. Honours .gitignore,
@@ -186,7 +189,8 @@ def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
     try:
         summary = index_tree(root, index_dir, model=model, device=device, dtype=None if dtype == "auto" else dtype,
                              rebuild=rebuild, max_file_bytes=_parse_size(max_file_size), excludes=exclude,
-                             workers=workers, batch_size=batch_size, token_budget=batch_tokens, progress=bar)
+                             workers=workers, batch_size=batch_size, token_budget=batch_tokens, progress=bar,
+                             devices=[d.strip() for d in devices.split(",") if d.strip()] if devices else None)
     finally:
         bar.close()
     if verbose:

@@ -15,6 +15,7 @@ import os
 import queue
 import threading
 from collections import deque
+from contextlib import nullcontext
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
@@ -208,8 +209,78 @@ def make_runner(backend: TorchBackend, token_budget: int | None = None, cuda_gra
                 batch_size: int = 32):
     """The fastest runner this backend supports."""
     if packed_attention_supported(backend.device, backend.dtype):
+        if backend.device.type == "cuda":
+            with torch.cuda.device(backend.device):  # the graph is captured on the backend's GPU
+                return PackedRunner(backend, token_budget or DEFAULT_TOKEN_BUDGET, cuda_graph=cuda_graph)
         return PackedRunner(backend, token_budget or DEFAULT_TOKEN_BUDGET, cuda_graph=cuda_graph)
     return PaddedRunner(backend, token_budget or 65536, batch_size=batch_size)
+
+
+class MultiRunner:
+    """Several devices (e.g. every visible GPU): batch i runs on runner i mod n, each runner in a
+    thread of its own with its own ring of batches in flight; results come back in input order."""
+
+    def __init__(self, runners: Sequence):
+        if not runners:
+            raise ValueError("MultiRunner needs at least one runner")
+        self.runners = list(runners)
+        self.budget = min(r.budget for r in self.runners)
+        self.max_seqs = min(r.max_seqs for r in self.runners)
+
+    def run(self, batches: Iterable[TokenBatch]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        n = len(self.runners)
+        inqs = [queue.Queue(maxsize=2) for _ in range(n)]
+        outqs: list[queue.Queue] = [queue.Queue() for _ in range(n)]
+        end = object()
+        stop = threading.Event()
+        input_errors: list[BaseException] = []
+
+        def serve(k: int) -> None:
+            runner = self.runners[k]
+            device = getattr(runner, "device", None)
+            try:
+                with torch.cuda.device(device) if device is not None and device.type == "cuda" else nullcontext():
+                    for item in runner.run(iter(inqs[k].get, end)):
+                        outqs[k].put(item)
+            except BaseException as e:  # surfaces in the consumer, in order
+                outqs[k].put(e)
+                stop.set()
+                while inqs[k].get() is not end:  # keep the dispatcher from blocking
+                    pass
+            outqs[k].put(end)
+
+        def dispatch() -> None:
+            try:
+                for i, batch in enumerate(batches):
+                    if stop.is_set():
+                        break
+                    inqs[i % n].put(batch)
+            except BaseException as e:  # e.g. a bad batch: raised once the batches before it are out
+                input_errors.append(e)
+            finally:
+                for q in inqs:
+                    q.put(end)
+
+        threads = [threading.Thread(target=serve, args=(k,), daemon=True) for k in range(n)]
+        threads.append(threading.Thread(target=dispatch, daemon=True))
+        for t in threads:
+            t.start()
+        j = 0
+        while True:  # round robin in, round robin out: result j is the next item of runner j mod n
+            item = outqs[j % n].get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is end:
+                break  # batch j never existed, nor any after it
+            yield item
+            j += 1
+        if input_errors:
+            raise input_errors[0]
+
+
+def visible_gpus() -> list[str]:
+    """Every CUDA device torch can see, as device strings."""
+    return [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
 
 
 # --- tokenization ahead of the GPU ------------------------------------------------------------

@@ -103,8 +103,12 @@ def index_tree(root: str | Path, index_dir: str | Path | None = None, *, model: 
                device: str | None = "auto", dtype: str | None = None, rebuild: bool = False,
                max_file_bytes: int = 1_000_000, excludes: Iterable[str] = (), workers: int | None = None,
                batch_size: int = 32, token_budget: int | None = None, progress: ProgressFn | None = None,
-               embedder=None) -> IndexSummary:
-    """Index (or update the index of) the tree at `root`. Returns what was done."""
+               embedder=None, devices: list[str] | None = None) -> IndexSummary:
+    """Index (or update the index of) the tree at `root`. Returns what was done.
+
+    `devices` embeds on several devices at once (e.g. ["cuda:0", "cuda:1"]); by default every
+    visible GPU is used when `device` is auto or cuda.
+    """
     t0 = time.perf_counter()
     root = Path(root).resolve()
     if not root.is_dir():
@@ -144,7 +148,7 @@ def index_tree(root: str | Path, index_dir: str | Path | None = None, *, model: 
                 continue
             todo.append((f, None if (row is None or reformat) else row.sha256))
 
-        pipeline = EmbedPipeline(files, embedder, device, dtype, batch_size, token_budget)
+        pipeline = EmbedPipeline(files, embedder, device, dtype, batch_size, token_budget, devices)
         writer = Writer(store, known, summary)
         clock = _Stopwatch(summary.timings)
         try:

@@ -31,8 +31,10 @@ class EmbedPipeline:
     producer waits, and memory stays bounded whatever the corpus size.
     """
 
-    def __init__(self, files: ModelFiles, embedder, device, dtype, batch_size: int, token_budget: int | None):
+    def __init__(self, files: ModelFiles, embedder, device, dtype, batch_size: int, token_budget: int | None,
+                 devices: list[str] | None = None):
         self.files, self.embedder, self.device, self.dtype = files, embedder, device, dtype
+        self.devices = devices  # None: every visible GPU when `device` is auto or cuda
         self.batch_size, self.token_budget = batch_size, token_budget
         self.inq: queue.Queue = queue.Queue(maxsize=8)  # lots of HAND_OVER_TOKENS
         self.outq: queue.Queue = queue.Queue()
@@ -43,13 +45,16 @@ class EmbedPipeline:
         self.switch_interval: float | None = None
 
     def _start(self) -> None:
-        from codesift.embed.scheduler import make_runner, pack
+        from codesift.embed.scheduler import MultiRunner, make_runner, pack
 
         if self.embedder is None:
             from codesift.embed.embedder import Embedder
 
-            self.embedder = Embedder.load(self.files, device=self.device, dtype=self.dtype)
-        runner = make_runner(self.embedder.backend, self.token_budget, batch_size=self.batch_size)
+            first = self.devices[0] if self.devices else self.device
+            self.embedder = Embedder.load(self.files, device=first, dtype=self.dtype)
+        runners = [make_runner(backend, self.token_budget, batch_size=self.batch_size)
+                   for backend in self._backends()]
+        runner = runners[0] if len(runners) == 1 else MultiRunner(runners)
         if self.embedder.backend.is_gpu:
             self.switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(GPU_SWITCH_INTERVAL)
@@ -70,6 +75,30 @@ class EmbedPipeline:
 
         self.thread = threading.Thread(target=work, name="codesift-embed", daemon=True)
         self.thread.start()
+
+    def _backends(self) -> list:
+        """The embedder's backend, plus one per further device to embed on at once."""
+        import torch
+
+        from codesift.embed.backend import load_backend
+        from codesift.embed.scheduler import visible_gpus
+
+        first = self.embedder.backend
+        devices = self.devices
+        if devices is None and first.device.type == "cuda" and str(self.device or "auto").lower() in ("auto", "cuda"):
+            devices = visible_gpus()
+
+        def canonical(d) -> str:
+            d = torch.device(d)
+            return f"cuda:{torch.cuda.current_device() if d.index is None else d.index}" if d.type == "cuda" else str(d)
+
+        seen = {canonical(first.device)}
+        backends = [first]
+        for d in devices or []:
+            if canonical(d) not in seen:
+                seen.add(canonical(d))
+                backends.append(load_backend(self.files, device=d, dtype=first.dtype, normalize=first.normalize))
+        return backends
 
     def submit(self, batch) -> None:
         """Queue one file's sequences (a TokenBatch); they go to the model thread in lots of

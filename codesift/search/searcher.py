@@ -187,7 +187,7 @@ class Searcher:
             lists.append(self.bm25_scores(query, allowed, n))
         if mode in ("hybrid", "semantic"):
             if qvec is None:
-                qvec = self.encoder().encode([spaced_identifiers(query)])[0]
+                qvec = self.encode_queries([query])[0]
             lists.append(self.semantic_scores(qvec, allowed, n))
         if len(lists) == 1:
             fused = normalized_fusion(lists) if cfg.kind_weights else lists[0]
@@ -212,10 +212,13 @@ class Searcher:
                 out[rowid] *= weights.get(kind, 1.0)
         return out
 
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Query vectors, with identifiers spelled as words as in the embedded documents."""
+        return self.encoder().encode([spaced_identifiers(q) for q in queries])
+
     def search_many(self, queries: Sequence[str], mode: str = "hybrid", k: int = 10, **filters
                     ) -> list[list[SearchResult]]:
-        qvecs = (self.encoder().encode([spaced_identifiers(q) for q in queries]) if mode != "bm25" and queries
-                 else [None] * len(queries))
+        qvecs = self.encode_queries(queries) if mode != "bm25" and queries else [None] * len(queries)
         return [self.search(q, mode, k, qvec=v, **filters) for q, v in zip(queries, qvecs)]
 
     def close(self) -> None:

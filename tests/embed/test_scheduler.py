@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from codesift.embed.scheduler import PaddedRunner, TokenBatch, embed_all, fill_packed, pack
+from codesift.embed.scheduler import MultiRunner, PaddedRunner, TokenBatch, embed_all, fill_packed, pack
 
 
 def _stream(lengths_per_part):
@@ -84,6 +84,57 @@ def test_padded_runner_stream_in_order(embedder):
     assert stats["tokens"] == sum(len(x) for x in embedder.tokenizer.encode(texts).ids)
 
 
+class _KeyRunner:
+    """Returns each sequence's key as its vector, after a delay that differs per runner, so that
+    the runners finish out of step and only the merge can put results back in order."""
+
+    def __init__(self, delay: float, fail_at: int | None = None):
+        self.budget, self.max_seqs, self.delay, self.fail_at, self.seen = 12, 3, delay, fail_at, 0
+
+    def run(self, batches):
+        import time
+
+        for b in batches:
+            if self.fail_at is not None and int(b.keys[0]) >= self.fail_at:
+                raise RuntimeError("device lost")
+            time.sleep(self.delay)
+            self.seen += len(b.keys)
+            yield b.keys, b.keys[:, None].astype(np.float32)
+
+
+@pytest.mark.parametrize("n_runners", [1, 2, 3])
+def test_multi_runner_keeps_input_order(n_runners):
+    runners = [_KeyRunner(delay=0.001 * (n_runners - k)) for k in range(n_runners)]
+    multi = MultiRunner(runners)
+    parts = [[5, 7, 3], [10, 2, 2, 9], [4], [1] * 20, [12, 11]]
+    out = list(multi.run(pack(_stream(parts), multi.budget, multi.max_seqs)))
+    keys = np.concatenate([k for k, _ in out])
+    assert keys.tolist() == list(range(sum(len(p) for p in parts)))
+    assert all(np.array_equal(k, v[:, 0]) for k, v in out)
+    assert all(r.seen > 0 for r in runners)  # every runner took a share
+
+
+def test_multi_runner_error_surfaces_after_earlier_results():
+    multi = MultiRunner([_KeyRunner(0.0), _KeyRunner(0.0, fail_at=10)])
+    got = []
+    with pytest.raises(RuntimeError, match="device lost"):
+        for keys, _ in multi.run(pack(_stream([[1] * 40]), multi.budget, multi.max_seqs)):
+            got.extend(keys.tolist())
+    assert got == list(range(len(got))) and len(got) >= 3  # in order up to the failure
+
+
+def test_multi_runner_matches_single_on_cpu(embedder):
+    texts = [f"def f{i}(x):\n    return x * {i}  # item " + "word " * (i % 17) for i in range(60)]
+
+    def tokenize(slices):
+        for s in slices:
+            yield embedder.tokenizer.encode_flat(s)
+
+    multi = MultiRunner([PaddedRunner(embedder.backend, window_tokens=300, batch_size=8) for _ in range(2)])
+    got = embed_all(texts, tokenize, multi, 300, embedder.dim)
+    assert (got * embedder.embed(texts)).sum(1).min() > 0.99999
+
+
 def test_encode_flat_matches_encode(embedder):
     texts = ["short", "word " * 3000, "x" * 5000, "a b " * 100, "", "日本語 " * 400]
     flat, lengths, truncated = embedder.tokenizer.encode_flat(texts)
@@ -111,4 +162,26 @@ def test_packed_runner_matches_cpu(embedder, model_files, cuda_graph):
     got = embed_all(texts, tokenize, runner, 4096, embedder.dim)
     cos = (got * embedder.embed(texts)).sum(1)
     print(f"\npacked fp16 (graph={cuda_graph}) vs cpu fp32: min cos {cos.min():.6f}")
+    assert cos.min() >= 0.999
+
+
+@pytest.mark.gpu
+def test_multi_runner_two_packed_runners_on_one_gpu(embedder, model_files):
+    """The multi-GPU path (a thread and a CUDA graph per runner), exercised with two runners on
+    GPU 0 where only one GPU is visible."""
+    from codesift.embed.backend import load_backend
+    from codesift.embed.scheduler import make_runner, visible_gpus
+    from tests.embed.texts import parity_texts
+
+    texts = parity_texts()
+    devices = (visible_gpus() * 2)[:max(2, len(visible_gpus()))]
+    multi = MultiRunner([make_runner(load_backend(model_files, device=d, dtype="fp16"), 4096) for d in devices])
+
+    def tokenize(slices):
+        for s in slices:
+            yield embedder.tokenizer.encode_flat(s)
+
+    got = embed_all(texts, tokenize, multi, 4096, embedder.dim)
+    cos = (got * embedder.embed(texts)).sum(1)
+    print(f"\nmulti-runner {devices} fp16 vs cpu fp32: min cos {cos.min():.6f}")
     assert cos.min() >= 0.999

@@ -8,6 +8,15 @@ import torch
 from codesift.embed.scheduler import MultiRunner, PaddedRunner, TokenBatch, embed_all, fill_packed, pack
 
 
+def in_process(embedder):
+    """A tokenize function for embed_stream that runs in this process."""
+    def tokenize(slices):
+        for s in slices:
+            yield embedder.tokenizer.encode_flat(s)
+
+    return tokenize
+
+
 def _stream(lengths_per_part):
     key = 0
     for lengths in lengths_per_part:
@@ -72,13 +81,9 @@ def test_packed_forward_matches_padded(embedder):
 def test_padded_runner_stream_in_order(embedder):
     texts = [f"item {i} " * (1 + i % 13) for i in range(50)]
 
-    def tokenize(slices):
-        for s in slices:
-            yield embedder.tokenizer.encode_flat(s)
-
     runner = PaddedRunner(embedder.backend, window_tokens=256, batch_size=8)
     stats = {}
-    got = embed_all(texts, tokenize, runner, 512, embedder.dim, stats=stats)
+    got = embed_all(texts, in_process(embedder), runner, 512, embedder.dim, stats=stats)
     ref = embedder.embed(texts)
     assert (got * ref).sum(1).min() > 0.99999
     assert stats["tokens"] == sum(len(x) for x in embedder.tokenizer.encode(texts).ids)
@@ -126,12 +131,8 @@ def test_multi_runner_error_surfaces_after_earlier_results():
 def test_multi_runner_matches_single_on_cpu(embedder):
     texts = [f"def f{i}(x):\n    return x * {i}  # item " + "word " * (i % 17) for i in range(60)]
 
-    def tokenize(slices):
-        for s in slices:
-            yield embedder.tokenizer.encode_flat(s)
-
     multi = MultiRunner([PaddedRunner(embedder.backend, window_tokens=300, batch_size=8) for _ in range(2)])
-    got = embed_all(texts, tokenize, multi, 300, embedder.dim)
+    got = embed_all(texts, in_process(embedder), multi, 300, embedder.dim)
     assert (got * embedder.embed(texts)).sum(1).min() > 0.99999
 
 
@@ -155,11 +156,7 @@ def test_packed_runner_matches_cpu(embedder, model_files, cuda_graph):
     backend = load_backend(model_files, device="cuda", dtype="fp16")
     runner = PackedRunner(backend, token_budget=4096, cuda_graph=cuda_graph)
 
-    def tokenize(slices):
-        for s in slices:
-            yield embedder.tokenizer.encode_flat(s)
-
-    got = embed_all(texts, tokenize, runner, 4096, embedder.dim)
+    got = embed_all(texts, in_process(embedder), runner, 4096, embedder.dim)
     cos = (got * embedder.embed(texts)).sum(1)
     print(f"\npacked fp16 (graph={cuda_graph}) vs cpu fp32: min cos {cos.min():.6f}")
     assert cos.min() >= 0.999
@@ -177,11 +174,7 @@ def test_multi_runner_two_packed_runners_on_one_gpu(embedder, model_files):
     devices = (visible_gpus() * 2)[:max(2, len(visible_gpus()))]
     multi = MultiRunner([make_runner(load_backend(model_files, device=d, dtype="fp16"), 4096) for d in devices])
 
-    def tokenize(slices):
-        for s in slices:
-            yield embedder.tokenizer.encode_flat(s)
-
-    got = embed_all(texts, tokenize, multi, 4096, embedder.dim)
+    got = embed_all(texts, in_process(embedder), multi, 4096, embedder.dim)
     cos = (got * embedder.embed(texts)).sum(1)
     print(f"\nmulti-runner {devices} fp16 vs cpu fp32: min cos {cos.min():.6f}")
     assert cos.min() >= 0.999

@@ -19,7 +19,8 @@ from pathlib import Path
 
 KIT = Path(__file__).resolve().parents[2] / "shared" / "eval"
 
-FIRST_VERSION = dict(field_weights=(3.0, 1.0, 1.0), fusion="rrf", one_part_per_symbol=False, kind_weights=())
+FIRST_VERSION = dict(field_weights=(3.0, 1.0, 1.0), fusion="rrf", one_part_per_symbol=False, kind_weights=(),
+                     candidates=100)
 
 
 def configs():
@@ -27,6 +28,7 @@ def configs():
 
     return {
         "shipped": shipped,
+        "- deep candidate lists (100 instead of 1000)": replace(shipped, candidates=100),
         "- one part per symbol": replace(shipped, one_part_per_symbol=False),
         "- definition prior (kind weights)": replace(shipped, kind_weights=()),
         "- normalized fusion (RRF k=60)": replace(shipped, fusion="rrf"),

@@ -36,7 +36,11 @@ class SearchConfig:
     # Definitions answer questions better than the glue around them: code outside any function
     # ("module") and bare class headers rank a little lower. Applied to scores normalised to [0, 1].
     kind_weights: tuple[tuple[str, float], ...] = (("module", 0.8), ("class", 0.8))
-    candidates: int = 100  # taken from each retriever before fusion
+    # Taken from each retriever before fusion. Deep lists matter with min-max fusion: the floor of
+    # each list is then near the corpus's background score rather than an arbitrary 100th place,
+    # and a chunk just past a shallow cut no longer counts as absent (measured: 100 -> 1000 gave
+    # +0.011 / +0.010 / +0.010 hybrid MRR@10 on stdlib / sklearn / held-out sympy).
+    candidates: int = 1000
 
 
 DEFAULT_CONFIG = SearchConfig()

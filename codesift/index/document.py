@@ -16,7 +16,7 @@ from codesift.search.terms import spaced_identifiers, terms
 # makes the indexer re-chunk every file; vectors are keyed by the hash of the embedded text (and
 # EMBED_FORMAT), so only a change to what is embedded costs any embedding.
 EMBED_FORMAT = 2
-TERMS_FORMAT = 2
+TERMS_FORMAT = 3  # 3: no dictionary segmentation of parts over MAX_TERM_LEN characters
 
 _PATH_SPLIT = re.compile(r"[/\\._\-]+")
 

@@ -58,7 +58,7 @@ def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelF
     from codesift.chunk import chunk_file
     from codesift.chunk.languages import language_for
     from codesift.chunk.lines import split_lines
-    from codesift.walk import read_text
+    from codesift.walk.text import decode_text
 
     out = PreparedFile(source)
     try:
@@ -69,13 +69,14 @@ def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelF
     out.sha256 = file_sha256(data)
     if known_sha is not None and out.sha256 == known_sha:
         return out  # content unchanged: nothing else to do
-    try:
-        text, out.decode_errors = read_text(source.path)
-    except OSError as e:
-        out.error = f"unreadable ({type(e).__name__})"
+    text, out.decode_errors = decode_text(data)
+    lines = split_lines(text)
+    reason = minified(lines)
+    if reason:
+        out.error = reason
         return out
     out.language = language_for(source.rel) or "text"
-    out.n_lines = len(split_lines(text))
+    out.n_lines = len(lines)
     result = chunk_file(source.rel, text, out.language)
     out.chunks, out.imports = result.chunks, result.imports
     out.fts = [bm25_fields(c) for c in out.chunks]
@@ -84,6 +85,24 @@ def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelF
     if model is not None and out.texts:
         out.token_ids, out.token_lengths, out.truncated = _tokenizer_for(model).encode_flat(out.texts)
     return out
+
+
+# A file made mostly of very long lines is minified or generated (bundles, source maps, data
+# dumps): one line would be one unreadable chunk of up to the file's size. Skipped and reported.
+LONG_LINE_CHARS = 1000
+MINIFIED_LINE_CHARS = 20_000
+
+
+def minified(lines: list[str]) -> str | None:
+    """The skip reason when a file looks minified or generated, else None: a line of over
+    MINIFIED_LINE_CHARS characters, with lines over LONG_LINE_CHARS making up most of the text."""
+    longest = max(map(len, lines), default=0)
+    if longest <= MINIFIED_LINE_CHARS:
+        return None
+    long_chars = sum(n for n in map(len, lines) if n > LONG_LINE_CHARS)
+    if 2 * long_chars < sum(map(len, lines)):
+        return None  # a long line in a file that is mostly ordinary text (e.g. one embedded image)
+    return f"minified or generated (a line of {longest:,} characters)"
 
 
 def _prepare_star(args: tuple) -> PreparedFile:

@@ -143,6 +143,20 @@ def locate_index(index_dir: Path | None) -> Path:
     return found
 
 
+def _set_wal(db: sqlite3.Connection, patience_s: float = 10.0) -> None:
+    """Switch to WAL. When several processes open a new database at once, SQLite can answer
+    "database is locked" here at once instead of waiting (no busy handler for this case): retry."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class Store:
     """A connection to one index database. Not shared between threads."""
 
@@ -163,7 +177,7 @@ class Store:
                 self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA foreign_keys = ON")
             if not readonly:
-                self.db.execute("PRAGMA journal_mode = WAL")
+                _set_wal(self.db)
                 self.db.execute("PRAGMA synchronous = NORMAL")
                 self.db.execute("PRAGMA cache_size = -65536")  # 64 MiB: FTS segment merges stay in memory
             version = self.db.execute("PRAGMA user_version").fetchone()[0]

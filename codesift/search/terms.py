@@ -30,6 +30,11 @@ _MIN_SEGMENT_LEN = 5  # shorter identifier parts are left as they are
 
 
 @lru_cache(maxsize=1)
+def _longest_word() -> int:
+    return max(map(len, dictionary() | SHORT_WORDS), default=1)
+
+
+@lru_cache(maxsize=1)
 def dictionary() -> frozenset[str]:
     """A general English word list (see words.txt) for splitting run-together identifiers."""
     from importlib.resources import files
@@ -44,14 +49,17 @@ def segment(word: str) -> tuple[str, ...] | None:
     cannot be split entirely into words."""
     words = dictionary()
     n = len(word)
-    if n < _MIN_SEGMENT_LEN or word in words or not word.isascii() or not word.isalpha():
+    # a part longer than any term (base64, a hash) is no run-together identifier; the bound also
+    # keeps this dynamic programme linear in the part's length
+    if n < _MIN_SEGMENT_LEN or n > MAX_TERM_LEN or word in words or not word.isascii() or not word.isalpha():
         return None
+    longest = _longest_word()
     best: list[tuple[str, ...] | None] = [None] * (n + 1)
     best[0] = ()
     for i in range(n):
         if best[i] is None:
             continue
-        for j in range(i + 2, n + 1):
+        for j in range(i + 2, min(n, i + longest) + 1):
             piece = word[i:j]
             if piece in words or piece in SHORT_WORDS:
                 cand = best[i] + (piece,)

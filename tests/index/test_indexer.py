@@ -151,3 +151,30 @@ def test_dense_cache_rebuilt_when_missing(repo, embedder):
         p.unlink()
     assert top_paths(repo, "load the configuration from a json file", "semantic")[0] == "src/config.py"
     assert list((repo / ".codesift").glob("dense-*.npy"))
+
+
+def test_minified_files_skipped_and_reported(repo, embedder):
+    bundle = "var a=1;" + ";".join(f"function f{i}(x){{return x*{i}}}" for i in range(3000)) + "\n"
+    (repo / "dist").mkdir()
+    (repo / "dist" / "app.min.js").write_text(bundle)
+    # one long line (an embedded image) in a file that is mostly prose is kept
+    image = "![logo](data:image/png;base64," + "A" * 30_000 + ")\n"
+    prose = "".join(f"Paragraph {i} explains how the release is signed and uploaded.\n\n" for i in range(600))
+    (repo / "docs" / "release.md").write_text("# Release\n\n" + image + prose)
+    summary = index(repo, embedder)
+    reasons = {s.rel: s.reason for s in summary.skipped}
+    assert reasons["dist/app.min.js"].startswith("minified or generated (a line of ")
+    assert "docs/release.md" not in reasons
+    assert "1 minified or generated" in summary.line()
+    with Store(repo / ".codesift") as store:
+        paths = {c.path for c in store.iter_chunks()}
+    assert "dist/app.min.js" not in paths and "docs/release.md" in paths
+
+
+def test_minified_rule():
+    from codesift.index.prepare import minified
+
+    assert minified(["x" * 25_000]) is not None
+    assert minified(["short"] * 10) is None
+    assert minified(["x" * 25_000] + ["y" * 80] * 1000) is None  # mostly ordinary lines
+    assert minified([]) is None

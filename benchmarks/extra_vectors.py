@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Would a second vector per chunk help semantic search? An offline estimate on a built index.
+
+Variants (the chunk's stored vector is kept; a chunk's similarity is the max over its vectors):
+  name     one more vector per chunk for its header alone, "path | symbol" (or heading path)
+  windows  for chunks cut at the model's limit, up to 3 more vectors for the text past the cut,
+           each window prefixed with that header
+
+Nothing here changes the index: the extra vectors live in memory for the run. Scored with the
+eval kit's score.py, semantic and hybrid, against the shipped single vector.
+
+  python benchmarks/extra_vectors.py EVAL_DIR [--variant name|windows] [--kit ../shared/eval]
+
+The last line printed is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+KIT = Path(__file__).resolve().parents[2] / "shared" / "eval"
+
+
+def extra_sequences(chunks, tokenizer, variant: str, cls: int, sep: int, limit: int):
+    """(chunk rowid, token ids) of every extra vector the variant adds."""
+    from codesift.index.document import embed_text, symbol_label
+
+    for c in chunks:
+        header = tokenizer.encode(f"{c.path} | {symbol_label(c)}".lower(), add_special_tokens=False).ids
+        if variant == "name":
+            yield c.rowid, [cls] + header[:limit - 2] + [sep]
+            continue
+        ids = tokenizer.encode(embed_text(c).strip().lower(), add_special_tokens=False).ids
+        header = header[:40]
+        room, pos = limit - 2 - len(header), limit - 2
+        for _ in range(3):
+            if pos >= len(ids):
+                break
+            yield c.rowid, [cls] + header + ids[pos:pos + room] + [sep]
+            pos += room
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("eval_dir", type=Path)
+    ap.add_argument("--variant", choices=["name", "windows"], default="name")
+    ap.add_argument("--kit", type=Path, default=KIT)
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+    sys.path.insert(0, str(args.kit))
+    from score import load_jsonl, score
+
+    import codesift.search.searcher as searcher_module
+    from codesift.embed.embedder import Embedder
+
+    emb = Embedder.load("default", device=args.device)
+    tk = emb.tokenizer._tk
+    tk.no_truncation()  # the windows variant needs the text past the cut
+    cls, sep = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
+    s = searcher_module.Searcher(args.eval_dir / "corpus" / ".codesift")
+    pairs = list(extra_sequences(s.store.iter_chunks(), tk, args.variant, cls, sep, emb.backend.max_tokens))
+    t0 = time.perf_counter()
+    seqs = [ids for _, ids in pairs]
+    extra = np.concatenate([emb.backend.embed_batch(seqs[i:i + 64]) for i in range(0, len(seqs), 64)])
+    embed_s = time.perf_counter() - t0
+    rows, _ = s.dense()
+    where = {int(r): i for i, r in enumerate(rows)}
+    extra_pos = np.array([where[r] for r, _ in pairs])
+
+    single = searcher_module.Searcher.semantic_scores
+
+    def with_extra(self, qvec, allowed, n):
+        if allowed is not None:
+            return single(self, qvec, allowed, n)
+        rows, mat = self.dense()
+        sims = np.asarray(mat @ qvec.astype(mat.dtype), dtype=np.float32)
+        np.maximum.at(sims, extra_pos, extra @ qvec.astype(np.float32))
+        n = min(n, len(rows))
+        idx = np.argpartition(-sims, n - 1)[:n]
+        return {int(rows[i]): float(sims[i]) for i in idx}
+
+    targets = load_jsonl(args.eval_dir / "queries.jsonl")
+    queries = [t["query"] for t in targets]
+    qvecs = s.encode_queries(queries)
+    out = {"benchmark": "extra_vectors", "eval": args.eval_dir.name, "variant": args.variant,
+           "extra_vectors": len(pairs), "chunks_with_extra": len({r for r, _ in pairs}), "embed_s": round(embed_s, 1)}
+    for label, fn in (("single", single), ("extra", with_extra)):
+        searcher_module.Searcher.semantic_scores = fn
+        for mode in ("semantic", "hybrid"):
+            res = {q: [r.to_dict() for r in s.search(q, mode, 10, qvec=v)] for q, v in zip(queries, qvecs)}
+            out[f"{label}_{mode}"] = score(targets, res)["mrr@10"]
+    searcher_module.Searcher.semantic_scores = single
+    s.close()
+    print(f"{args.eval_dir.name} {args.variant}: semantic {out['single_semantic']:.4f} -> {out['extra_semantic']:.4f}, "
+          f"hybrid {out['single_hybrid']:.4f} -> {out['extra_hybrid']:.4f} ({len(pairs)} extra vectors)")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

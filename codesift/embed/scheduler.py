@@ -209,11 +209,14 @@ def make_runner(backend: TorchBackend, token_budget: int | None = None, cuda_gra
                 batch_size: int = 32):
     """The fastest runner this backend supports."""
     if packed_attention_supported(backend.device, backend.dtype):
-        if backend.device.type == "cuda":
-            with torch.cuda.device(backend.device):  # the graph is captured on the backend's GPU
-                return PackedRunner(backend, token_budget or DEFAULT_TOKEN_BUDGET, cuda_graph=cuda_graph)
-        return PackedRunner(backend, token_budget or DEFAULT_TOKEN_BUDGET, cuda_graph=cuda_graph)
+        with on_device(backend.device):  # the graph is captured on the backend's GPU
+            return PackedRunner(backend, token_budget or DEFAULT_TOKEN_BUDGET, cuda_graph=cuda_graph)
     return PaddedRunner(backend, token_budget or 65536, batch_size=batch_size)
+
+
+def on_device(device: torch.device | None):
+    """Make `device` torch's current CUDA device inside the block; nothing for other devices."""
+    return torch.cuda.device(device) if device is not None and device.type == "cuda" else nullcontext()
 
 
 class MultiRunner:
@@ -237,9 +240,8 @@ class MultiRunner:
 
         def serve(k: int) -> None:
             runner = self.runners[k]
-            device = getattr(runner, "device", None)
             try:
-                with torch.cuda.device(device) if device is not None and device.type == "cuda" else nullcontext():
+                with on_device(getattr(runner, "device", None)):
                     for item in runner.run(iter(inqs[k].get, end)):
                         outqs[k].put(item)
             except BaseException as e:  # surfaces in the consumer, in order

@@ -185,27 +185,24 @@ class Writer:
     def add(self, p: PreparedFile, pipeline: EmbedPipeline) -> None:
         if p.error is None and p.hashes:
             have = self.store.known_vectors(h for h in p.hashes if h not in self.waiting and h not in self.vectors)
-            new = []  # positions of the chunks to embed; each gets a key for the pipeline
+            new, keys = [], []  # positions of the chunks to embed, and their keys for the pipeline
             for i, h in enumerate(p.hashes):
                 if h in have or h in self.waiting or h in self.vectors:
                     continue
                 self.waiting[h] = self.next_key
                 self.keys[self.next_key] = h
-                self.next_key += 1
                 new.append(i)
+                keys.append(self.next_key)
+                self.next_key += 1
             if new:
                 from codesift.embed.scheduler import TokenBatch
 
-                keys = np.array([self.waiting[p.hashes[i]] for i in new], np.int64)
-                if len(new) == len(p.hashes):  # the usual case: the file's tokens as they came
-                    ids, lens = p.token_ids, p.token_lengths
-                else:
-                    offsets = np.concatenate(([0], np.cumsum(p.token_lengths, dtype=np.int64)))
-                    ids = np.concatenate([p.token_ids[offsets[i]:offsets[i + 1]] for i in new])
-                    lens = p.token_lengths[new]
+                offsets = np.concatenate(([0], np.cumsum(p.token_lengths, dtype=np.int64)))
+                ids = np.concatenate([p.token_ids[offsets[i]:offsets[i + 1]] for i in new])
                 self.summary.embedded += len(new)
                 self.summary.truncated += p.truncated
-                pipeline.submit(TokenBatch(keys, ids, np.asarray(lens, np.int32)))
+                pipeline.submit(TokenBatch(np.asarray(keys, np.int64), ids,
+                                           np.asarray(p.token_lengths[new], np.int32)))
             self.summary.reused += len(p.hashes) - len(new)
         self.pending.append(p)
         self.files_prepared += 1

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
-KIT = Path(__file__).resolve().parents[2] / "shared" / "eval"
+from _kit import KIT, scorer
 
 FIRST_VERSION = dict(field_weights=(3.0, 1.0, 1.0), fusion="rrf", one_part_per_symbol=False, kind_weights=(),
                      candidates=100)
@@ -43,8 +42,7 @@ def main() -> None:
     ap.add_argument("eval_dirs", type=Path, nargs="+")
     ap.add_argument("--kit", type=Path, default=KIT)
     args = ap.parse_args()
-    sys.path.insert(0, str(args.kit))
-    from score import load_jsonl, score
+    load_jsonl, score = scorer(args.kit)
 
     from codesift.search.searcher import Searcher
 

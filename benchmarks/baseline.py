@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-KIT = Path(__file__).resolve().parents[2] / "shared" / "eval"
+from _kit import KIT, scorer
 
 
 def function_chunks(corpus: Path) -> list[tuple[str, int, int, str]]:
@@ -79,8 +78,7 @@ def main() -> None:
     ap.add_argument("eval_dirs", type=Path, nargs="+")
     ap.add_argument("--kit", type=Path, default=KIT)
     args = ap.parse_args()
-    sys.path.insert(0, str(args.kit))
-    from score import load_jsonl, score
+    load_jsonl, score = scorer(args.kit)
     from sentence_transformers import SentenceTransformer
 
     from codesift.embed.model_files import resolve_model

@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
+
+from _kit import KIT, scorer
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|_+")
 
@@ -53,7 +54,7 @@ def split_and_segment(text: str) -> str:
 
 
 VARIANTS = {
-    "header+content (current)": lambda c: header(c) + "\n" + c.content,
+    "header+content (EMBED_FORMAT 1)": lambda c: header(c) + "\n" + c.content,
     "content only": lambda c: c.content,
     "header without path": lambda c: header(c, with_path=False) + "\n" + c.content,
     "header in words": lambda c: words(header(c).replace("/", " ").replace(".py", "")) + "\n" + c.content,
@@ -67,13 +68,12 @@ VARIANTS = {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("eval_dirs", type=Path, nargs="+")
-    ap.add_argument("--kit", type=Path, required=True, help="folder holding the eval kit's score.py")
+    ap.add_argument("--kit", type=Path, default=KIT, help="folder holding the eval kit's score.py")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--model", default="default")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     args = ap.parse_args()
-    sys.path.insert(0, str(args.kit))
-    from score import load_jsonl, score
+    load_jsonl, score = scorer(args.kit)
 
     from codesift.embed.embedder import Embedder
     from codesift.search.fusion import normalized_fusion, reciprocal_rank_fusion

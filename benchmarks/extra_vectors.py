@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-KIT = Path(__file__).resolve().parents[2] / "shared" / "eval"
+from _kit import KIT, scorer
 
 
 def extra_sequences(chunks, tokenizer, variant: str, cls: int, sep: int, limit: int):
@@ -53,8 +53,7 @@ def main() -> None:
     ap.add_argument("--kit", type=Path, default=KIT)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
-    sys.path.insert(0, str(args.kit))
-    from score import load_jsonl, score
+    load_jsonl, score = scorer(args.kit)
 
     import codesift.search.searcher as searcher_module
     from codesift.embed.embedder import Embedder

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-KIT = Path(__file__).resolve().parents[2] / "shared" / "eval"
+from _kit import KIT, scorer
 
 
 def evaluate(eval_dir: Path, modes: list[str], k: int = 10, kit: Path = KIT) -> dict:
-    sys.path.insert(0, str(kit))
-    from score import load_jsonl, score  # the eval kit's scorer, unchanged
+    load_jsonl, score = scorer(kit)
 
     from codesift.search.searcher import Searcher
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from _kit import KIT, scorer
 
 FIRST_VERSION = dict(field_weights=(3.0, 1.0, 1.0), fusion="rrf", one_part_per_symbol=False, kind_weights=(),
-                     candidates=100)
+                     candidates=100, head_vectors=False)
 
 
 def configs():
@@ -27,6 +27,7 @@ def configs():
 
     return {
         "shipped": shipped,
+        "- head vectors (text vector only)": replace(shipped, head_vectors=False),
         "- deep candidate lists (100 instead of 1000)": replace(shipped, candidates=100),
         "- one part per symbol": replace(shipped, one_part_per_symbol=False),
         "- definition prior (kind weights)": replace(shipped, kind_weights=()),
@@ -56,12 +57,13 @@ def main() -> None:
             if qvecs is None:
                 qvecs = s.encode_queries(queries)
             row = {}
-            for mode in ("hybrid", "bm25"):
+            for mode in ("hybrid", "bm25", "semantic"):
                 res = {q: [r.to_dict() for r in s.search(q, mode, 10, qvec=v)] for q, v in zip(queries, qvecs)}
                 row[mode] = score(targets, res)["mrr@10"]
             s.close()
             table.setdefault(name, {})[d.name] = row
-            print(f"{d.name:8} {name:32} hybrid {row['hybrid']:.4f}  bm25 {row['bm25']:.4f}", flush=True)
+            print(f"{d.name:8} {name:36} hybrid {row['hybrid']:.4f}  bm25 {row['bm25']:.4f}  "
+                  f"semantic {row['semantic']:.4f}", flush=True)
     print(json.dumps(table))
 
 

@@ -1,8 +1,10 @@
-"""How a chunk is presented to the two retrievers: the text the model embeds, and BM25's fields.
+"""How a chunk is presented to the two retrievers: the texts the model embeds, and BM25's fields.
 
 A chunk alone often lacks what a question is about: the file it lives in, the class a
 method belongs to, the heading a paragraph sits under. Both views get a short header
-with that context.
+with that context. The model embeds two texts per chunk: the whole chunk, and its head
+alone (where it is, its name and its signature), which a question about what a function
+does matches better than a body full of other words; search takes the better of the two.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from codesift.search.terms import spaced_identifiers, terms
 # EMBED_FORMAT), so only a change to what is embedded costs any embedding.
 EMBED_FORMAT = 2
 TERMS_FORMAT = 3  # 3: no dictionary segmentation of parts over MAX_TERM_LEN characters
+HEAD_FORMAT = 1  # bump when head_text changes
+HEAD_LINE_CHARS = 200  # of the first line, in a head
 
 _PATH_SPLIT = re.compile(r"[/\\._\-]+")
 
@@ -39,6 +43,20 @@ def embed_text(chunk: Chunk) -> str:
     if chunk.context and chunk.context not in chunk.content[:200]:
         header.append(chunk.context.strip())
     return " | ".join(header) + "\n" + spaced_identifiers(chunk.content)
+
+
+def head_text(chunk: Chunk) -> str:
+    """The chunk's head, embedded as a second vector: path, name and first line (a function's
+    signature, a class or heading line; for a later part of a split symbol, the symbol's
+    signature), identifiers spelled as words. Measured: +0.02 to +0.06 semantic MRR@10
+    (benchmarks/RESULTS.md)."""
+    if chunk.part and chunk.part[0] > 1 and chunk.context:
+        first = chunk.context.strip()
+    else:
+        first = next((s for s in (line.strip() for line in chunk.content.splitlines())
+                      if s and not s.startswith("@")), "")
+    parts = [chunk.path, symbol_label(chunk), first[:HEAD_LINE_CHARS]]
+    return spaced_identifiers(" | ".join(p for p in parts if p))
 
 
 def embed_hash(text: str) -> str:

@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator
 
 from codesift.embed.model_files import ModelFiles, resolve_model
 from codesift.errors import ModelMismatchError, StoreError
-from codesift.index.document import EMBED_FORMAT, TERMS_FORMAT
+from codesift.index.document import EMBED_FORMAT, HEAD_FORMAT, TERMS_FORMAT
 from codesift.index.pipeline import EmbedPipeline, Writer
 from codesift.index.prepare import prepare_files
 from codesift.index.store import DEFAULT_DIR_NAME, Store, now
@@ -24,7 +24,7 @@ from codesift.walk import SourceFile, Skipped, walk
 
 # Bump when chunking changes: every file is then re-chunked on the next run.
 CHUNKER_VERSION = 2
-INDEX_FORMAT = f"{CHUNKER_VERSION}.{EMBED_FORMAT}.{TERMS_FORMAT}"
+INDEX_FORMAT = f"{CHUNKER_VERSION}.{EMBED_FORMAT}.{TERMS_FORMAT}.{HEAD_FORMAT}"
 
 
 
@@ -38,8 +38,8 @@ class IndexSummary:
     deleted: int = 0
     unchanged: int = 0
     chunks: int = 0
-    embedded: int = 0
-    reused: int = 0
+    embedded: int = 0  # vectors (two per chunk: its text and its head), embedded now ...
+    reused: int = 0  # ... or found in the index
     truncated: int = 0
     decode_errors: int = 0
     skipped: list[Skipped] = field(default_factory=list)
@@ -51,7 +51,7 @@ class IndexSummary:
 
     def line(self) -> str:
         parts = [f"indexed {self.files} files ({self.new} new, {self.changed} changed, {self.deleted} deleted, "
-                 f"{self.unchanged} unchanged), {self.chunks} chunks ({self.embedded} embedded, "
+                 f"{self.unchanged} unchanged), {self.chunks} chunks ({self.embedded} vectors embedded, "
                  f"{self.reused} reused) in {self.seconds:.1f} s"]
         if self.skipped:
             reasons: dict[str, int] = {}
@@ -62,7 +62,7 @@ class IndexSummary:
         if self.decode_errors:
             parts.append(f"{self.decode_errors} file(s) with invalid UTF-8 decoded with replacement")
         if self.truncated:
-            parts.append(f"{self.truncated} chunk(s) truncated to the model's token limit for embedding")
+            parts.append(f"{self.truncated} text(s) truncated to the model's token limit for embedding")
         return "; ".join(parts)
 
 

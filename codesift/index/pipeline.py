@@ -282,7 +282,8 @@ class Writer:
                     summary.unchanged += 1
                     continue
                 store.replace_file(p.source.rel, p.sha256, p.source.size, p.source.mtime_ns, p.language,
-                                   p.n_lines, p.decode_errors, p.chunks, p.fts, p.hashes, p.imports)
+                                   p.n_lines, p.decode_errors, p.chunks, p.fts, p.embed_hashes, p.head_hashes,
+                                   p.imports)
                 summary.new += row is None
                 summary.changed += row is not None
                 summary.decode_errors += p.decode_errors > 0

@@ -11,7 +11,7 @@ import numpy as np
 
 from codesift.chunk.model import Chunk, Import
 from codesift.embed.model_files import ModelFiles
-from codesift.index.document import bm25_fields, embed_hash, embed_text
+from codesift.index.document import bm25_fields, embed_hash, embed_text, head_text
 from codesift.walk import SourceFile
 
 
@@ -27,12 +27,21 @@ class PreparedFile:
     chunks: list[Chunk] = field(default_factory=list)
     imports: list[Import] = field(default_factory=list)
     fts: list[tuple[str, str, str]] = field(default_factory=list)
+    # the texts to embed: every chunk's text, then every chunk's head (document.head_text)
     texts: list[str] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list)
     token_ids: np.ndarray | None = None  # all texts' token ids end to end (int32)
     token_lengths: np.ndarray | None = None
     truncated: int = 0
     error: str | None = None
+
+    @property
+    def embed_hashes(self) -> list[str]:
+        return self.hashes[:len(self.chunks)]
+
+    @property
+    def head_hashes(self) -> list[str]:
+        return self.hashes[len(self.chunks):]
 
 
 def file_sha256(data: bytes) -> str:
@@ -80,7 +89,7 @@ def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelF
     result = chunk_file(source.rel, text, out.language)
     out.chunks, out.imports = result.chunks, result.imports
     out.fts = [bm25_fields(c) for c in out.chunks]
-    out.texts = [embed_text(c) for c in out.chunks]
+    out.texts = [embed_text(c) for c in out.chunks] + [head_text(c) for c in out.chunks]
     out.hashes = [embed_hash(t) for t in out.texts]
     if model is not None and out.texts:
         out.token_ids, out.token_lengths, out.truncated = _tokenizer_for(model).encode_flat(out.texts)

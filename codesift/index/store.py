@@ -68,6 +68,11 @@ MIGRATIONS: list[str] = [
         name, path, body, tokenize = "unicode61 remove_diacritics 0 tokenchars '_'"
     );
     """,
+    # 2: a second vector per chunk, for its head (path, name, signature): see index/document.py
+    """
+    ALTER TABLE chunks ADD COLUMN head_hash TEXT;
+    CREATE INDEX chunks_head ON chunks(head_hash);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -257,7 +262,7 @@ class Store:
 
     def replace_file(self, path: str, sha256: str, size: int, mtime_ns: int, language: str, n_lines: int,
                      decode_errors: int, chunks: list, fts_rows: list[tuple[str, str, str]],
-                     embed_hashes: list[str], imports: Iterable = ()) -> None:
+                     embed_hashes: list[str], head_hashes: list[str], imports: Iterable = ()) -> None:
         """Swap in a file's new chunks (call inside a transaction)."""
         self.delete_file(path)
         cur = self.db.execute(
@@ -266,11 +271,11 @@ class Store:
         file_id = cur.lastrowid
         self.db.executemany(
             "INSERT INTO chunks(id, file_id, ord, kind, language, start_line, end_line, symbol, heading_path,"
-            " context, part, token_estimate, content, embed_hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " context, part, token_estimate, content, embed_hash, head_hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(c.id, file_id, i, c.kind, c.language, c.start_line, c.end_line, c.symbol,
               json.dumps(list(c.heading_path), ensure_ascii=False) if c.heading_path else None,
-              c.context, f"{c.part[0]}/{c.part[1]}" if c.part else None, c.token_estimate, c.content, eh)
-             for i, (c, eh) in enumerate(zip(chunks, embed_hashes))])
+              c.context, f"{c.part[0]}/{c.part[1]}" if c.part else None, c.token_estimate, c.content, eh, hh)
+             for i, (c, eh, hh) in enumerate(zip(chunks, embed_hashes, head_hashes, strict=True))])
         rowids = [r[0] for r in self.db.execute("SELECT rowid FROM chunks WHERE file_id = ? ORDER BY ord", (file_id,))]
         self.db.executemany("INSERT INTO chunks_fts(rowid, name, path, body) VALUES(?,?,?,?)",
                             [(rowid, *fts) for rowid, fts in zip(rowids, fts_rows)])
@@ -294,18 +299,22 @@ class Store:
                             ((h, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for h, v in items))
 
     def prune_vectors(self) -> int:
-        cur = self.db.execute("DELETE FROM vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM chunks)")
+        cur = self.db.execute("DELETE FROM vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM chunks) "
+                              "AND embed_hash NOT IN (SELECT head_hash FROM chunks WHERE head_hash IS NOT NULL)")
         return cur.rowcount
 
     def dense_matrix(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """(chunk rowids [n], vectors [n, dim]) for every chunk, in rowid order."""
+        """(chunk rowids [n], vectors [n, 2, dim]) for every chunk, in rowid order: each chunk's
+        text vector, then its head vector (the text vector again where the head has none: a chunk
+        written before heads were embedded)."""
         rows, blobs = [], []
-        for rowid, blob in self.db.execute(
-                "SELECT c.rowid, v.vec FROM chunks c JOIN vectors v ON v.embed_hash = c.embed_hash ORDER BY c.rowid"):
+        for rowid, text_vec, head_vec in self.db.execute(
+                "SELECT c.rowid, v.vec, h.vec FROM chunks c JOIN vectors v ON v.embed_hash = c.embed_hash "
+                "LEFT JOIN vectors h ON h.embed_hash = c.head_hash ORDER BY c.rowid"):
             rows.append(rowid)
-            blobs.append(blob)
-        mat = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim) if blobs \
-            else np.zeros((0, dim), np.float32)
+            blobs += (text_vec, head_vec or text_vec)
+        mat = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(rows), 2, dim) if blobs \
+            else np.zeros((0, 2, dim), np.float32)
         return np.asarray(rows, dtype=np.int64), mat
 
     # --- chunks -----------------------------------------------------------------------

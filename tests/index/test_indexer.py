@@ -70,16 +70,17 @@ def test_incremental_updates(repo, embedder):
     assert (upd.new, upd.deleted, upd.changed) == (1, 1, 0)
     assert "src/geometry.rs" not in top_paths(repo, "distance between two points", "semantic", k=10)
 
-    # rename: the file's chunks are embedded again (their header names the path), nothing else
+    # rename: the file's chunks are embedded again, text and head (both name the path), nothing else
     with Store(repo / ".codesift") as store:
         n_server = len(list(store.iter_chunks("src/server.py")))
     (repo / "src/server.py").rename(repo / "src/http_server.py")
     ren = index(repo, embedder)
     assert (ren.new, ren.deleted) == (1, 1)
-    assert ren.embedded == n_server
+    assert ren.embedded == 2 * n_server
     assert top_paths(repo, "stop the http server and close its socket")[0] == "src/http_server.py"
     with Store(repo / ".codesift") as store:  # orphaned vectors are pruned
-        used = store.db.execute("SELECT count(DISTINCT embed_hash) FROM chunks").fetchone()[0]
+        used = store.db.execute("SELECT count(*) FROM (SELECT embed_hash FROM chunks "
+                                "UNION SELECT head_hash FROM chunks)").fetchone()[0]
         assert store.db.execute("SELECT count(*) FROM vectors").fetchone()[0] == used
 
 
@@ -178,3 +179,24 @@ def test_minified_rule():
     assert minified(["short"] * 10) is None
     assert minified(["x" * 25_000] + ["y" * 80] * 1000) is None  # mostly ordinary lines
     assert minified([]) is None
+
+
+def test_index_from_before_head_vectors_is_upgraded(repo, embedder):
+    """An index of schema 1 (one vector per chunk) still searches, and the next run embeds only
+    the heads: every text vector is reused."""
+    index(repo, embedder)
+    with Store(repo / ".codesift") as store:
+        store.db.executescript("DROP INDEX chunks_head; ALTER TABLE chunks DROP COLUMN head_hash; "
+                               "DELETE FROM vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM chunks); "
+                               "PRAGMA user_version = 1;")
+        store.set_meta(index_format="2.2.3")
+    for p in (repo / ".codesift").glob("dense-*.npy"):
+        p.unlink()
+    assert top_paths(repo, "load the configuration from a json file", "semantic")[0] == "src/config.py"
+
+    up = index(repo, embedder)
+    assert up.changed == up.files and up.embedded + up.reused == 2 * up.chunks
+    with Store(repo / ".codesift") as store:
+        heads = store.db.execute("SELECT count(DISTINCT head_hash), count(head_hash), count(*) FROM chunks").fetchone()
+    assert up.embedded == heads[0] and heads[1] == heads[2] == up.chunks
+    assert top_paths(repo, "load the configuration from a json file", "semantic")[0] == "src/config.py"

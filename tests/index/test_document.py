@@ -1,0 +1,43 @@
+"""What the model embeds for a chunk: its text with a context header, and its head alone."""
+from __future__ import annotations
+
+from codesift.chunk import chunk_file
+from codesift.chunk.model import Chunk
+from codesift.index.document import HEAD_LINE_CHARS, embed_text, head_text
+
+SOURCE = '''\
+class Reader:
+    """Reads records."""
+
+    @staticmethod
+    @cached
+    def read_all(self, path, max_records=None):
+        with open(path) as f:
+            return f.read()
+'''
+
+
+def test_head_is_path_name_and_signature_spelled_as_words():
+    chunks = chunk_file("io/record_reader.py", SOURCE, "python").chunks
+    method = next(c for c in chunks if c.symbol == "Reader.read_all")
+    head = head_text(method)
+    # decorators are skipped: the first line that says what the function is, is its def
+    assert head == "io/record reader.py | Reader.read all | def read all(self, path, max records=None):"
+    assert head != embed_text(method) and "f.read()" not in head
+
+
+def test_head_of_a_later_part_is_the_split_symbols_signature():
+    part2 = Chunk("a.py", "python", "function", 40, 80, "    x = 1\n    return x\n", symbol="big_job",
+                  context="def big_job(data, *, retries=3):", part=(2, 3))
+    assert head_text(part2) == "a.py | big job | def big job(data, *, retries=3):"
+    part1 = Chunk("a.py", "python", "function", 1, 39, "def big_job(data, *, retries=3):\n    pass\n",
+                  symbol="big_job", context="def big_job(data, *, retries=3):", part=(1, 3))
+    assert head_text(part1) == head_text(part2)  # the same text, so one vector for both
+
+
+def test_head_of_a_markdown_section_and_of_a_long_line():
+    section = Chunk("docs/guide.md", "markdown", "section", 3, 9, "## Install\n\nRun pip.\n",
+                    heading_path=("Guide", "Install"))
+    assert head_text(section) == "docs/guide.md | Guide > Install | ## Install"
+    long_line = Chunk("data.txt", "text", "lines", 1, 1, "x" * 5000 + "\n")
+    assert head_text(long_line) == "data.txt | " + "x" * HEAD_LINE_CHARS

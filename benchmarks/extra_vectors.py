@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Would a second vector per chunk help semantic search? An offline estimate on a built index.
 
-Variants (the chunk's stored vector is kept; a chunk's similarity is the max over its vectors):
+Variants (the chunk's text vector is kept; a chunk's similarity is the max over its vectors):
+  head     one more vector per chunk for its head, as shipped since (document.head_text:
+           path | symbol | first line, identifiers spelled as words)
   name     one more vector per chunk for its header alone, "path | symbol" (or heading path)
   windows  for chunks cut at the model's limit, up to 3 more vectors for the text past the cut,
            each window prefixed with that header
 
 Nothing here changes the index: the extra vectors live in memory for the run. Scored with the
-eval kit's score.py, semantic and hybrid, against the shipped single vector.
+eval kit's score.py, semantic and hybrid, against the text vector alone (the index's head
+vectors are not used here).
 
-  python benchmarks/extra_vectors.py EVAL_DIR [--variant name|windows] [--kit ../shared/eval]
+  python benchmarks/extra_vectors.py EVAL_DIR [--variant head|name|windows] [--kit ../shared/eval]
 
 The last line printed is one JSON object.
 """
@@ -29,9 +32,13 @@ from _kit import KIT, scorer
 
 def extra_sequences(chunks, tokenizer, variant: str, cls: int, sep: int, limit: int):
     """(chunk rowid, token ids) of every extra vector the variant adds."""
-    from codesift.index.document import embed_text, symbol_label
+    from codesift.index.document import embed_text, head_text, symbol_label
 
     for c in chunks:
+        if variant == "head":
+            ids = tokenizer.encode(head_text(c), add_special_tokens=False).ids
+            yield c.rowid, [cls] + ids[:limit - 2] + [sep]
+            continue
         header = tokenizer.encode(f"{c.path} | {symbol_label(c)}".lower(), add_special_tokens=False).ids
         if variant == "name":
             yield c.rowid, [cls] + header[:limit - 2] + [sep]
@@ -49,7 +56,7 @@ def extra_sequences(chunks, tokenizer, variant: str, cls: int, sep: int, limit: 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("eval_dir", type=Path)
-    ap.add_argument("--variant", choices=["name", "windows"], default="name")
+    ap.add_argument("--variant", choices=["head", "name", "windows"], default="head")
     ap.add_argument("--kit", type=Path, default=KIT)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
@@ -62,7 +69,10 @@ def main() -> None:
     tk = emb.tokenizer._tk
     tk.no_truncation()  # the windows variant needs the text past the cut
     cls, sep = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
-    s = searcher_module.Searcher(args.eval_dir / "corpus" / ".codesift")
+    from dataclasses import replace
+
+    text_only = replace(searcher_module.DEFAULT_CONFIG, head_vectors=False)
+    s = searcher_module.Searcher(args.eval_dir / "corpus" / ".codesift", config=text_only)
     pairs = list(extra_sequences(s.store.iter_chunks(), tk, args.variant, cls, sep, emb.backend.max_tokens))
     t0 = time.perf_counter()
     seqs = [ids for _, ids in pairs]
@@ -78,7 +88,7 @@ def main() -> None:
         if allowed is not None:
             return single(self, qvec, allowed, n)
         rows, mat = self.dense()
-        sims = np.asarray(mat @ qvec.astype(mat.dtype), dtype=np.float32)
+        sims = np.asarray(mat[:, 0] @ qvec.astype(mat.dtype), dtype=np.float32)
         np.maximum.at(sims, extra_pos, extra @ qvec.astype(np.float32))
         n = min(n, len(rows))
         idx = np.argpartition(-sims, n - 1)[:n]

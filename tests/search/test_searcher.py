@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import replace
+
 from codesift.index.indexer import index_tree
-from codesift.search.searcher import Searcher
+from codesift.search.searcher import DEFAULT_CONFIG, Searcher
 from tests.index.repo import make_repo
 
 
@@ -24,5 +26,7 @@ def test_a_chunk_is_as_close_as_the_nearer_of_its_text_and_head(tmp_path, embedd
         scores = s.semantic_scores(q, None, 3)
         assert max(scores, key=scores.get) == int(rows[1])
         assert np.isclose(scores[int(rows[1])], 0.9) and np.isclose(scores[int(rows[0])], 0.2)
+        s.config = replace(DEFAULT_CONFIG, head_vectors=False)  # the ablation's switch: text vectors alone
+        assert all(np.isclose(v, 0.0) for v in s.semantic_scores(q, None, 3).values())
     finally:
         s.close()

@@ -29,6 +29,13 @@ def make_big_repo(root: Path, n_files: int = 120) -> None:
         p.write_text(body + "\n")
 
 
+def missing_vectors(store: Store) -> int:
+    """Chunks lacking their text vector or their head vector."""
+    return store.db.execute(
+        "SELECT count(*) FROM chunks c LEFT JOIN vectors v ON v.embed_hash = c.embed_hash "
+        "LEFT JOIN vectors h ON h.embed_hash = c.head_hash WHERE v.vec IS NULL OR h.vec IS NULL").fetchone()[0]
+
+
 @pytest.mark.slow
 def test_killed_index_opens_and_next_run_completes(tmp_path, embedder):
     repo = tmp_path / "big"
@@ -58,6 +65,8 @@ def test_killed_index_opens_and_next_run_completes(tmp_path, embedder):
     assert 0 < committed < 120
 
     # the half-built index opens and answers, and says it is incomplete
+    with Store(repo / ".codesift") as store:
+        assert missing_vectors(store) == 0  # every committed chunk has its text and head vectors
     s = Searcher(repo / ".codesift")
     assert s.incomplete
     assert s.search("missing token validation", mode="bm25", k=3)
@@ -71,6 +80,4 @@ def test_killed_index_opens_and_next_run_completes(tmp_path, embedder):
     with Store(repo / ".codesift") as store:
         assert store.get_meta("state") == "complete"
         assert {c.id for c in store.iter_chunks()} == expected
-        orphans = store.db.execute("SELECT count(*) FROM chunks c LEFT JOIN vectors v "
-                                   "ON v.embed_hash = c.embed_hash WHERE v.vec IS NULL").fetchone()[0]
-        assert orphans == 0
+        assert missing_vectors(store) == 0

@@ -248,6 +248,9 @@ def search(query: str | None, mode: str, k: int, path_glob: str | None, language
     if searcher.incomplete:
         click.echo("note: the index is incomplete (indexing was interrupted or is running); "
                    "run `codesift index` to finish it", err=True)
+    elif searcher.outdated:
+        click.echo("note: the index was built by an older codesift; run `codesift index` to bring it up to "
+                   "date (text that has not changed is not embedded again)", err=True)
     filters = {"path_glob": path_glob, "languages": languages or None}
     if jsonl:
         queries = [line.strip() for line in sys.stdin if line.strip()]

@@ -66,6 +66,23 @@ def test_search_human_output(indexed):
     assert "src/server.py:" in r.stdout and "HttpServer.stop" in r.stdout
 
 
+def test_search_notes_an_index_from_an_older_codesift(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    assert run(["index", str(repo), "--workers", "1", "--device", "cpu", "-q"]).exit_code == 0
+    r = run(["search", "stop the server", "--mode", "bm25"], cwd=repo)
+    assert r.exit_code == 0 and "note:" not in r.stderr
+    from codesift.index.store import Store
+
+    with Store(repo / ".codesift") as store:
+        store.set_meta(index_format="2.2.3")
+    r = run(["search", "stop the server", "--mode", "bm25"], cwd=repo)
+    assert r.exit_code == 0 and "HttpServer.stop" in r.stdout
+    assert "built by an older codesift" in r.stderr and "codesift index" in r.stderr
+    r = run(["index", str(repo), "--workers", "1", "--device", "cpu"])
+    assert r.exit_code == 0 and "index format updated" in r.stderr
+    assert "note:" not in run(["search", "stop the server", "--mode", "bm25"], cwd=repo).stderr
+
+
 def test_status(indexed):
     r = run(["status", "--json"], cwd=indexed)
     info = json.loads(r.stdout)

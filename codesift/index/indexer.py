@@ -46,6 +46,7 @@ class IndexSummary:
     ignored: int = 0
     seconds: float = 0.0
     model: str = ""
+    reformatted: bool = False  # the index was built by a codesift that chunked or embedded differently
     # where the wall time went (seconds): waiting for workers, writing, waiting for the last vectors, ...
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -59,6 +60,8 @@ class IndexSummary:
                 key = s.reason.split(" (")[0]
                 reasons[key] = reasons.get(key, 0) + 1
             parts.append("skipped " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
+        if self.reformatted:
+            parts.append("index format updated: every file chunked again, vectors reused where the text is unchanged")
         if self.decode_errors:
             parts.append(f"{self.decode_errors} file(s) with invalid UTF-8 decoded with replacement")
         if self.truncated:
@@ -126,12 +129,17 @@ def index_tree(root: str | Path, index_dir: str | Path | None = None, *, model: 
             raise StoreError(f"the index at {index_dir} belongs to {meta['root']}, not {root}; "
                              "use another --index-dir or --rebuild")
         reformat = meta.get("index_format") != INDEX_FORMAT
-        store.set_meta(**stamp, root=str(root), state="indexing", index_format=INDEX_FORMAT,
+        summary.reformatted = reformat and bool(meta.get("index_format"))
+        # an upgraded format is recorded only once every file has it: a run stopped half-way through
+        # an upgrade leaves the old one, so the next run chunks every file again (vectors are reused)
+        store.set_meta(**stamp, root=str(root), state="indexing",
                        codesift_version=_version(), created_at=meta.get("created_at", now()))
 
         walked = walk(root, max_file_bytes=max_file_bytes, index_dir=index_dir, extra_excludes=tuple(excludes))
         summary.skipped, summary.ignored = list(walked.skipped), walked.ignored
         known = store.files()
+        if not known:  # a new (or emptied) index: whatever gets committed has the current format
+            store.set_meta(index_format=INDEX_FORMAT)
         seen = {f.rel for f in walked.files}
         deleted = [p for p in known if p not in seen]
         if deleted:
@@ -183,7 +191,8 @@ def index_tree(root: str | Path, index_dir: str | Path | None = None, *, model: 
         t_final = time.perf_counter()
         with store.transaction():
             store.prune_vectors()
-            store.set_meta(state="complete", indexed_at=now(), generation=store.generation() + 1)
+            store.set_meta(state="complete", index_format=INDEX_FORMAT, indexed_at=now(),
+                           generation=store.generation() + 1)
         counts = store.counts()
         summary.files, summary.chunks = counts["files"], counts["chunks"]
         from codesift.index.dense import write_dense_cache

@@ -117,6 +117,14 @@ class Searcher:
     def incomplete(self) -> bool:
         return self.meta.get("state") != "complete"
 
+    @property
+    def outdated(self) -> bool:
+        """Built by a codesift that chunked or embedded differently (e.g. before head vectors):
+        it still answers, a little worse, until `codesift index` brings it up to date."""
+        from codesift.index.indexer import INDEX_FORMAT
+
+        return self.meta.get("index_format") != INDEX_FORMAT
+
     # --- semantic ---------------------------------------------------------------------
     def encoder(self):
         if self._encoder is None:

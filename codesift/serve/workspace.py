@@ -127,6 +127,8 @@ class Workspace:
                "used_tokens": sum(r["tokens"] for r in items), "results": items}
         if searcher.incomplete:
             out["note"] = "the index is incomplete (being built or interrupted): results may miss files"
+        elif searcher.outdated:
+            out["note"] = "the index was built by an older codesift: run the index tool to bring it up to date"
         return out
 
     def get_chunk(self, id_or_ref: str) -> dict:

@@ -192,11 +192,25 @@ def test_index_from_before_head_vectors_is_upgraded(repo, embedder):
         store.set_meta(index_format="2.2.3")
     for p in (repo / ".codesift").glob("dense-*.npy"):
         p.unlink()
+    s = Searcher(repo / ".codesift")
+    assert s.outdated and not s.incomplete
+    s.close()
     assert top_paths(repo, "load the configuration from a json file", "semantic")[0] == "src/config.py"
 
-    up = index(repo, embedder)
+    formats_during = []
+
+    def progress(*_):  # a run stopped half-way must leave the old format, so the next one redoes every file
+        with Store(repo / ".codesift", readonly=True) as other:
+            formats_during.append(other.get_meta("index_format"))
+
+    up = index(repo, embedder, progress=progress)
+    assert formats_during and set(formats_during) == {"2.2.3"}
+    assert up.reformatted and "index format updated" in up.line()
     assert up.changed == up.files and up.embedded + up.reused == 2 * up.chunks
     with Store(repo / ".codesift") as store:
         heads = store.db.execute("SELECT count(DISTINCT head_hash), count(head_hash), count(*) FROM chunks").fetchone()
     assert up.embedded == heads[0] and heads[1] == heads[2] == up.chunks
+    s = Searcher(repo / ".codesift")
+    assert not s.outdated
+    s.close()
     assert top_paths(repo, "load the configuration from a json file", "semantic")[0] == "src/config.py"

@@ -45,7 +45,8 @@ def write_dense_cache(store: Store, dim: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_dense(store: Store, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """(chunk rowids [n], vectors [n, 2, dim]: text and head) for the store's current generation: the cache if fresh, else rebuilt."""
+    """(chunk rowids [n], vectors [n, 2, dim]: text and head) for the store's current generation:
+    the cache if fresh, else rebuilt."""
     vec_path, rows_path = _paths(store.dir, store.generation())
     try:
         mat = np.load(vec_path, mmap_mode="r")

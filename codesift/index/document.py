@@ -48,8 +48,8 @@ def embed_text(chunk: Chunk) -> str:
 def head_text(chunk: Chunk) -> str:
     """The chunk's head, embedded as a second vector: path, name and first line (a function's
     signature, a class or heading line; for a later part of a split symbol, the symbol's
-    signature), identifiers spelled as words. Measured: +0.02 to +0.06 semantic MRR@10
-    (benchmarks/RESULTS.md)."""
+    signature), identifiers spelled as words. Measured on three corpora: +0.04 to +0.08
+    semantic, +0.016 to +0.030 hybrid MRR@10 (benchmarks/RESULTS.md)."""
     if chunk.part and chunk.part[0] > 1 and chunk.context:
         first = chunk.context.strip()
     else:

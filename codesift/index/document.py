@@ -12,14 +12,10 @@ import hashlib
 import re
 
 from codesift.chunk.model import Chunk
+from codesift.index.formats import EMBED_FORMAT
 from codesift.search.terms import spaced_identifiers, terms
 
-# Bump EMBED_FORMAT when the embedded text changes, TERMS_FORMAT when the BM25 fields do. Either
-# makes the indexer re-chunk every file; vectors are keyed by the hash of the embedded text (and
-# EMBED_FORMAT), so only a change to what is embedded costs any embedding.
-EMBED_FORMAT = 2
-TERMS_FORMAT = 3  # 3: no dictionary segmentation of parts over MAX_TERM_LEN characters
-HEAD_FORMAT = 1  # bump when head_text changes
+# Changing embed_text, bm25_fields or head_text? Bump its format in index/formats.py.
 HEAD_LINE_CHARS = 200  # of the first line, in a head
 
 _PATH_SPLIT = re.compile(r"[/\\._\-]+")

@@ -16,16 +16,11 @@ from typing import Callable, Iterable, Iterator
 
 from codesift.embed.model_files import ModelFiles, resolve_model
 from codesift.errors import ModelMismatchError, StoreError
-from codesift.index.document import EMBED_FORMAT, HEAD_FORMAT, TERMS_FORMAT
+from codesift.index.formats import INDEX_FORMAT
 from codesift.index.pipeline import EmbedPipeline, Writer
 from codesift.index.prepare import prepare_files
 from codesift.index.store import DEFAULT_DIR_NAME, Store, now
 from codesift.walk import SourceFile, Skipped, walk
-
-# Bump when chunking changes: every file is then re-chunked on the next run.
-CHUNKER_VERSION = 2
-INDEX_FORMAT = f"{CHUNKER_VERSION}.{EMBED_FORMAT}.{TERMS_FORMAT}.{HEAD_FORMAT}"
-
 
 
 @dataclass

@@ -14,6 +14,7 @@ import numpy as np
 
 from codesift.embed.model_files import resolve_model
 from codesift.errors import CodesiftError, ModelMismatchError, StoreError
+from codesift.index.formats import INDEX_FORMAT
 from codesift.index.store import ChunkRow, Store
 from codesift.search.fusion import normalized_fusion, reciprocal_rank_fusion, top_k
 from codesift.search.terms import query_terms, spaced_identifiers
@@ -121,8 +122,6 @@ class Searcher:
     def outdated(self) -> bool:
         """Built by a codesift that chunked or embedded differently (e.g. before head vectors):
         it still answers, a little worse, until `codesift index` brings it up to date."""
-        from codesift.index.indexer import INDEX_FORMAT
-
         return self.meta.get("index_format") != INDEX_FORMAT
 
     # --- semantic ---------------------------------------------------------------------

@@ -1,0 +1,14 @@
+"""Version stamps of what an index holds. A search reads them too (to say an index is outdated),
+so this module imports nothing: the chunkers and the indexer stay out of a search's start-up."""
+
+# Bump when chunking changes.
+CHUNKER_VERSION = 2
+# Bump EMBED_FORMAT when the embedded text changes (document.embed_text), TERMS_FORMAT when the
+# BM25 fields do, HEAD_FORMAT when document.head_text does. Any bump makes the indexer re-chunk
+# every file; vectors are keyed by the hash of the embedded text (and EMBED_FORMAT), so only a
+# change to what is embedded costs any embedding.
+EMBED_FORMAT = 2
+TERMS_FORMAT = 3  # 3: no dictionary segmentation of parts over MAX_TERM_LEN characters
+HEAD_FORMAT = 1
+
+INDEX_FORMAT = f"{CHUNKER_VERSION}.{EMBED_FORMAT}.{TERMS_FORMAT}.{HEAD_FORMAT}"

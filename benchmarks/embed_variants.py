@@ -44,7 +44,7 @@ def split_identifiers(text: str) -> str:
 
 def split_and_segment(text: str) -> str:
     """Identifiers split at _ and camelCase, and run-together parts split into dictionary words."""
-    from codesift.search.terms import segment
+    from codesift.terms import segment
 
     def one(m):
         parts = words(m.group(0)).split()

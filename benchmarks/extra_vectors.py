@@ -32,14 +32,15 @@ from _kit import KIT, scorer
 
 def extra_sequences(chunks, tokenizer, variant: str, cls: int, sep: int, limit: int):
     """(chunk rowid, token ids) of every extra vector the variant adds."""
-    from codesift.index.document import embed_text, head_text, symbol_label
+    from codesift.chunk.model import symbol_or_heading
+    from codesift.index.document import embed_text, head_text
 
     for c in chunks:
         if variant == "head":
             ids = tokenizer.encode(head_text(c), add_special_tokens=False).ids
             yield c.rowid, [cls] + ids[:limit - 2] + [sep]
             continue
-        header = tokenizer.encode(f"{c.path} | {symbol_label(c)}".lower(), add_special_tokens=False).ids
+        header = tokenizer.encode(f"{c.path} | {symbol_or_heading(c)}".lower(), add_special_tokens=False).ids
         if variant == "name":
             yield c.rowid, [cls] + header[:limit - 2] + [sep]
             continue

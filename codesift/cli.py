@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from codesift import __version__
-from codesift.cli_agents import AGENT_COMMANDS, INDEX_DIR_OPTION, JSON_OPTION, print_budgeted, search_json
+from codesift.cli_agents import AGENT_COMMANDS, INDEX_DIR_OPTION, JSON_OPTION, print_budgeted
 from codesift.errors import CodesiftError
 
 MODEL_OPTION = click.option("--model", "-m", default="default", envvar="CODESIFT_MODEL", show_default=True,
@@ -211,9 +211,10 @@ def _print_human(results, query: str) -> None:
     if not results:
         click.echo(f"no results for {query!r}", err=True)
     for r in results:
+        from codesift.search.views import chunk_label
+
         c = r.chunk
-        label = c.symbol or (" > ".join(c.heading_path) if c.heading_path else c.kind)
-        click.echo(click.style(f"{c.path}:{c.start_line}-{c.end_line}", fg="green") + f"  {label}  "
+        click.echo(click.style(f"{c.path}:{c.start_line}-{c.end_line}", fg="green") + f"  {chunk_label(c)}  "
                    + click.style(f"({r.score:.4f})", dim=True))
         shown = 0
         for line in c.content.splitlines():
@@ -244,22 +245,21 @@ def search(query: str | None, mode: str, k: int, path_glob: str | None, language
     """Search the index for QUERY: words, a question, or an identifier."""
     if jsonl == (query is not None):
         raise click.UsageError("give a QUERY, or --jsonl with queries on stdin (not both)")
+    from codesift.search.views import index_note, search_response
+
     searcher = _open_searcher(index_dir, model)
-    if searcher.incomplete:
-        click.echo("note: the index is incomplete (indexing was interrupted or is running); "
-                   "run `codesift index` to finish it", err=True)
-    elif searcher.outdated:
-        click.echo("note: the index was built by an older codesift; run `codesift index` to bring it up to "
-                   "date (text that has not changed is not embedded again)", err=True)
+    note = index_note(searcher)
+    if note:
+        click.echo(f"note: {note}", err=True)
     filters = {"path_glob": path_glob, "languages": languages or None}
     if jsonl:
         queries = [line.strip() for line in sys.stdin if line.strip()]
         for q, results in zip(queries, searcher.search_many(queries, mode=mode, k=k, **filters)):
-            click.echo(json.dumps(search_json(q, results, max_tokens), ensure_ascii=False))
+            click.echo(json.dumps(search_response(q, results, max_tokens), ensure_ascii=False))
         return
     results = searcher.search(query, mode=mode, k=k, **filters)
     if as_json:
-        click.echo(json.dumps(search_json(query, results, max_tokens), ensure_ascii=False))
+        click.echo(json.dumps(search_response(query, results, max_tokens), ensure_ascii=False))
     elif max_tokens is not None:
         print_budgeted(results, max_tokens, query)
     else:
@@ -274,17 +274,18 @@ def status(index_dir: Path | None, as_json: bool) -> None:
     from codesift.index.store import Store, locate_index
 
     index_dir = locate_index(index_dir)
-    with Store(index_dir) as store:
+    with Store(index_dir, readonly=True) as store:
         meta, counts, langs, size = store.meta(), store.counts(), store.languages(), store.size_on_disk()
     info = {"index_dir": str(index_dir), "root": meta.get("root"), "state": meta.get("state"), **counts,
             "languages": {k: {"files": v[0], "chunks": v[1]} for k, v in langs.items()},
             "model": meta.get("model_name"), "model_sha256": meta.get("model_sha256"),
             "indexed_at": meta.get("indexed_at"), "created_at": meta.get("created_at"),
-            "size_bytes": size, "codesift_version": meta.get("codesift_version")}
+            "size_bytes": size["total"], "size": size, "codesift_version": meta.get("codesift_version")}
     if as_json:
         click.echo(json.dumps(info))
         return
-    click.echo(f"index     {index_dir}  ({size / 1e6:.1f} MB)\nroot      {info['root']}\n"
+    click.echo(f"index     {index_dir}  ({size['total'] / 1e6:.1f} MB: database {size['database'] / 1e6:.1f} MB, "
+               f"vectors {size['vectors'] / 1e6:.1f} MB)\nroot      {info['root']}\n"
                f"state     {info['state']}\nmodel     {info['model']}  (weights sha256 {str(info['model_sha256'])[:12]})\n"
                f"indexed   {info['indexed_at']}\nfiles     {counts['files']}\nchunks    {counts['chunks']}")
     for lang, (nf, nc) in langs.items():

@@ -3,7 +3,7 @@ get), serving it over MCP, and exporting it. Thin like the rest of the CLI: each
 options, calls one library function, and prints (human text, or JSON with --json).
 
 They are plain click commands: `codesift.cli` adds them to the `codesift` group, and its
-`search` takes `search_json` and `print_budgeted` from here for --max-tokens.
+`search` takes `print_budgeted` from here for --max-tokens.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JS
 def _open_store(index_dir: Path | None):
     from codesift.index.store import Store, locate_index
 
-    return Store(locate_index(index_dir))
+    return Store(locate_index(index_dir), readonly=True)
 
 
 def _echo_json(obj: dict) -> None:
@@ -35,7 +35,7 @@ def _where(c) -> str:
 
 
 def _chunk_line(c) -> str:
-    from codesift.search.navigate import chunk_label
+    from codesift.search.views import chunk_label
 
     return f"{c.ref}  {_where(c)}  {chunk_label(c)}  " + click.style(f"[{c.kind}]", dim=True)
 
@@ -47,7 +47,8 @@ def _chunk_line(c) -> str:
 @JSON_OPTION
 def lookup(name: str, prefix: bool, index_dir: Path | None, as_json: bool) -> None:
     """Where symbol NAME is defined: `Class.method`, or `method` for every `X.method`."""
-    from codesift.search.navigate import chunk_meta, lookup as find
+    from codesift.search.navigate import lookup as find
+    from codesift.search.views import chunk_meta
 
     with _open_store(index_dir) as store:
         rows = find(store, name, prefix=prefix)
@@ -93,8 +94,8 @@ def refs(symbol: str, index_dir: Path | None, as_json: bool) -> None:
 @JSON_OPTION
 def explore(path: str | None, index_dir: Path | None, as_json: bool) -> None:
     """The indexed tree (or the folder PATH), or the outline of the file PATH."""
-    from codesift.search.navigate import Outline, chunk_label, explore as browse
-    from codesift.search.views import explore_dict
+    from codesift.search.navigate import Outline, explore as browse
+    from codesift.search.views import chunk_label, explore_dict
 
     with _open_store(index_dir) as store:
         found = browse(store, path)
@@ -134,17 +135,6 @@ def get(id_or_ref: str, index_dir: Path | None, as_json: bool) -> None:
         return
     click.echo(_chunk_line(c), err=True)
     click.echo(c.content)
-
-
-def search_json(query: str, results, max_tokens: int | None) -> dict:
-    """`search --json`: {query, results}; with --max-tokens each result also carries its inline content."""
-    if max_tokens is None:
-        return {"query": query, "results": [r.to_dict() for r in results]}
-    from codesift.search.budget import budgeted
-
-    items = [b.to_dict() for b in budgeted(results, max_tokens)]
-    return {"query": query, "max_tokens": max_tokens, "used_tokens": sum(b["tokens"] for b in items),
-            "results": items}
 
 
 def print_budgeted(results, max_tokens: int, query: str) -> None:

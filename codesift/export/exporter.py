@@ -17,6 +17,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from codesift.chunk.model import REF_LENGTH, symbol_or_heading
 from codesift.errors import CodesiftError
 from codesift.export.archive import write_zip
 from codesift.export.header import render_header
@@ -79,7 +80,7 @@ def _render(chunks: list[ChunkRow], files: dict[str, tuple[str, int]], refs: dic
             outline.append(f"\n### {c.path} ({language}, {n_lines} lines)\n")
         outline.append(f"- {ref} ({c.start_line}-{c.end_line}) {outline_label(c)}\n")
         manifest.append("\t".join(_tsv(v) for v in (ref, c.path, f"{c.start_line}-{c.end_line}", c.kind,
-                                                      _symbol_or_heading(c), str(c.token_estimate))))
+                                                      symbol_or_heading(c), str(c.token_estimate))))
         body = c.content.encode("utf-8", "surrogatepass")
         header = render_header({
             "chunk_index": i, "ref": ref, "id": c.id, "slug": slug(c), "path": c.path, "kind": c.kind,
@@ -96,13 +97,7 @@ def outline_label(c: ChunkRow) -> str:
     """`name()` for functions and methods, `Name (class)` for other code, `A > B > C` for headings."""
     if c.symbol:
         return f"{c.symbol}()" if c.kind in CALLABLE_KINDS else f"{c.symbol} ({c.kind})"
-    if c.heading_path:
-        return " > ".join(c.heading_path)
-    return f"({c.kind})"
-
-
-def _symbol_or_heading(c: ChunkRow) -> str:
-    return c.symbol or " > ".join(c.heading_path)
+    return symbol_or_heading(c) or f"({c.kind})"
 
 
 def _tsv(value: str) -> str:
@@ -123,7 +118,7 @@ def slug(c: ChunkRow) -> str:
     return f"{base[:60].strip('-')}--{tail[:60].strip('-')}"
 
 
-def unique_refs(ids: list[str], length: int = 12) -> dict[str, str]:
+def unique_refs(ids: list[str], length: int = REF_LENGTH) -> dict[str, str]:
     """id -> ref: the 12-character prefix, longer where two ids share it (so file names never clash)."""
     refs: dict[str, str] = {}
     by_prefix: dict[str, list[str]] = {}

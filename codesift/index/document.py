@@ -11,32 +11,28 @@ from __future__ import annotations
 import hashlib
 import re
 
-from codesift.chunk.model import Chunk
+from codesift.chunk.model import Chunk, symbol_or_heading
 from codesift.index.formats import EMBED_FORMAT
-from codesift.search.terms import spaced_identifiers, terms
+from codesift.terms import spaced_identifiers, terms
 
 # Changing embed_text, bm25_fields or head_text? Bump its format in index/formats.py.
 HEAD_LINE_CHARS = 200  # of the first line, in a head
+# A context line (e.g. the enclosing class header) already near the top of the content is not
+# repeated in the embedded text's header: this is how near.
+CONTEXT_SEEN_CHARS = 200
 
 _PATH_SPLIT = re.compile(r"[/\\._\-]+")
 
 
-def symbol_label(chunk: Chunk) -> str:
-    if chunk.symbol:
-        return chunk.symbol
-    if chunk.heading_path:
-        return " > ".join(chunk.heading_path)
-    return ""
-
-
 def embed_text(chunk: Chunk) -> str:
     """The text given to the embedding model: a context header, then the content with its
-    identifiers spelled as words (measured: +0.01 to +0.02 semantic MRR@10, benchmarks/RESULTS.md)."""
+    identifiers spelled as words, which a model trained on prose reads better (the gain is measured
+    in benchmarks/RESULTS.md)."""
     header = [chunk.path]
-    label = symbol_label(chunk)
+    label = symbol_or_heading(chunk)
     if label:
         header.append(label)
-    if chunk.context and chunk.context not in chunk.content[:200]:
+    if chunk.context and chunk.context not in chunk.content[:CONTEXT_SEEN_CHARS]:
         header.append(chunk.context.strip())
     return " | ".join(header) + "\n" + spaced_identifiers(chunk.content)
 
@@ -44,14 +40,14 @@ def embed_text(chunk: Chunk) -> str:
 def head_text(chunk: Chunk) -> str:
     """The chunk's head, embedded as a second vector: path, name and first line (a function's
     signature, a class or heading line; for a later part of a split symbol, the symbol's
-    signature), identifiers spelled as words. Measured on three corpora: +0.04 to +0.08
-    semantic, +0.016 to +0.030 hybrid MRR@10 (benchmarks/RESULTS.md)."""
+    signature), identifiers spelled as words. A question about what a function does matches its
+    head better than a body full of other words (measured in benchmarks/RESULTS.md)."""
     if chunk.part and chunk.part[0] > 1 and chunk.context:
         first = chunk.context.strip()
     else:
         first = next((s for s in (line.strip() for line in chunk.content.splitlines())
                       if s and not s.startswith("@")), "")
-    parts = [chunk.path, symbol_label(chunk), first[:HEAD_LINE_CHARS]]
+    parts = [chunk.path, symbol_or_heading(chunk), first[:HEAD_LINE_CHARS]]
     return spaced_identifiers(" | ".join(p for p in parts if p))
 
 
@@ -61,7 +57,7 @@ def embed_hash(text: str) -> str:
 
 def bm25_fields(chunk: Chunk) -> tuple[str, str, str]:
     """(name, path, body) term strings for the FTS table: names and paths weigh more than bodies."""
-    name = " ".join(terms(symbol_label(chunk).replace(">", " ")))
+    name = " ".join(terms(symbol_or_heading(chunk).replace(">", " ")))
     path = " ".join(terms(" ".join(_PATH_SPLIT.split(chunk.path))))
     body = " ".join(terms(chunk.content))
     return name, path, body

@@ -11,4 +11,7 @@ EMBED_FORMAT = 2
 TERMS_FORMAT = 3  # 3: no dictionary segmentation of parts over MAX_TERM_LEN characters
 HEAD_FORMAT = 1
 
-INDEX_FORMAT = f"{CHUNKER_VERSION}.{EMBED_FORMAT}.{TERMS_FORMAT}.{HEAD_FORMAT}"
+# Bump STORE_FORMAT when how an index lays out what it holds changes (3: int8 vector segments).
+STORE_FORMAT = 3
+
+INDEX_FORMAT = f"{CHUNKER_VERSION}.{EMBED_FORMAT}.{TERMS_FORMAT}.{HEAD_FORMAT}.{STORE_FORMAT}"

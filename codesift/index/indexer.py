@@ -8,18 +8,22 @@ the next run completes.
 """
 from __future__ import annotations
 
+import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
-from codesift.embed.model_files import ModelFiles, resolve_model
-from codesift.errors import ModelMismatchError, StoreError
+from codesift.embed.model_files import resolve_model
+from codesift.errors import StoreError
 from codesift.index.formats import INDEX_FORMAT
+from codesift.index.model_stamp import check_model
+from codesift.index.document import bm25_fields
 from codesift.index.pipeline import EmbedPipeline, Writer
 from codesift.index.prepare import prepare_files
-from codesift.index.store import DEFAULT_DIR_NAME, Store, now
+from codesift.index.store import DB_NAME, DEFAULT_DIR_NAME, Store, now
+from codesift.index.vectors import VECTORS_DIR, merge_plan
 from codesift.walk import SourceFile, Skipped, walk
 
 
@@ -42,6 +46,7 @@ class IndexSummary:
     seconds: float = 0.0
     model: str = ""
     reformatted: bool = False  # the index was built by a codesift that chunked or embedded differently
+    vector_bytes_written: int = 0  # to vector segments, merges included
     # where the wall time went (seconds): waiting for workers, writing, waiting for the last vectors, ...
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -67,59 +72,74 @@ class IndexSummary:
 ProgressFn = Callable[[int, int, int], None]  # (files done, files to process, chunks so far)
 
 
-class _ModelStamp:
-    """What the index records about its model, and the check that a model matches it."""
+@dataclass(frozen=True)
+class IndexOptions:
+    """How to index: the model and where it runs, what to read, how to batch."""
 
-    KEYS = ("model_name", "model_spec", "model_sha256", "model_size", "model_mtime_ns", "dim")
-
-    @staticmethod
-    def of(files: ModelFiles, spec: str, store_meta: dict[str, str] | None = None) -> dict[str, str]:
-        fp = files.weights_fingerprint()
-        meta = store_meta or {}
-        # the hash is only recomputed when the weights file's size or mtime changed
-        if meta.get("model_size") == str(fp["size"]) and meta.get("model_mtime_ns") == str(fp["mtime_ns"]) \
-                and meta.get("model_sha256"):
-            sha = meta["model_sha256"]
-        else:
-            sha = files.weights_sha256()
-        return {"model_name": files.name, "model_spec": spec, "model_sha256": sha,
-                "model_size": str(fp["size"]), "model_mtime_ns": str(fp["mtime_ns"]), "dim": str(files.dim)}
+    model: str = "default"  # a name, hub id found offline, or model folder path
+    device: str | None = "auto"
+    dtype: str | None = None  # fp32 | fp16 | bf16; default: fp16 on CUDA, fp32 elsewhere
+    devices: list[str] | None = None  # several at once (["cuda:0", "cuda:1"]); default: every visible GPU
+    rebuild: bool = False  # build a new index beside the old one, then swap them
+    max_file_bytes: int = 1_000_000
+    excludes: tuple[str, ...] = ()  # extra gitignore-style patterns
+    workers: int | None = None  # processes that read, chunk and tokenize; default: all cores
+    batch_size: int = 32  # texts per forward pass on the padded (CPU) path
+    token_budget: int | None = None  # tokens per packed GPU batch; default: the scheduler's
 
 
-def check_model(meta: dict[str, str], files: ModelFiles, spec: str) -> dict[str, str]:
-    """The stamp for `files`; raises ModelMismatchError if the index was built with other weights."""
-    stamp = _ModelStamp.of(files, spec, meta)
-    if meta.get("model_sha256") and meta["model_sha256"] != stamp["model_sha256"]:
-        raise ModelMismatchError(
-            f"this index was built with model {meta.get('model_name')} (weights sha256 "
-            f"{meta['model_sha256'][:12]}), not {files.name} (weights sha256 {stamp['model_sha256'][:12]}); "
-            f"rebuild it with `codesift index --rebuild --model {spec}`, or use that model")
-    return stamp
-
-
-def index_tree(root: str | Path, index_dir: str | Path | None = None, *, model: str = "default",
-               device: str | None = "auto", dtype: str | None = None, rebuild: bool = False,
-               max_file_bytes: int = 1_000_000, excludes: Iterable[str] = (), workers: int | None = None,
-               batch_size: int = 32, token_budget: int | None = None, progress: ProgressFn | None = None,
-               embedder=None, devices: list[str] | None = None) -> IndexSummary:
+def index_tree(root: str | Path, index_dir: str | Path | None = None, options: IndexOptions | None = None, *,
+               progress: ProgressFn | None = None, notify: Callable[[str], None] | None = None,
+               embedder=None, **option_overrides) -> IndexSummary:
     """Index (or update the index of) the tree at `root`. Returns what was done.
 
-    `devices` embeds on several devices at once (e.g. ["cuda:0", "cuda:1"]); by default every
-    visible GPU is used when `device` is auto or cuda.
+    `options` (or keyword overrides of its fields) say how; `embedder` is an already loaded model
+    to use; `notify` receives one-line notes meant for the user (e.g. waiting for another run).
     """
-    t0 = time.perf_counter()
+    options = replace(options or IndexOptions(), **option_overrides)
+    if isinstance(options.excludes, list):
+        options = replace(options, excludes=tuple(options.excludes))
     root = Path(root).resolve()
     if not root.is_dir():
         raise StoreError(f"{root} is not a folder")
     index_dir = Path(index_dir).resolve() if index_dir else root / DEFAULT_DIR_NAME
-    files = embedder.files if embedder is not None else resolve_model(model)
-    summary = IndexSummary(root=root, index_dir=index_dir, model=files.name)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(index_dir, notify):
+        if options.rebuild and (index_dir / DB_NAME).exists():
+            return _rebuild_beside(root, index_dir, options, progress, embedder)
+        if options.rebuild:
+            remove_index(index_dir)
+        return _index(root, index_dir, options, progress, embedder)
 
-    if rebuild:
-        remove_index(index_dir)
+
+def _rebuild_beside(root: Path, index_dir: Path, options: IndexOptions, progress, embedder) -> IndexSummary:
+    """Build a complete new index in a sibling folder, then swap it in: until then, and if the
+    rebuild fails or is stopped, the old index keeps answering."""
+    staging = index_dir.with_name(index_dir.name + ".rebuild")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        summary = _index(root, staging, replace(options, rebuild=False), progress, embedder,
+                         walk_index_dir=index_dir)
+        (staging / LOCK_NAME).touch()
+        exchange_folders(staging, index_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # the old index, after a swap; the partial one, after a failure
+    summary.index_dir = index_dir
+    return summary
+
+
+def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedder,
+           walk_index_dir: Path | None = None) -> IndexSummary:
+    t0 = time.perf_counter()
+    files = embedder.files if embedder is not None else resolve_model(options.model)
+    summary = IndexSummary(root=root, index_dir=index_dir, model=files.name)
     with Store(index_dir, create=True) as store:
         meta = store.meta()
-        stamp = check_model(meta, files, str(model))
+        known = store.files()
+        # An index with no file yet takes the model it is given: a first run that failed (say, on a
+        # broken model) must not bind the index to that model.
+        stamp = check_model(meta if known else {}, files, str(options.model))
         if meta.get("root") and Path(meta["root"]) != root:
             raise StoreError(f"the index at {index_dir} belongs to {meta['root']}, not {root}; "
                              "use another --index-dir or --rebuild")
@@ -127,20 +147,26 @@ def index_tree(root: str | Path, index_dir: str | Path | None = None, *, model: 
         summary.reformatted = reformat and bool(meta.get("index_format"))
         # an upgraded format is recorded only once every file has it: a run stopped half-way through
         # an upgrade leaves the old one, so the next run chunks every file again (vectors are reused)
-        store.set_meta(**stamp, root=str(root), state="indexing",
-                       codesift_version=_version(), created_at=meta.get("created_at", now()))
+        with store.transaction():
+            store.set_meta(**stamp, root=str(root), state="indexing",
+                           codesift_version=_version(), created_at=meta.get("created_at", now()))
+            if not known:  # a new (or emptied) index: whatever gets committed has the current format
+                store.set_meta(index_format=INDEX_FORMAT)
+            elif reformat:
+                store.forget_all_terms()  # every file is chunked again, and its terms inserted anew
 
-        walked = walk(root, max_file_bytes=max_file_bytes, index_dir=index_dir, extra_excludes=tuple(excludes))
+        excludes = options.excludes
+        if walk_index_dir is not None and index_dir.is_relative_to(root):  # a rebuild's staging folder
+            excludes += ("/" + index_dir.relative_to(root).as_posix() + "/",)
+        walked = walk(root, max_file_bytes=options.max_file_bytes, index_dir=walk_index_dir or index_dir,
+                      extra_excludes=excludes)
         summary.skipped, summary.ignored = list(walked.skipped), walked.ignored
-        known = store.files()
-        if not known:  # a new (or emptied) index: whatever gets committed has the current format
-            store.set_meta(index_format=INDEX_FORMAT)
         seen = {f.rel for f in walked.files}
         deleted = [p for p in known if p not in seen]
         if deleted:
             with store.transaction():
                 for p in deleted:
-                    store.delete_file(p)
+                    store.delete_file(p, bm25_fields)
         summary.deleted = len(deleted)
 
         todo: list[tuple[SourceFile, str | None]] = []
@@ -151,11 +177,12 @@ def index_tree(root: str | Path, index_dir: str | Path | None = None, *, model: 
                 continue
             todo.append((f, None if (row is None or reformat) else row.sha256))
 
-        pipeline = EmbedPipeline(files, embedder, device, dtype, batch_size, token_budget, devices)
+        pipeline = EmbedPipeline(files, embedder, options.device, options.dtype, options.batch_size,
+                                 options.token_budget, options.devices)
         writer = Writer(store, known, summary)
         clock = _Stopwatch(summary.timings)
         try:
-            prepared_files = prepare_files(todo, workers, files)
+            prepared_files = prepare_files(todo, options.workers, files)
             while True:
                 with clock("prepare_wait"):
                     prepared = next(prepared_files, None)
@@ -184,15 +211,18 @@ def index_tree(root: str | Path, index_dir: str | Path | None = None, *, model: 
             progress(writer.files_prepared, len(todo), summary.embedded + summary.reused)
 
         t_final = time.perf_counter()
+        summary.vector_bytes_written = writer.bytes_written
         with store.transaction():
-            store.prune_vectors()
+            plan = merge_plan(store.segments())
+            if plan:
+                summary.vector_bytes_written += store.merge_segments(plan)
             store.set_meta(state="complete", index_format=INDEX_FORMAT, indexed_at=now(),
                            generation=store.generation() + 1)
+        store.remove_unused_segment_files()
+        store.finish_upgrade()
+        store.checkpoint()
         counts = store.counts()
         summary.files, summary.chunks = counts["files"], counts["chunks"]
-        from codesift.index.dense import write_dense_cache
-
-        write_dense_cache(store, files.dim)
         summary.timings["finalize"] = time.perf_counter() - t_final
     summary.seconds = time.perf_counter() - t0
     summary.timings = {k: round(v, 3) for k, v in summary.timings.items()}
@@ -214,21 +244,60 @@ class _Stopwatch:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
 
 
+LOCK_NAME = "index.lock"
+
+
+@contextmanager
+def _exclusive(index_dir: Path, notify: Callable[[str], None] | None) -> Iterator[None]:
+    """One index run per index at a time: a second one waits for the first, then finds its work done."""
+    import fcntl
+
+    with open(index_dir / LOCK_NAME, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if notify:
+                notify(f"another codesift index run is updating {index_dir}; waiting for it to finish")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def exchange_folders(a: Path, b: Path) -> None:
+    """Swap two folders' names atomically (Linux renameat2 RENAME_EXCHANGE); elsewhere two renames."""
+    import ctypes
+    import os
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        renameat2 = None
+    if renameat2 is not None:
+        at_fdcwd, rename_exchange = -100, 2
+        if renameat2(at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)), rename_exchange) == 0:
+            return
+    aside = b.with_name(b.name + ".old")
+    shutil.rmtree(aside, ignore_errors=True)
+    os.rename(b, aside)
+    os.rename(a, b)
+    os.rename(aside, a)
+
+
 def remove_index(index_dir: Path) -> None:
     """Delete an index's files (even a damaged database), leaving anything else in the folder."""
-    from codesift.index.store import DB_NAME
-
     for p in [index_dir / DB_NAME, index_dir / f"{DB_NAME}-wal", index_dir / f"{DB_NAME}-shm",
               *index_dir.glob("dense-*.npy")]:
         try:
             p.unlink()
         except FileNotFoundError:
             pass
+    shutil.rmtree(index_dir / VECTORS_DIR, ignore_errors=True)
 
 
 def _version() -> str:
     from codesift import __version__
 
     return __version__
-
-

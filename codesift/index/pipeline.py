@@ -12,7 +12,7 @@ import numpy as np
 
 from codesift.embed.model_files import ModelFiles
 from codesift.index.prepare import PreparedFile
-from codesift.index.store import Store
+from codesift.index.store import FileRecord, Store
 from codesift.walk import Skipped
 
 BATCH_CHUNKS = 2048  # chunks per transaction ...
@@ -166,6 +166,9 @@ class Writer:
     The transactions run in a thread of their own with its own connection: SQLite lets go of the
     GIL while it works (the FTS index above all), so writing overlaps with collecting the workers'
     results and feeding the model instead of adding to the wall time.
+
+    Vectors are kept (int8, as stored) from the moment they are known until the last pending
+    file that needs them is written: a text shared by several files is embedded once.
     """
 
     def __init__(self, store: Store, known: dict, summary):
@@ -174,26 +177,44 @@ class Writer:
         self.waiting: dict[str, int] = {}  # hash -> key, submitted and not yet back
         self.keys: dict[int, str] = {}  # key -> hash, for the sequences in flight
         self.next_key = 0
-        self.vectors: dict[str, np.ndarray] = {}
+        self.vectors: dict[str, np.ndarray] = {}  # hash -> int8 vector
+        self.needed: dict[str, int] = {}  # hash -> pending files that use it
+        self.segments: dict[int, object] = {}  # segment id -> opened Segment, to copy known vectors from
         self.files_done = 0
         self.files_prepared = 0
+        self.bytes_written = 0  # vector segment bytes
         self.last_commit = time.monotonic()
         self.batches: queue.Queue = queue.Queue(maxsize=2)  # a bounded hand-over: memory stays bounded
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
 
+    def _known_vector(self, loc) -> np.ndarray:
+        from codesift.index.vectors import Segment, quantize
+
+        if loc.legacy is not None:
+            return quantize(np.frombuffer(loc.legacy, dtype=np.float32))
+        seg = self.segments.get(loc.seg)
+        if seg is None:
+            seg = self.segments[loc.seg] = Segment.open(self.store.dir, loc.seg)
+        return np.array(seg.vectors[loc.seg_row, loc.slot])
+
     def add(self, p: PreparedFile, pipeline: EmbedPipeline) -> None:
         if p.error is None and p.hashes:
-            have = self.store.known_vectors(h for h in p.hashes if h not in self.waiting and h not in self.vectors)
-            new, keys = [], []  # positions of the chunks to embed, and their keys for the pipeline
+            fresh = [h for h in dict.fromkeys(p.hashes) if h not in self.waiting and h not in self.vectors]
+            found = self.store.vector_locations(fresh)
+            for h, loc in found.items():
+                self.vectors[h] = self._known_vector(loc)
+            new, keys = [], []  # positions of the texts to embed, and their keys for the pipeline
             for i, h in enumerate(p.hashes):
-                if h in have or h in self.waiting or h in self.vectors:
+                if h in self.vectors or h in self.waiting:
                     continue
                 self.waiting[h] = self.next_key
                 self.keys[self.next_key] = h
                 new.append(i)
                 keys.append(self.next_key)
                 self.next_key += 1
+            for h in set(p.hashes):
+                self.needed[h] = self.needed.get(h, 0) + 1
             if new:
                 from codesift.embed.scheduler import TokenBatch
 
@@ -208,8 +229,11 @@ class Writer:
         self.files_prepared += 1
 
     def receive(self, results: list) -> None:
+        from codesift.index.vectors import quantize
+
         for keys, vecs in results:
-            for k, v in zip(keys.tolist(), vecs):
+            q = quantize(vecs)
+            for k, v in zip(keys.tolist(), q):
                 h = self.keys.pop(k)
                 self.waiting.pop(h, None)
                 self.vectors[h] = v
@@ -229,11 +253,23 @@ class Writer:
             if n < BATCH_CHUNKS and self.pending and not final and not overdue:
                 self.pending.extendleft(reversed(batch))  # wait to fill a transaction
                 break
-            vectors = {h: self.vectors.pop(h) for p in batch for h in p.hashes if h in self.vectors}
-            self._hand_over((batch, vectors))
+            self._hand_over([(p, self._file_vectors(p)) for p in batch])
             self.last_commit = time.monotonic()
             wrote = True
         return wrote
+
+    def _file_vectors(self, p: PreparedFile) -> np.ndarray | None:
+        """The file's [chunks, 2, dim] int8 vectors (text, head); releases those no other pending file needs."""
+        if p.error is not None or not p.chunks:
+            return None
+        out = np.stack([np.stack([self.vectors[t], self.vectors[h]])
+                        for t, h in zip(p.embed_hashes, p.head_hashes)])
+        for h in set(p.hashes):
+            self.needed[h] -= 1
+            if self.needed[h] == 0:
+                del self.needed[h]
+                self.vectors.pop(h, None)
+        return out
 
     def _hand_over(self, item) -> None:
         if self.error is not None:
@@ -257,7 +293,7 @@ class Writer:
         try:
             store = Store(self.store.dir)
             while (item := self.batches.get()) is not None:
-                self._write(store, *item)
+                self._write(store, item)
         except BaseException as e:  # surfaces in the indexing thread at its next hand-over
             self.error = e
             while self.batches.get() is not None:  # keep the producer from blocking
@@ -266,25 +302,28 @@ class Writer:
             if store is not None:
                 store.close()
 
-    def _write(self, store: Store, batch: list[PreparedFile], vectors: dict[str, np.ndarray]) -> None:
+    def _write(self, store: Store, batch: list[tuple[PreparedFile, np.ndarray | None]]) -> None:
+        from codesift.index.document import bm25_fields
+
         summary = self.summary
+        records = []
         with store.transaction():
-            store.put_vectors(vectors.items())
-            for p in batch:
+            for p, vectors in batch:
                 row = self.known.get(p.source.rel)
                 if p.error is not None:
                     summary.skipped.append(Skipped(p.source.rel, p.error))
                     if row is not None:
-                        store.delete_file(p.source.rel)
+                        store.delete_file(p.source.rel, bm25_fields)
                     continue
                 if row is not None and p.sha256 == row.sha256 and not p.language:
                     store.touch_file(row.id, p.source.size, p.source.mtime_ns)  # touched, not changed
                     summary.unchanged += 1
                     continue
-                store.replace_file(p.source.rel, p.sha256, p.source.size, p.source.mtime_ns, p.language,
-                                   p.n_lines, p.decode_errors, p.chunks, p.fts, p.embed_hashes, p.head_hashes,
-                                   p.imports)
+                records.append(FileRecord(p.source.rel, p.sha256, p.source.size, p.source.mtime_ns, p.language,
+                                          p.n_lines, p.decode_errors, p.chunks, p.fts, p.embed_hashes,
+                                          p.head_hashes, p.imports, vectors))
                 summary.new += row is None
                 summary.changed += row is not None
                 summary.decode_errors += p.decode_errors > 0
+            self.bytes_written += store.write_files(records, bm25_fields)
         self.files_done += len(batch)

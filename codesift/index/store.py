@@ -1,4 +1,6 @@
-"""The on-disk index: one SQLite database (WAL) holding files, chunks, vectors and a BM25 table.
+"""The on-disk index: one SQLite database (WAL) holding files, chunks, references and a BM25
+table, and vector segment files beside it (index/vectors.py). Every SQL statement of codesift
+lives in this module.
 
 SQLite gives us what an index must never lose: each batch of files is replaced in one
 transaction, so a crash leaves the last committed state, and readers (searches) keep a
@@ -12,14 +14,19 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from codesift.chunk.model import MIN_REF_LENGTH, chunk_ref
 from codesift.errors import StoreError
+from codesift.index import vectors as vector_files
+from codesift.walk.ignore import DEFAULT_INDEX_DIR_NAME as DEFAULT_DIR_NAME
 
 DB_NAME = "index.db"
-DEFAULT_DIR_NAME = ".codesift"
+# SQLite limits the parameters of one statement; IN lists are sent in slices of this many.
+IN_CLAUSE_SIZE = 500
+FTS_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars '_'"
 
 # Numbered migrations: index i brings the schema from version i to i + 1. Never edit a released one.
 MIGRATIONS: list[str] = [
@@ -73,7 +80,21 @@ MIGRATIONS: list[str] = [
     ALTER TABLE chunks ADD COLUMN head_hash TEXT;
     CREATE INDEX chunks_head ON chunks(head_hash);
     """,
+    # 3: vectors move to int8 segment files (index/vectors.py); chunk text is stored once (the BM25
+    # table keeps only its index); text hashes are 16-byte blobs. The tables `vectors` and
+    # `chunks_fts` of schema 2 are read until the upgrading index run completes, then dropped.
+    f"""
+    ALTER TABLE chunks ADD COLUMN seg INTEGER;
+    ALTER TABLE chunks ADD COLUMN seg_row INTEGER;
+    CREATE TABLE segments (id INTEGER PRIMARY KEY AUTOINCREMENT, rows INTEGER NOT NULL, dead INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE tombstones (seg INTEGER NOT NULL, seg_row INTEGER NOT NULL, embed_hash BLOB, head_hash BLOB);
+    CREATE INDEX tombstones_seg ON tombstones(seg);
+    CREATE INDEX tombstones_embed ON tombstones(embed_hash);
+    CREATE INDEX tombstones_head ON tombstones(head_hash);
+    CREATE VIRTUAL TABLE terms_fts USING fts5(name, path, body, content='', tokenize = "{FTS_TOKENIZER}");
+    """,
 ]
+LEGACY_TABLES = ("vectors", "chunks_fts")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -106,7 +127,7 @@ class ChunkRow:
 
     @property
     def ref(self) -> str:
-        return self.id[:12]
+        return chunk_ref(self.id)
 
 
 CHUNK_COLUMNS = ("c.rowid, c.id, f.path, c.language, c.kind, c.start_line, c.end_line, c.symbol, "
@@ -162,40 +183,107 @@ def _set_wal(db: sqlite3.Connection, patience_s: float = 10.0) -> None:
             time.sleep(0.01)
 
 
+def hash_key(hex_hash: str) -> bytes:
+    """A text hash as the index stores it: the first 16 bytes of the sha256 (ample for telling texts apart)."""
+    return bytes.fromhex(hex_hash[:32])
+
+
+def _slices(items: list, size: int = IN_CLAUSE_SIZE) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+@dataclass(frozen=True)
+class VectorLocation:
+    """Where an embedded text's vector is: a segment row and which of its two vectors (0 text,
+    1 head); or, in an index not yet upgraded, the float32 vector itself."""
+
+    seg: int = -1
+    seg_row: int = -1
+    slot: int = 0
+    legacy: bytes | None = None
+
+
+@dataclass
+class FileRecord:
+    """One file's rows, as the writer hands them to `write_files`."""
+
+    path: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    language: str
+    n_lines: int
+    decode_errors: int
+    chunks: list  # chunk.model.Chunk
+    fts: list[tuple[str, str, str]]
+    embed_hashes: list[str]
+    head_hashes: list[str]
+    imports: list
+    vectors: np.ndarray  # int8 [len(chunks), 2, dim]
+
+
 class Store:
-    """A connection to one index database. Not shared between threads."""
+    """A connection to one index. Not shared between threads.
+
+    readonly=True never writes (not even the schema): it reads an index of an older schema as it
+    is, and an index on a read-only mount or owned by another user."""
 
     def __init__(self, index_dir: Path, create: bool = False, readonly: bool = False):
         self.dir = Path(index_dir)
         self.path = self.dir / DB_NAME
+        self.readonly = readonly
         if not self.path.exists():
-            if not create:
+            if not create or readonly:
                 raise StoreError(f"no index at {self.dir}; create one with `codesift index <root>`")
             self.dir.mkdir(parents=True, exist_ok=True)
             # keep the index out of git status without touching the user's .gitignore
             (self.dir / ".gitignore").write_text("*\n")
         try:
             # autocommit mode: transactions are explicit (`transaction()`), never implicit
-            if readonly:
-                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None)
-            else:
-                self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db = self._connect(readonly)
             self.db.execute("PRAGMA foreign_keys = ON")
             if not readonly:
                 _set_wal(self.db)
                 self.db.execute("PRAGMA synchronous = NORMAL")
                 self.db.execute("PRAGMA cache_size = -65536")  # 64 MiB: FTS segment merges stay in memory
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if readonly and version == 0 and self.path.stat().st_size == 0:
+                raise sqlite3.DatabaseError("the database file is empty")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path} is not a readable codesift index ({e}); "
                              "rebuild it with `codesift index --rebuild`") from e
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path} was written by a newer codesift (schema {version}, this one "
                              f"reads up to {SCHEMA_VERSION}); upgrade codesift or rebuild with --rebuild")
-        if version < SCHEMA_VERSION:
-            if readonly:
-                raise StoreError(f"{self.path} has an older schema ({version}); run `codesift index` to upgrade it")
+        self.schema = version
+        if version < SCHEMA_VERSION and not readonly:
             self._migrate(version)
+            self.schema = SCHEMA_VERSION
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        self.legacy = tuple(t for t in LEGACY_TABLES if t in tables)
+        self.fts_tables = tuple(t for t in ("terms_fts", "chunks_fts") if t in tables)
+        if not readonly and self.legacy and version == 0:
+            self._drop_legacy()  # a new index: schema 2's tables were created only to be replaced
+
+    def _connect(self, readonly: bool) -> sqlite3.Connection:
+        if not readonly:
+            return sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        uri = self.path.resolve().as_uri()
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            # A read-only folder (a read-only mount, another user's index): SQLite cannot create the
+            # WAL's shared-memory file there. Nobody can write such an index, so reading it as
+            # immutable is safe; index runs end with a checkpoint, so the WAL holds nothing unread.
+            db.close()
+            return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
 
     def _migrate(self, version: int) -> None:
         # the version is read again under the write lock: another process may have migrated meanwhile
@@ -211,6 +299,13 @@ class Store:
             raise
         self.db.execute("COMMIT")
 
+    def _drop_legacy(self) -> None:
+        with self.transaction():
+            for table in self.legacy:
+                self.db.execute(f"DROP TABLE IF EXISTS {table}")
+        self.legacy = ()
+        self.fts_tables = ("terms_fts",)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All or nothing: a crash or an exception inside leaves the last committed state."""
@@ -221,6 +316,18 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one committed state, however many statements they take."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()
@@ -254,87 +361,245 @@ class Store:
     def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
         self.db.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, file_id))
 
-    def delete_file(self, path: str) -> None:
+    def delete_file(self, path: str, fts_fields: Callable[[ChunkRow], tuple[str, str, str]]) -> None:
+        """Remove a file and its chunks (call inside a transaction). Its vectors become tombstones;
+        `fts_fields` gives back each chunk's BM25 fields, which the BM25 index needs to forget it."""
         row = self.db.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
-        if row:
+        if not row:
+            return
+        old = [(_chunk_row(r[:13]), r[13], r[14], r[15], r[16]) for r in self.db.execute(
+            f"SELECT {CHUNK_COLUMNS}, c.seg, c.seg_row, c.embed_hash, c.head_hash FROM chunks c "
+            "JOIN files f ON f.id = c.file_id WHERE c.file_id = ?", row)]
+        if "terms_fts" in self.fts_tables:
+            # chunks written before the last forget_all_terms are no longer in the BM25 index
+            first = int(self.get_meta("terms_first_seg", "0"))
+            in_new = [(c, seg) for c, seg, *_ in old if seg is not None and seg >= first]
+            self.db.executemany("INSERT INTO terms_fts(terms_fts, rowid, name, path, body) VALUES('delete',?,?,?,?)",
+                                [(c.rowid, *fts_fields(c)) for c, _ in in_new])
+        if "chunks_fts" in self.fts_tables:
             self.db.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT rowid FROM chunks WHERE file_id = ?)", row)
-            self.db.execute("DELETE FROM files WHERE id = ?", row)  # chunks, calls, imports cascade
+        dead = [(seg, seg_row, eh, hh) for _, seg, seg_row, eh, hh in old if seg is not None]
+        self.db.executemany("INSERT INTO tombstones(seg, seg_row, embed_hash, head_hash) VALUES(?,?,?,?)", dead)
+        counts: dict[int, int] = {}
+        for seg, *_ in dead:
+            counts[seg] = counts.get(seg, 0) + 1
+        self.db.executemany("UPDATE segments SET dead = dead + ? WHERE id = ?", [(n, s) for s, n in counts.items()])
+        self.db.execute("DELETE FROM files WHERE id = ?", row)  # chunks, calls, imports cascade
 
-    def replace_file(self, path: str, sha256: str, size: int, mtime_ns: int, language: str, n_lines: int,
-                     decode_errors: int, chunks: list, fts_rows: list[tuple[str, str, str]],
-                     embed_hashes: list[str], head_hashes: list[str], imports: Iterable = ()) -> None:
-        """Swap in a file's new chunks (call inside a transaction)."""
-        self.delete_file(path)
-        cur = self.db.execute(
-            "INSERT INTO files(path, sha256, size, mtime_ns, language, n_lines, decode_errors) VALUES(?,?,?,?,?,?,?)",
-            (path, sha256, size, mtime_ns, language, n_lines, decode_errors))
-        file_id = cur.lastrowid
-        self.db.executemany(
-            "INSERT INTO chunks(id, file_id, ord, kind, language, start_line, end_line, symbol, heading_path,"
-            " context, part, token_estimate, content, embed_hash, head_hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(c.id, file_id, i, c.kind, c.language, c.start_line, c.end_line, c.symbol,
-              json.dumps(list(c.heading_path), ensure_ascii=False) if c.heading_path else None,
-              c.context, f"{c.part[0]}/{c.part[1]}" if c.part else None, c.token_estimate, c.content, eh, hh)
-             for i, (c, eh, hh) in enumerate(zip(chunks, embed_hashes, head_hashes, strict=True))])
-        rowids = [r[0] for r in self.db.execute("SELECT rowid FROM chunks WHERE file_id = ? ORDER BY ord", (file_id,))]
-        self.db.executemany("INSERT INTO chunks_fts(rowid, name, path, body) VALUES(?,?,?,?)",
-                            [(rowid, *fts) for rowid, fts in zip(rowids, fts_rows)])
-        self.db.executemany("INSERT INTO calls(chunk_rowid, name) VALUES(?, ?)",
-                            [(rowid, n) for rowid, c in zip(rowids, chunks) for n in c.calls])
-        self.db.executemany("INSERT INTO imports(file_id, module, name, alias, line) VALUES(?,?,?,?,?)",
-                            [(file_id, i.module, i.name, i.alias, i.line) for i in imports])
+    def forget_all_terms(self) -> None:
+        """Empty the BM25 index (call inside a transaction), before every file is chunked again with
+        other terms: a contentless FTS5 table can only forget a row given the terms it was given."""
+        if "terms_fts" in self.fts_tables:
+            self.db.execute("INSERT INTO terms_fts(terms_fts) VALUES('delete-all')")
+        next_seg = self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM segments").fetchone()[0]
+        self.set_meta(terms_first_seg=next_seg)
+
+    def write_files(self, records: list[FileRecord], fts_fields: Callable[[ChunkRow], tuple[str, str, str]]) -> int:
+        """Swap in new and changed files with their chunks and vectors (call inside a transaction):
+        the vectors go to one new segment file, synced before the transaction commits. Returns the
+        bytes written to the segment."""
+        for r in records:
+            self.delete_file(r.path, fts_fields)
+        seg_id = self.db.execute("INSERT INTO segments(rows) VALUES(0)").lastrowid
+        seg_rowids: list[int] = []
+        seg_vectors: list[np.ndarray] = []
+        for r in records:
+            file_id = self.db.execute(
+                "INSERT INTO files(path, sha256, size, mtime_ns, language, n_lines, decode_errors) VALUES(?,?,?,?,?,?,?)",
+                (r.path, r.sha256, r.size, r.mtime_ns, r.language, r.n_lines, r.decode_errors)).lastrowid
+            base = len(seg_rowids)
+            self.db.executemany(
+                "INSERT INTO chunks(id, file_id, ord, kind, language, start_line, end_line, symbol, heading_path,"
+                " context, part, token_estimate, content, embed_hash, head_hash, seg, seg_row)"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(c.id, file_id, i, c.kind, c.language, c.start_line, c.end_line, c.symbol,
+                  json.dumps(list(c.heading_path), ensure_ascii=False) if c.heading_path else None,
+                  c.context, f"{c.part[0]}/{c.part[1]}" if c.part else None, c.token_estimate, c.content,
+                  hash_key(eh), hash_key(hh), seg_id, base + i)
+                 for i, (c, eh, hh) in enumerate(zip(r.chunks, r.embed_hashes, r.head_hashes, strict=True))])
+            rowids = [x[0] for x in self.db.execute("SELECT rowid FROM chunks WHERE file_id = ? ORDER BY ord",
+                                                    (file_id,))]
+            seg_rowids += rowids
+            if r.chunks:
+                seg_vectors.append(r.vectors)
+            self.db.executemany("INSERT INTO terms_fts(rowid, name, path, body) VALUES(?,?,?,?)",
+                                [(rowid, *fts) for rowid, fts in zip(rowids, r.fts)])
+            self.db.executemany("INSERT INTO calls(chunk_rowid, name) VALUES(?, ?)",
+                                [(rowid, n) for rowid, c in zip(rowids, r.chunks) for n in c.calls])
+            self.db.executemany("INSERT INTO imports(file_id, module, name, alias, line) VALUES(?,?,?,?,?)",
+                                [(file_id, i.module, i.name, i.alias, i.line) for i in r.imports])
+        if not seg_rowids:
+            self.db.execute("DELETE FROM segments WHERE id = ?", (seg_id,))
+            return 0
+        written = vector_files.write_segment(self.dir, seg_id, np.asarray(seg_rowids, np.int64),
+                                             np.concatenate(seg_vectors))
+        self.db.execute("UPDATE segments SET rows = ? WHERE id = ?", (len(seg_rowids), seg_id))
+        return written
 
     # --- vectors ----------------------------------------------------------------------
-    def known_vectors(self, hashes: Iterable[str]) -> set[str]:
-        hashes = list(dict.fromkeys(hashes))
-        found: set[str] = set()
-        for i in range(0, len(hashes), 500):
-            part = hashes[i:i + 500]
-            q = f"SELECT embed_hash FROM vectors WHERE embed_hash IN ({','.join('?' * len(part))})"
-            found.update(r[0] for r in self.db.execute(q, part))
+    def vector_locations(self, hashes: Iterable[str]) -> dict[str, VectorLocation]:
+        """Where each already-embedded text's vector is, for the hashes found: in a live chunk, a
+        tombstone (a chunk replaced or deleted this run: e.g. a file renamed), or schema 2's table."""
+        hexes = list(dict.fromkeys(hashes))
+        by_key = {hash_key(h): h for h in hexes}
+        found: dict[str, VectorLocation] = {}
+        keys = list(by_key)
+        for part in _slices(keys):
+            m = _marks(len(part))
+            for table in ("chunks", "tombstones"):
+                for slot, col in ((0, "embed_hash"), (1, "head_hash")):
+                    for key, seg, seg_row in self.db.execute(
+                            f"SELECT {col}, seg, seg_row FROM {table} WHERE {col} IN ({m}) AND seg IS NOT NULL", part):
+                        found.setdefault(by_key[key], VectorLocation(seg, seg_row, slot))
+        if "vectors" in self.legacy:
+            rest = [h for h in hexes if h not in found]
+            for part in _slices(rest):
+                for h, blob in self.db.execute(
+                        f"SELECT embed_hash, vec FROM vectors WHERE embed_hash IN ({_marks(len(part))})", part):
+                    found[h] = VectorLocation(legacy=blob)
         return found
 
-    def put_vectors(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
-        self.db.executemany("INSERT OR REPLACE INTO vectors(embed_hash, vec) VALUES(?, ?)",
-                            ((h, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for h, v in items))
+    def segments(self) -> list[vector_files.SegmentInfo]:
+        if self.schema < 3:  # read as it is (read-only): no segments yet
+            return []
+        return [vector_files.SegmentInfo(*r) for r in self.db.execute("SELECT id, rows, dead FROM segments ORDER BY id")]
 
-    def prune_vectors(self) -> int:
-        cur = self.db.execute("DELETE FROM vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM chunks) "
-                              "AND embed_hash NOT IN (SELECT head_hash FROM chunks WHERE head_hash IS NOT NULL)")
-        return cur.rowcount
+    def dead_rows(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        if self.schema < 3:
+            return out
+        for seg, seg_row in self.db.execute("SELECT seg, seg_row FROM tombstones ORDER BY seg, seg_row"):
+            out.setdefault(seg, []).append(seg_row)
+        return out
 
-    def dense_matrix(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """(chunk rowids [n], vectors [n, 2, dim]) for every chunk, in rowid order: each chunk's
-        text vector, then its head vector (the text vector again where the head has none: a chunk
-        written before heads were embedded)."""
+    def open_segments(self) -> list[vector_files.Segment]:
+        """The committed segments, tombstones applied (call inside `snapshot()` with the reads that
+        use them, so that both see one state)."""
+        dead = self.dead_rows()
+        return [vector_files.Segment.open(self.dir, s.id, dead.get(s.id, ())) for s in self.segments() if s.rows]
+
+    def legacy_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rowids, float32 [n, 2, dim]) of chunks whose vectors are still in schema 2's table."""
+        if "vectors" not in self.legacy:
+            return np.zeros(0, np.int64), np.zeros((0, 2, dim), np.float32)
         rows, blobs = [], []
+        head_join = "LEFT JOIN vectors h ON h.embed_hash = c.head_hash" if self.schema >= 2 else \
+            "LEFT JOIN vectors h ON 0"
+        seg_filter = "WHERE c.seg IS NULL" if self.schema >= 3 else ""
         for rowid, text_vec, head_vec in self.db.execute(
-                "SELECT c.rowid, v.vec, h.vec FROM chunks c JOIN vectors v ON v.embed_hash = c.embed_hash "
-                "LEFT JOIN vectors h ON h.embed_hash = c.head_hash ORDER BY c.rowid"):
+                f"SELECT c.rowid, v.vec, h.vec FROM chunks c JOIN vectors v ON v.embed_hash = c.embed_hash "
+                f"{head_join} {seg_filter} ORDER BY c.rowid"):
             rows.append(rowid)
             blobs += (text_vec, head_vec or text_vec)
-        mat = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(rows), 2, dim) if blobs \
-            else np.zeros((0, 2, dim), np.float32)
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 2, dim), np.float32)
+        mat = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(rows), 2, dim)
         return np.asarray(rows, dtype=np.int64), mat
+
+    def missing_vectors(self) -> int:
+        """Chunks whose vectors are not where the index says (0 in a sound index): no segment row, a
+        segment row holding another chunk, a tombstoned row, or no file."""
+        dead = self.dead_rows()
+        rows_of: dict[int, np.ndarray] = {}
+        for info in self.segments():
+            try:
+                rows_of[info.id] = vector_files.Segment.open(self.dir, info.id).rowids
+            except (OSError, ValueError):
+                pass
+        missing = 0
+        for rowid, seg, seg_row in self.db.execute("SELECT rowid, seg, seg_row FROM chunks"):
+            if seg is None:
+                missing += "vectors" not in self.legacy
+                continue
+            rows = rows_of.get(seg)
+            if rows is None or seg_row >= len(rows) or rows[seg_row] != rowid or seg_row in dead.get(seg, ()):
+                missing += 1
+        return missing
+
+    def merge_segments(self, seg_ids: list[int]) -> int:
+        """Rewrite the live rows of `seg_ids` as one new segment (call inside a transaction); returns
+        the bytes written. The old files are removed by `remove_unused_segment_files` after commit."""
+        dead = self.dead_rows()
+        rowids, vecs = [], []
+        for seg_id in seg_ids:
+            seg = vector_files.Segment.open(self.dir, seg_id, dead.get(seg_id, ()))
+            keep = slice(None) if seg.live is None else seg.live
+            rowids.append(seg.rowids[keep])
+            vecs.append(np.asarray(seg.vectors[keep]))
+        rowids_all = np.concatenate(rowids) if rowids else np.zeros(0, np.int64)
+        marks = _marks(len(seg_ids))
+        self.db.execute(f"DELETE FROM segments WHERE id IN ({marks})", seg_ids)
+        self.db.execute(f"DELETE FROM tombstones WHERE seg IN ({marks})", seg_ids)
+        if len(rowids_all) == 0:
+            return 0
+        new_id = self.db.execute("INSERT INTO segments(rows) VALUES(?)", (len(rowids_all),)).lastrowid
+        written = vector_files.write_segment(self.dir, new_id, rowids_all, np.concatenate(vecs))
+        self.db.executemany("UPDATE chunks SET seg = ?, seg_row = ? WHERE rowid = ?",
+                            [(new_id, i, r) for i, r in enumerate(rowids_all.tolist())])
+        return written
+
+    def remove_unused_segment_files(self) -> int:
+        return vector_files.remove_segment_files(self.dir, [s.id for s in self.segments()])
+
+    def finish_upgrade(self) -> None:
+        """Drop schema 2's tables once every chunk has its vectors in segments, and give their space back."""
+        if not self.legacy:
+            return
+        if self.db.execute("SELECT count(*) FROM chunks WHERE seg IS NULL").fetchone()[0]:
+            return
+        self._drop_legacy()
+        self.db.execute("VACUUM")
+
+    def checkpoint(self) -> None:
+        """Move the WAL's pages into the database file and empty it: the index is then whole in one
+        file, as a reader that opens it immutable (read-only folders) needs."""
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError:
+            pass  # readers hold the WAL open: the next run checkpoints
+
+    # --- search -----------------------------------------------------------------------
+    def bm25(self, match: str, weights: tuple[float, float, float], limit: int) -> list[tuple[int, float]]:
+        """(chunk rowid, score: higher is better) for the FTS5 query `match`, best first."""
+        out: list[tuple[int, float]] = []
+        for table in self.fts_tables:
+            out += [(r, -s) for r, s in self.db.execute(
+                f"SELECT rowid, bm25({table}, ?, ?, ?) FROM {table} WHERE {table} MATCH ? ORDER BY 2 LIMIT ?",
+                (*weights, match, limit))]
+        if len(self.fts_tables) > 1:
+            out.sort(key=lambda rs: -rs[1])
+        return out
+
+    def chunk_paths(self) -> Iterator[tuple[int, str, str]]:
+        """(rowid, path, language) of every chunk: what path and language filters look at."""
+        return self.db.execute("SELECT c.rowid, f.path, f.language FROM chunks c JOIN files f ON f.id = c.file_id")
+
+    def chunk_kinds(self, rowids: Iterable[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for part in _slices(list(rowids)):
+            out.update(self.db.execute(f"SELECT rowid, kind FROM chunks WHERE rowid IN ({_marks(len(part))})", part))
+        return out
 
     # --- chunks -----------------------------------------------------------------------
     def chunks_by_rowid(self, rowids: Iterable[int]) -> dict[int, ChunkRow]:
-        rowids = list(rowids)
         out: dict[int, ChunkRow] = {}
-        for i in range(0, len(rowids), 500):
-            part = rowids[i:i + 500]
+        for part in _slices(list(rowids)):
             q = (f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
-                 f"WHERE c.rowid IN ({','.join('?' * len(part))})")
+                 f"WHERE c.rowid IN ({_marks(len(part))})")
             out.update((r[0], _chunk_row(r)) for r in self.db.execute(q, part))
         return out
 
     def chunk_by_id(self, chunk_id: str) -> ChunkRow | None:
-        """By full id or a unique prefix of at least 6 characters (the 12-character `ref`)."""
-        if len(chunk_id) < 6:
+        """By full id or a unique prefix of at least MIN_REF_LENGTH characters (the `ref`)."""
+        if len(chunk_id) < MIN_REF_LENGTH:
             return None
         rows = self.db.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
                                "WHERE c.id >= ? AND c.id < ? LIMIT 2", (chunk_id, chunk_id + "\U0010ffff")).fetchall()
         return _chunk_row(rows[0]) if len(rows) == 1 else None
+
+    def count_id_prefix(self, prefix: str) -> int:
+        return self.db.execute("SELECT count(*) FROM chunks WHERE substr(id, 1, ?) = ?",
+                               (len(prefix), prefix)).fetchone()[0]
 
     def iter_chunks(self, path: str | None = None) -> Iterator[ChunkRow]:
         q = f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id"
@@ -346,6 +611,59 @@ class Store:
         for r in self.db.execute(q, args):
             yield _chunk_row(r)
 
+    # --- navigation -------------------------------------------------------------------
+    def symbol_rowids(self, name: str, prefix: bool, case_sensitive: bool, limit: int) -> list[int]:
+        """Chunks whose symbol is `name` or ends with `.name` (with `prefix`: starts with `name` at the
+        start or after a dot), best first: the name itself, then names starting with it, then the rest."""
+        if prefix:
+            match = "substr(c.symbol, 1, length(?1)) = ?1 OR instr(c.symbol, '.' || ?1) > 0"
+        else:  # the index on chunks.symbol serves the first test; the suffix test scans
+            match = "c.symbol = ?1 OR substr(c.symbol, -length(?1) - 1) = '.' || ?1"
+        if not case_sensitive:
+            match = match.replace("c.symbol", "lower(c.symbol)").replace("?1", "lower(?1)")
+        sql = (f"SELECT c.rowid FROM chunks c JOIN files f ON f.id = c.file_id "
+               f"WHERE c.symbol IS NOT NULL AND ({match}) "
+               "ORDER BY lower(c.symbol) != lower(?1), substr(lower(c.symbol), 1, length(?1)) != lower(?1), "
+               "f.path, c.start_line, c.ord LIMIT ?2")
+        return [r for (r,) in self.db.execute(sql, (name, limit))]
+
+    def caller_rowids(self, name: str, limit: int) -> tuple[list[int], int]:
+        """(chunks that call `name`, in path and line order, up to `limit`; how many there are)."""
+        rows = [r for (r,) in self.db.execute(
+            "SELECT c.rowid FROM chunks c JOIN files f ON f.id = c.file_id "
+            "WHERE c.rowid IN (SELECT chunk_rowid FROM calls WHERE name = ?) "
+            "ORDER BY f.path, c.start_line, c.ord LIMIT ?", (name, limit))]
+        total = self.db.execute("SELECT count(DISTINCT chunk_rowid) FROM calls WHERE name = ?", (name,)).fetchone()[0]
+        return rows, total
+
+    def called_names(self, rowids: list[int]) -> list[str]:
+        """Names the given chunks call, in the order recorded."""
+        out: list[str] = []
+        for part in _slices(rowids):
+            out += [n for (n,) in self.db.execute(
+                f"SELECT name FROM calls WHERE chunk_rowid IN ({_marks(len(part))}) ORDER BY rowid", part)]
+        return out
+
+    def symbols(self) -> Iterator[tuple[int, str]]:
+        """(rowid, symbol) of every chunk with a symbol, in path and line order."""
+        return self.db.execute("SELECT c.rowid, c.symbol FROM chunks c JOIN files f ON f.id = c.file_id "
+                               "WHERE c.symbol IS NOT NULL ORDER BY f.path, c.start_line, c.ord")
+
+    def imports(self) -> Iterator[tuple[str, str, str | None, str | None, int]]:
+        """(path, module, name, alias, line) of every import, by path and line."""
+        return self.db.execute("SELECT f.path, i.module, i.name, i.alias, i.line FROM imports i "
+                               "JOIN files f ON f.id = i.file_id ORDER BY f.path, i.line")
+
+    def file_entries(self, folder: str = "") -> list[tuple[str, str, int, int, int]]:
+        """(path, language, lines, chunks, tokens) of the files at or below `folder` ("" for all)."""
+        where, args = "", ()
+        if folder:
+            where, args = "WHERE f.path = ? OR substr(f.path, 1, length(?) + 1) = ? || '/'", (folder, folder, folder)
+        sql = ("SELECT f.path, f.language, f.n_lines, count(c.rowid), coalesce(sum(c.token_estimate), 0) "
+               f"FROM files f LEFT JOIN chunks c ON c.file_id = f.id {where} GROUP BY f.id ORDER BY f.path")
+        return self.db.execute(sql, args).fetchall()
+
+    # --- totals -----------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         files = self.db.execute("SELECT count(*) FROM files").fetchone()[0]
         chunks = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
@@ -361,8 +679,12 @@ class Store:
             out[lang] = (out.get(lang, (0, 0))[0], nc)
         return dict(sorted(out.items(), key=lambda kv: -kv[1][1]))
 
-    def size_on_disk(self) -> int:
-        return sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file())
+    def size_on_disk(self) -> dict[str, int]:
+        """Bytes on disk: the database (with its WAL), the vector segments, and their total."""
+        db = sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file() and p.name.startswith(DB_NAME))
+        folder = self.dir / vector_files.VECTORS_DIR
+        vec = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
+        return {"database": db, "vectors": vec, "total": db + vec}
 
 
 def now() -> str:

@@ -15,23 +15,6 @@ from codesift.errors import CodesiftError
 from codesift.index.store import ChunkRow, Store
 from codesift.search.paths import index_root, normalize_chunk_id, safe_relative_path
 
-_FROM = " FROM chunks c JOIN files f ON f.id = c.file_id "
-_ORDER = " ORDER BY f.path, c.start_line, c.ord"
-
-
-def chunk_label(c: ChunkRow) -> str:
-    """What a person calls the chunk: its symbol, else its heading breadcrumb, else its kind."""
-    return c.symbol or (" > ".join(c.heading_path) if c.heading_path else c.kind)
-
-
-def chunk_meta(c: ChunkRow) -> dict:
-    """A chunk without its content: enough to cite it and to fetch it with get_chunk."""
-    return {"ref": c.ref, "id": c.id, "path": c.path, "start_line": c.start_line, "end_line": c.end_line,
-            "kind": c.kind, "language": c.language, "symbol": c.symbol,
-            "heading_path": list(c.heading_path) if c.heading_path else None, "part": c.part,
-            "tokens": c.token_estimate}
-
-
 def _check_name(name: str) -> str:
     name = name.strip()
     if not name or "\x00" in name:
@@ -39,10 +22,7 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _rows(store: Store, where: str, args: tuple, limit: int = -1, order: str = _ORDER) -> list[ChunkRow]:
-    """Chunks matching a WHERE clause over `c` (chunks) and `f` (files), in path and line order."""
-    sql = f"SELECT c.rowid{_FROM}WHERE {where}{order} LIMIT ?"
-    rowids = [r for (r,) in store.db.execute(sql, (*args, limit))]
+def _in_order(store: Store, rowids: list[int]) -> list[ChunkRow]:
     found = store.chunks_by_rowid(rowids)
     return [found[r] for r in rowids if r in found]
 
@@ -53,15 +33,8 @@ def lookup(store: Store, name: str, prefix: bool = False, limit: int = 50) -> li
     (`method` finds every `X.method`). With `prefix`, names starting with `name`, at the start or
     after any dot. Case-sensitive matches if there are any, else case-insensitive ones."""
     name = _check_name(name)
-    if prefix:
-        exact = "substr(c.symbol, 1, length(?1)) = ?1 OR instr(c.symbol, '.' || ?1) > 0"
-    else:  # the index on chunks.symbol serves the first test; the suffix test scans
-        exact = "c.symbol = ?1 OR substr(c.symbol, -length(?1) - 1) = '.' || ?1"
-    # best first, before the limit cuts: the name itself, then names starting with it, then the rest
-    order = (" ORDER BY lower(c.symbol) != lower(?1), substr(lower(c.symbol), 1, length(?1)) != lower(?1),"
-             + _ORDER.removeprefix(" ORDER BY"))
-    for where in (exact, exact.replace("c.symbol", "lower(c.symbol)").replace("?1", "lower(?1)")):
-        rows = _rows(store, f"c.symbol IS NOT NULL AND ({where})", (name,), limit, order)
+    for case_sensitive in (True, False):
+        rows = _in_order(store, store.symbol_rowids(name, prefix, case_sensitive, limit))
         if rows:
             return rows
     return []
@@ -104,14 +77,10 @@ def refs(store: Store, symbol: str, limit: int = 50) -> Refs:
     symbol = _check_name(symbol)
     last = symbol.rsplit(".", 1)[-1]
     out = Refs(symbol, lookup(store, symbol, limit=limit))
-    out.callers = _rows(store, "c.rowid IN (SELECT chunk_rowid FROM calls WHERE name = ?)", (last,), limit)
-    out.total_callers = store.db.execute("SELECT count(DISTINCT chunk_rowid) FROM calls WHERE name = ?",
-                                         (last,)).fetchone()[0]
+    callers, out.total_callers = store.caller_rowids(last, limit)
+    out.callers = _in_order(store, callers)
     if out.definitions:
-        rowids = [c.rowid for c in out.definitions]
-        marks = ",".join("?" * len(rowids))
-        names = [n for (n,) in store.db.execute(
-            f"SELECT name FROM calls WHERE chunk_rowid IN ({marks}) ORDER BY rowid", rowids)]
+        names = store.called_names([c.rowid for c in out.definitions])
         defined = _definitions_by_last_name(store, set(names))
         out.callees = [Callee(n, defined.get(n, [])) for n in dict.fromkeys(names)]
     imports = _imports_of(store, symbol, out.definitions)
@@ -122,8 +91,7 @@ def refs(store: Store, symbol: str, limit: int = 50) -> Refs:
 def _definitions_by_last_name(store: Store, names: set[str], per_name: int = 10) -> dict[str, list[ChunkRow]]:
     """name -> chunks whose symbol's last component is exactly that name (one scan of the symbols)."""
     rowids: dict[str, list[int]] = defaultdict(list)
-    for rowid, sym in store.db.execute(
-            f"SELECT c.rowid, c.symbol{_FROM}WHERE c.symbol IS NOT NULL{_ORDER}"):
+    for rowid, sym in store.symbols():
         last = sym.rsplit(".", 1)[-1]
         if last in names and len(rowids[last]) < per_name:
             rowids[last].append(rowid)
@@ -159,9 +127,7 @@ def _imports_of(store: Store, symbol: str, definitions: list[ChunkRow]) -> list[
     modules = set().union(*(module_names(c.path) for c in definitions)) if definitions else set()
     own = {c.path for c in definitions}
     found = []
-    for path, module, name, alias, line in store.db.execute(
-            "SELECT f.path, i.module, i.name, i.alias, i.line FROM imports i JOIN files f ON f.id = i.file_id "
-            "ORDER BY f.path, i.line"):
+    for path, module, name, alias, line in store.imports():
         if path in own:
             continue
         m = _normalize_module(module)
@@ -226,12 +192,7 @@ def explore(store: Store, path: str | None = None, max_files: int = 500) -> Tree
 
 
 def _file_entries(store: Store, rel: str) -> list[FileEntry]:
-    where, args = "", ()
-    if rel:
-        where, args = "WHERE f.path = ? OR substr(f.path, 1, length(?) + 1) = ? || '/'", (rel, rel, rel)
-    sql = ("SELECT f.path, f.language, f.n_lines, count(c.rowid), coalesce(sum(c.token_estimate), 0) "
-           f"FROM files f LEFT JOIN chunks c ON c.file_id = f.id {where} GROUP BY f.id ORDER BY f.path")
-    return [FileEntry(*r) for r in store.db.execute(sql, args)]
+    return [FileEntry(*r) for r in store.file_entries(rel)]
 
 
 # --- get_chunk ------------------------------------------------------------------------
@@ -240,7 +201,7 @@ def get_chunk(store: Store, id_or_ref: str) -> ChunkRow:
     key = normalize_chunk_id(id_or_ref)
     chunk = store.chunk_by_id(key)
     if chunk is None:
-        n = store.db.execute("SELECT count(*) FROM chunks WHERE substr(id, 1, ?) = ?", (len(key), key)).fetchone()[0]
+        n = store.count_id_prefix(key)
         if n > 1:
             raise CodesiftError(f"ref {key!r} matches {n} chunks; give more characters of the id")
         raise CodesiftError(f"no chunk with id or ref {key!r}; the index may have changed since you got it: "

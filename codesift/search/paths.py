@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from codesift.chunk.model import MIN_REF_LENGTH
 from codesift.errors import CodesiftError, PathOutsideRootError
 from codesift.index.store import Store
 
-_HEX_ID = re.compile(r"[0-9a-f]{6,64}")
+_HEX_ID = re.compile(rf"[0-9a-f]{{{MIN_REF_LENGTH},64}}")
 
 
 def index_root(store: Store) -> Path:

@@ -17,9 +17,11 @@ from codesift.errors import CodesiftError, ModelMismatchError, StoreError
 from codesift.index.formats import INDEX_FORMAT
 from codesift.index.store import ChunkRow, Store
 from codesift.search.fusion import normalized_fusion, reciprocal_rank_fusion, top_k
-from codesift.search.terms import query_terms, spaced_identifiers
+from codesift.terms import query_terms, spaced_identifiers
 
 MODES = ("hybrid", "bm25", "semantic")
+# Ranked results read before pieces of one symbol are folded together: room for those dropped.
+SPARE_RESULTS = 3
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def one_part_per_symbol(results: list[SearchResult], k: int) -> list[SearchResul
 class Searcher:
     def __init__(self, index_dir: Path, model: str | None = None, config: SearchConfig = DEFAULT_CONFIG):
         self.config = config
-        self.store = Store(index_dir)
+        self.store = Store(index_dir, readonly=True)
         meta = self.store.meta()
         if not meta.get("model_sha256"):
             raise StoreError(f"the index at {index_dir} is empty; run `codesift index`")
@@ -112,7 +114,7 @@ class Searcher:
         self.model_spec = model
         self.dim = int(meta["dim"])
         self._encoder = None
-        self._dense: tuple[np.ndarray, np.ndarray] | None = None
+        self._segments: dict = {}  # segment id -> Segment (memory-mapped; files never change)
 
     @property
     def incomplete(self) -> bool:
@@ -128,7 +130,7 @@ class Searcher:
     def encoder(self):
         if self._encoder is None:
             from codesift.embed.query_encoder import QueryEncoder
-            from codesift.index.indexer import check_model
+            from codesift.index.model_stamp import check_model
 
             spec = self.model_spec or self.meta.get("model_spec") or "default"
             try:
@@ -142,28 +144,32 @@ class Searcher:
             self._encoder = QueryEncoder(files)
         return self._encoder
 
-    def dense(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._dense is None:
-            from codesift.index.dense import load_dense
+    def segments(self) -> list:
+        """The committed vector segments, tombstones applied; files already open are reused (a
+        segment never changes once written), the tombstones are read again every time."""
+        from codesift.index.vectors import Segment
 
-            self._dense = load_dense(self.store, self.dim)
-        return self._dense
+        dead = self.store.dead_rows()
+        out = []
+        for info in self.store.segments():
+            if not info.rows:
+                continue
+            seg = self._segments.get(info.id)
+            if seg is None:
+                seg = self._segments[info.id] = Segment.open(self.store.dir, info.id)
+            out.append(seg.with_dead(dead.get(info.id, ())))
+        if self.store.legacy:  # an index not yet upgraded: vectors still in the database
+            from codesift.index.vectors import quantize
+
+            rows, mat = self.store.legacy_vectors(self.dim)
+            if len(rows):
+                out.append(Segment(-1, rows, quantize(mat), None))
+        return out
 
     def semantic_scores(self, qvec: np.ndarray, allowed: set[int] | None, n: int) -> dict[int, float]:
-        rows, mat = self.dense()
-        if len(rows) == 0:
-            return {}
-        if self.config.head_vectors:  # as close as the nearer of its two vectors: text, or head alone
-            sims = np.asarray(mat.reshape(-1, self.dim) @ qvec.astype(mat.dtype), dtype=np.float32)
-            sims = sims.reshape(len(rows), -1).max(axis=1)
-        else:
-            sims = np.asarray(mat[:, 0] @ qvec.astype(mat.dtype), dtype=np.float32)
-        if allowed is not None:
-            keep = np.isin(rows, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
-            sims = np.where(keep, sims, -np.inf)
-        n = min(n, len(rows))
-        idx = np.argpartition(-sims, n - 1)[:n]
-        return {int(rows[i]): float(sims[i]) for i in idx if np.isfinite(sims[i])}
+        from codesift.index.vectors import top_chunks
+
+        return top_chunks(self.segments(), qvec, n, use_head=self.config.head_vectors, allowed=allowed)
 
     # --- lexical ----------------------------------------------------------------------
     def bm25_scores(self, query: str, allowed: set[int] | None, n: int) -> dict[int, float]:
@@ -171,14 +177,10 @@ class Searcher:
         if not qterms:
             return {}
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in qterms)
-        limit = n if allowed is None else -1
-        rows = self.store.db.execute(
-            "SELECT rowid, bm25(chunks_fts, ?, ?, ?) FROM chunks_fts WHERE chunks_fts MATCH ? "
-            "ORDER BY 2 LIMIT ?", (*self.config.field_weights, match, limit)).fetchall()
         out = {}
-        for rowid, score in rows:
+        for rowid, score in self.store.bm25(match, self.config.field_weights, n if allowed is None else -1):
             if allowed is None or rowid in allowed:
-                out[rowid] = -score
+                out[rowid] = score
                 if len(out) >= n:
                     break
         return out
@@ -187,9 +189,8 @@ class Searcher:
     def allowed_rowids(self, path_glob: str | None, languages: Sequence[str] | None) -> set[int] | None:
         if not path_glob and not languages:
             return None
-        q = "SELECT c.rowid, f.path, f.language FROM chunks c JOIN files f ON f.id = c.file_id"
         langs = {lang.lower() for lang in languages or ()}
-        return {rowid for rowid, path, lang in self.store.db.execute(q)
+        return {rowid for rowid, path, lang in self.store.chunk_paths()
                 if (not langs or lang in langs) and (not path_glob or path_matches(path, path_glob))}
 
     # --- search -----------------------------------------------------------------------
@@ -197,6 +198,15 @@ class Searcher:
                languages: Sequence[str] | None = None, qvec: np.ndarray | None = None) -> list[SearchResult]:
         if mode not in MODES:
             raise CodesiftError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        if not query.strip():
+            raise CodesiftError("the query is empty; give words, a question or an identifier")
+        if mode != "bm25" and qvec is None:
+            qvec = self.encode_queries([query])[0]
+        with self.store.snapshot():  # every read below sees one committed state
+            return self._search(query, mode, k, path_glob, languages, qvec)
+
+    def _search(self, query: str, mode: str, k: int, path_glob: str | None, languages: Sequence[str] | None,
+                qvec: np.ndarray | None) -> list[SearchResult]:
         allowed = self.allowed_rowids(path_glob, languages)
         cfg = self.config
         n = max(cfg.candidates, k)
@@ -204,8 +214,6 @@ class Searcher:
         if mode in ("hybrid", "bm25"):
             lists.append(self.bm25_scores(query, allowed, n))
         if mode in ("hybrid", "semantic"):
-            if qvec is None:
-                qvec = self.encode_queries([query])[0]
             lists.append(self.semantic_scores(qvec, allowed, n))
         if len(lists) == 1:
             fused = normalized_fusion(lists) if cfg.kind_weights else lists[0]
@@ -215,20 +223,25 @@ class Searcher:
                      else reciprocal_rank_fusion(lists, weights))
         if cfg.kind_weights:
             fused = self._weigh_kinds(fused, dict(cfg.kind_weights))
-        best = top_k(fused, 3 * k)
-        rows = self.store.chunks_by_rowid(r for r, _ in best)
-        results = [SearchResult(rows[r], s) for r, s in best if r in rows]
-        return one_part_per_symbol(results, k) if cfg.one_part_per_symbol else results[:k]
+        ranked = top_k(fused, len(fused))
+        results: list[SearchResult] = []
+        kept: list[SearchResult] = []
+        start = 0
+        # Pieces of one split symbol fold into one result: read further down the ranking until k
+        # results remain or the candidates run out, so a search never returns fewer than it could.
+        while start < len(ranked):
+            page = ranked[start:start + SPARE_RESULTS * k]
+            start += len(page)
+            rows = self.store.chunks_by_rowid(r for r, _ in page)
+            results += [SearchResult(rows[r], s) for r, s in page if r in rows]
+            kept = one_part_per_symbol(results, k) if cfg.one_part_per_symbol else results[:k]
+            if len(kept) >= k:
+                break
+        return kept
 
     def _weigh_kinds(self, scores: dict[int, float], weights: dict[str, float]) -> dict[int, float]:
-        rowids = list(scores)
-        out = dict(scores)
-        for i in range(0, len(rowids), 500):
-            part = rowids[i:i + 500]
-            for rowid, kind in self.store.db.execute(
-                    f"SELECT rowid, kind FROM chunks WHERE rowid IN ({','.join('?' * len(part))})", part):
-                out[rowid] *= weights.get(kind, 1.0)
-        return out
+        kinds = self.store.chunk_kinds(scores)
+        return {r: s * weights.get(kinds.get(r, ""), 1.0) for r, s in scores.items()}
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Query vectors, with identifiers spelled as words as in the embedded documents."""

@@ -1,11 +1,56 @@
-"""JSON forms of navigation results, shared by the CLI's --json output and the MCP server, so
-that both speak the same shapes."""
+"""How chunks and results are shown: labels, JSON shapes and notes, shared by the CLI (text and
+--json), the MCP server and the export, so that all speak the same way."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Sequence
 
+from codesift.chunk.model import symbol_or_heading
 from codesift.index.store import ChunkRow
-from codesift.search.navigate import Outline, Refs, Tree, chunk_label, chunk_meta
+from codesift.search.navigate import Outline, Refs, Tree
+
+
+def chunk_label(c: ChunkRow) -> str:
+    """What a person calls the chunk: its symbol, else its heading breadcrumb, else its kind."""
+    return symbol_or_heading(c) or c.kind
+
+
+def chunk_meta(c: ChunkRow) -> dict:
+    """A chunk without its content: enough to cite it and to fetch it with get_chunk."""
+    return {"ref": c.ref, "id": c.id, "path": c.path, "start_line": c.start_line, "end_line": c.end_line,
+            "kind": c.kind, "language": c.language, "symbol": c.symbol,
+            "heading_path": list(c.heading_path) if c.heading_path else None, "part": c.part,
+            "tokens": c.token_estimate}
+
+
+def index_note(searcher) -> str | None:
+    """What a reader of results should know about the index they came from, if anything."""
+    if searcher.incomplete:
+        return ("the index is incomplete (indexing was interrupted or is running): results may miss files; "
+                "run `codesift index` to finish it")
+    if searcher.outdated:
+        return ("the index was built by an older codesift; run `codesift index` to bring it up to date "
+                "(text that has not changed is not embedded again)")
+    return None
+
+
+def search_response(query: str, results: Sequence, max_tokens: int | None, mode: str | None = None,
+                    note: str | None = None) -> dict:
+    """A search as one JSON object: {query, results}; with a token budget each result also carries
+    its inline content (shown: all, partial or none)."""
+    out: dict = {"query": query}
+    if mode is not None:
+        out["mode"] = mode
+    if max_tokens is None:
+        out["results"] = [r.to_dict() for r in results]
+    else:
+        from codesift.search.budget import budgeted
+
+        items = [b.to_dict() for b in budgeted(results, max_tokens)]
+        out.update(max_tokens=max_tokens, used_tokens=sum(b["tokens"] for b in items), results=items)
+    if note:
+        out["note"] = note
+    return out
 
 
 def chunk_dict(c: ChunkRow, content: bool = True) -> dict:

@@ -15,9 +15,8 @@ from typing import Iterator
 from codesift.errors import CodesiftError, StoreError
 from codesift.index.store import DB_NAME, DEFAULT_DIR_NAME, Store, find_index_dir
 from codesift.search import navigate
-from codesift.search.budget import budgeted
 from codesift.search.searcher import Searcher
-from codesift.search.views import chunk_dict, explore_dict, refs_dict
+from codesift.search.views import chunk_dict, chunk_meta, explore_dict, index_note, refs_dict, search_response
 from codesift.serve.jobs import IndexJob
 
 
@@ -122,14 +121,7 @@ class Workspace:
         searcher = self.searcher()
         results = searcher.search(query, mode=mode, k=k, path_glob=path or None,
                                   languages=[language] if language else None)
-        items = [r.to_dict() for r in budgeted(results, max_tokens)]
-        out = {"query": query, "mode": mode, "max_tokens": max_tokens,
-               "used_tokens": sum(r["tokens"] for r in items), "results": items}
-        if searcher.incomplete:
-            out["note"] = "the index is incomplete (being built or interrupted): results may miss files"
-        elif searcher.outdated:
-            out["note"] = "the index was built by an older codesift: run the index tool to bring it up to date"
-        return out
+        return search_response(query, results, max_tokens, mode=mode, note=index_note(searcher))
 
     def get_chunk(self, id_or_ref: str) -> dict:
         with self.store() as store:
@@ -138,7 +130,7 @@ class Workspace:
     def lookup(self, name: str, prefix: bool = False, limit: int = 50) -> dict:
         with self.store() as store:
             rows = navigate.lookup(store, name, prefix=prefix, limit=limit)
-        return {"name": name, "prefix": prefix, "results": [navigate.chunk_meta(c) for c in rows]}
+        return {"name": name, "prefix": prefix, "results": [chunk_meta(c) for c in rows]}
 
     def refs(self, symbol: str) -> dict:
         with self.store() as store:
@@ -159,7 +151,7 @@ class Workspace:
 def _recorded_root(index_dir: Path) -> Path | None:
     if not (index_dir / DB_NAME).is_file():
         return None
-    with Store(index_dir) as store:
+    with Store(index_dir, readonly=True) as store:
         root = store.get_meta("root")
     return Path(root) if root else None
 
@@ -167,5 +159,5 @@ def _recorded_root(index_dir: Path) -> Path | None:
 def _recorded_model(index_dir: Path) -> str | None:
     if not (index_dir / DB_NAME).is_file():
         return None
-    with Store(index_dir) as store:
+    with Store(index_dir, readonly=True) as store:
         return store.get_meta("model_spec")

@@ -78,10 +78,11 @@ def test_incremental_updates(repo, embedder):
     assert (ren.new, ren.deleted) == (1, 1)
     assert ren.embedded == 2 * n_server
     assert top_paths(repo, "stop the http server and close its socket")[0] == "src/http_server.py"
-    with Store(repo / ".codesift") as store:  # orphaned vectors are pruned
-        used = store.db.execute("SELECT count(*) FROM (SELECT embed_hash FROM chunks "
-                                "UNION SELECT head_hash FROM chunks)").fetchone()[0]
-        assert store.db.execute("SELECT count(*) FROM vectors").fetchone()[0] == used
+    with Store(repo / ".codesift") as store:  # every chunk's vectors where the index says; dead rows counted
+        assert store.missing_vectors() == 0
+        segments = store.segments()
+        assert sum(s.rows - s.dead for s in segments) == store.counts()["chunks"]
+        assert sum(s.dead for s in segments) == sum(len(v) for v in store.dead_rows().values())
 
 
 def test_touched_file_not_reembedded(repo, embedder):
@@ -146,12 +147,27 @@ def test_index_dir_elsewhere_and_foreign_root(repo, embedder, tmp_path):
         index(other, embedder, index_dir=idx)
 
 
-def test_dense_cache_rebuilt_when_missing(repo, embedder):
+def test_segments_merge_as_edits_accumulate(repo, embedder):
+    """Each run appends a segment; small ones are merged once there are too many, and tombstones
+    leave with the rows they mark. Search answers the same throughout."""
+    from codesift.index.vectors import MAX_DEAD_FRACTION, MAX_SMALL_SEGMENTS
+
     index(repo, embedder)
-    for p in (repo / ".codesift").glob("dense-*.npy"):
-        p.unlink()
+    p = repo / "src/config.py"
+    original = p.read_text()
+    counts = []
+    for i in range(MAX_SMALL_SEGMENTS + 3):
+        p.write_text(original + f"\n\ndef helper_{i}(x):\n    return x + {i}\n")
+        index(repo, embedder)
+        with Store(repo / ".codesift") as store:
+            assert store.missing_vectors() == 0
+            counts.append(len(store.segments()))
+    assert max(counts) <= MAX_SMALL_SEGMENTS + 1  # merged on the way, not one more per run
+    with Store(repo / ".codesift") as store:
+        assert all(s.dead <= MAX_DEAD_FRACTION * s.rows for s in store.segments())
+        files = {x.name for x in (repo / ".codesift" / "vectors").iterdir()}
+        assert files == {n for s in store.segments() for n in (f"seg-{s.id:08d}.i8.npy", f"seg-{s.id:08d}.rows.npy")}
     assert top_paths(repo, "load the configuration from a json file", "semantic")[0] == "src/config.py"
-    assert list((repo / ".codesift").glob("dense-*.npy"))
 
 
 def test_minified_files_skipped_and_reported(repo, embedder):
@@ -181,21 +197,18 @@ def test_minified_rule():
     assert minified([]) is None
 
 
-def test_index_from_before_head_vectors_is_upgraded(repo, embedder):
-    """An index of schema 1 (one vector per chunk) still searches, and the next run embeds only
-    the heads: every text vector is reused."""
-    index(repo, embedder)
-    with Store(repo / ".codesift") as store:
-        store.db.executescript("DROP INDEX chunks_head; ALTER TABLE chunks DROP COLUMN head_hash; "
-                               "DELETE FROM vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM chunks); "
-                               "PRAGMA user_version = 1;")
-        store.set_meta(index_format="2.2.3")
-    for p in (repo / ".codesift").glob("dense-*.npy"):
-        p.unlink()
+def test_index_from_before_vector_segments_is_upgraded(repo, embedder):
+    """An index of schema 2 (vectors and terms inside the database) answers as it is, read-only;
+    the next run moves it to segments without embedding anything again, and drops the old tables."""
+    from tests.index.legacy import write_schema2_index
+
+    write_schema2_index(repo, repo / ".codesift", embedder)
     s = Searcher(repo / ".codesift")
     assert s.outdated and not s.incomplete
+    assert s.store.schema == 2  # read as it is: a search never migrates
     s.close()
     assert top_paths(repo, "load the configuration from a json file", "semantic")[0] == "src/config.py"
+    assert top_paths(repo, "load_config", "bm25")[0] == "src/config.py"
 
     formats_during = []
 
@@ -204,13 +217,15 @@ def test_index_from_before_head_vectors_is_upgraded(repo, embedder):
             formats_during.append(other.get_meta("index_format"))
 
     up = index(repo, embedder, progress=progress)
-    assert formats_during and set(formats_during) == {"2.2.3"}
+    assert formats_during and set(formats_during) == {"2.2.3.1"}
     assert up.reformatted and "index format updated" in up.line()
-    assert up.changed == up.files and up.embedded + up.reused == 2 * up.chunks
+    assert up.changed == up.files and up.embedded == 0 and up.reused == 2 * up.chunks
     with Store(repo / ".codesift") as store:
-        heads = store.db.execute("SELECT count(DISTINCT head_hash), count(head_hash), count(*) FROM chunks").fetchone()
-    assert up.embedded == heads[0] and heads[1] == heads[2] == up.chunks
+        assert store.legacy == () and store.missing_vectors() == 0
+        tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "vectors" not in tables and "chunks_fts" not in tables
     s = Searcher(repo / ".codesift")
     assert not s.outdated
     s.close()
     assert top_paths(repo, "load the configuration from a json file", "semantic")[0] == "src/config.py"
+    assert top_paths(repo, "load_config", "bm25")[0] == "src/config.py"

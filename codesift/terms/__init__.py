@@ -39,7 +39,7 @@ def dictionary() -> frozenset[str]:
     """A general English word list (see words.txt) for splitting run-together identifiers."""
     from importlib.resources import files
 
-    text = files("codesift.search").joinpath("words.txt").read_text(encoding="utf-8")
+    text = files("codesift.terms").joinpath("words.txt").read_text(encoding="utf-8")
     return frozenset(w for w in text.split() if not w.startswith("#") and w.isalpha())
 
 

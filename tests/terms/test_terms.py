@@ -1,4 +1,4 @@
-from codesift.search.terms import query_terms, stem, terms
+from codesift.terms import query_terms, stem, terms
 
 
 def test_identifiers_split_and_kept_whole():
@@ -34,7 +34,7 @@ def test_query_terms_unique_in_order():
 
 
 def test_spaced_identifiers():
-    from codesift.search.terms import spaced_identifiers
+    from codesift.terms import spaced_identifiers
 
     assert spaced_identifiers("def get_user_name(self): return self.fetchHTTP(x)") == \
         "def get user name(self): return self.fetch HTTP(x)"

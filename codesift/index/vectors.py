@@ -1,0 +1,205 @@
+"""Chunk vectors on disk: append-only int8 segment files, searched exactly.
+
+Each chunk has two vectors (its text and its head, see index/document.py). A write
+transaction appends one segment: `seg-<id>.i8.npy`, int8 [n, 2, dim], and
+`seg-<id>.rows.npy`, the n chunk rowids. The file is complete and synced before the
+transaction that records it (the `segments` table) commits, so a reader that sees a
+chunk sees its vectors, and a crash leaves at worst an unrecorded file that the next
+writer deletes. Replaced or deleted chunks become tombstones until a merge rewrites the
+segment without them (`merge_plan`), as Lucene does with its segments.
+
+Each vector is quantised on its own scale (its largest component maps to 127). Scores are
+cosines between the query and the int8 vector, which that scale does not change; the
+query stays in float32 where numpy computes, and is quantised alike where usearch does.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+VECTORS_DIR = "vectors"
+VECTORS_PER_CHUNK = 2  # text, head
+# Below this many vectors in one segment numpy scores in float32 blocks; above, usearch's exact
+# int8 kernels (no graph: the same top candidates, found faster).
+NUMPY_MAX_VECTORS = 65_536
+BLOCK_ROWS = 16_384  # numpy scoring converts this many int8 rows to float32 at a time
+# Merge policy: after a run, segments below SMALL_SEGMENT_ROWS are merged once there are more than
+# MAX_SMALL_SEGMENTS of them, and any segment whose tombstones exceed MAX_DEAD_FRACTION of its rows
+# is rewritten. Both keep the work of a merge in proportion to what changed.
+SMALL_SEGMENT_ROWS = 65_536
+MAX_SMALL_SEGMENTS = 8
+MAX_DEAD_FRACTION = 0.25
+
+
+def quantize(vectors: np.ndarray) -> np.ndarray:
+    """float vectors [..., dim] -> int8 on a per-vector scale (the largest component -> 127)."""
+    v = np.asarray(vectors, dtype=np.float32)
+    peak = np.abs(v).max(axis=-1, keepdims=True)
+    scale = np.where(peak > 0, 127.0 / np.maximum(peak, 1e-30), 0.0).astype(np.float32)
+    return np.clip(np.rint(v * scale), -127, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray) -> np.ndarray:
+    """int8 vectors -> unit float32 vectors pointing the same way."""
+    v = np.asarray(q, dtype=np.float32)
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.maximum(norm, 1e-30)
+
+
+def segment_paths(index_dir: Path, seg_id: int) -> tuple[Path, Path]:
+    folder = Path(index_dir) / VECTORS_DIR
+    return folder / f"seg-{seg_id:08d}.i8.npy", folder / f"seg-{seg_id:08d}.rows.npy"
+
+
+def _save_synced(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_segment(index_dir: Path, seg_id: int, rowids: np.ndarray, vectors: np.ndarray) -> int:
+    """Write (and sync) one segment; returns the bytes written. vectors: int8 [n, 2, dim]."""
+    vec_path, rows_path = segment_paths(index_dir, seg_id)
+    vec_path.parent.mkdir(parents=True, exist_ok=True)
+    assert vectors.dtype == np.int8 and vectors.ndim == 3 and len(vectors) == len(rowids)
+    _save_synced(rows_path, np.asarray(rowids, dtype=np.int64))
+    _save_synced(vec_path, np.ascontiguousarray(vectors))
+    return vec_path.stat().st_size + rows_path.stat().st_size
+
+
+def remove_segment_files(index_dir: Path, keep: Iterable[int]) -> int:
+    """Delete segment files not in `keep` (merged away, or left by a crashed writer); returns bytes freed."""
+    keep_names = set()
+    for seg_id in keep:
+        keep_names.update(p.name for p in segment_paths(index_dir, seg_id))
+    folder = Path(index_dir) / VECTORS_DIR
+    freed = 0
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if p.name not in keep_names:
+                try:
+                    freed += p.stat().st_size
+                    p.unlink()
+                except OSError:
+                    pass
+    return freed
+
+
+@dataclass
+class Segment:
+    id: int
+    rowids: np.ndarray  # int64 [n]
+    vectors: np.ndarray  # int8 [n, 2, dim], memory-mapped
+    live: np.ndarray | None  # bool [n]; None when every row is live
+
+    @classmethod
+    def open(cls, index_dir: Path, seg_id: int, dead_rows: Sequence[int] = ()) -> "Segment":
+        vec_path, rows_path = segment_paths(index_dir, seg_id)
+        rowids = np.load(rows_path)
+        vectors = np.load(vec_path, mmap_mode="r")
+        if vectors.ndim != 3 or len(vectors) != len(rowids):
+            raise ValueError(f"segment {seg_id} is damaged: {vectors.shape} vectors for {len(rowids)} rows")
+        return cls(seg_id, rowids, vectors, None).with_dead(dead_rows)
+
+    def __len__(self) -> int:
+        return len(self.rowids)
+
+    def with_dead(self, dead_rows: Sequence[int]) -> "Segment":
+        """The same files with these rows tombstoned."""
+        live = None
+        if len(dead_rows):
+            live = np.ones(len(self.rowids), dtype=bool)
+            live[np.asarray(dead_rows, dtype=np.int64)] = False
+        return Segment(self.id, self.rowids, self.vectors, live)
+
+
+def _cosines_numpy(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Cosine of `query` (unit float32 [dim]) with each int8 vector [m, dim]."""
+    out = np.empty(len(vectors), dtype=np.float32)
+    for s in range(0, len(vectors), BLOCK_ROWS):
+        block = np.asarray(vectors[s:s + BLOCK_ROWS], dtype=np.float32)
+        norms = np.linalg.norm(block, axis=1)
+        out[s:s + BLOCK_ROWS] = (block @ query) / np.maximum(norms, 1e-30)
+    return out
+
+
+def _top_usearch(vectors: np.ndarray, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, cosines) of the n nearest int8 vectors [m, dim], by usearch's exact search."""
+    from usearch.index import MetricKind, search
+
+    q = quantize(query[None, :])
+    matches = search(np.ascontiguousarray(vectors), q, n, MetricKind.Cos, exact=True, threads=1)
+    keys = np.asarray(matches.keys, dtype=np.int64).reshape(-1)
+    dist = np.asarray(matches.distances, dtype=np.float32).reshape(-1)
+    ok = keys >= 0
+    return keys[ok], 1.0 - dist[ok]
+
+
+def top_chunks(segments: Sequence[Segment], query: np.ndarray, n: int, use_head: bool = True,
+               allowed: set[int] | None = None) -> dict[int, float]:
+    """chunk rowid -> score for the n best chunks: a chunk scores the better of its text and head
+    cosines (only its text with use_head=False). Tombstoned rows and rowids outside `allowed` are skipped."""
+    query = np.asarray(query, dtype=np.float32)
+    query = query / max(float(np.linalg.norm(query)), 1e-30)
+    per = VECTORS_PER_CHUNK if use_head else 1
+    best: dict[int, float] = {}
+    allowed_arr = np.fromiter(allowed, dtype=np.int64, count=len(allowed)) if allowed is not None else None
+    for seg in segments:
+        keep = seg.live
+        if allowed_arr is not None:
+            inside = np.isin(seg.rowids, allowed_arr)
+            keep = inside if keep is None else keep & inside
+        rows = np.arange(len(seg)) if keep is None else np.flatnonzero(keep)
+        if len(rows) == 0:
+            continue
+        whole = keep is None
+        flat = seg.vectors[:, :per].reshape(len(seg) * per, -1) if whole and use_head \
+            else None
+        if flat is None:  # a subset (or text vectors only): gather it, then score
+            sub = np.asarray(seg.vectors[rows, :per])
+            flat = sub.reshape(len(rows) * per, -1)
+        m = len(flat)
+        want = min(m, n * per)
+        if m <= NUMPY_MAX_VECTORS:
+            sims = _cosines_numpy(flat, query)
+            pos = np.argpartition(-sims, want - 1)[:want] if want < m else np.arange(m)
+            scores = sims[pos]
+        else:
+            pos, scores = _top_usearch(flat, query, want)
+        chunk_pos = pos // per
+        chunk_rows = seg.rowids[chunk_pos] if whole else seg.rowids[rows[chunk_pos]]
+        for r, s in zip(chunk_rows.tolist(), scores.tolist()):
+            if s > best.get(r, -np.inf):
+                best[r] = s
+    if len(best) > n:
+        keep_rows = sorted(best, key=best.__getitem__, reverse=True)[:n]
+        best = {r: best[r] for r in keep_rows}
+    return best
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    id: int
+    rows: int
+    dead: int
+
+
+def merge_plan(segments: Sequence[SegmentInfo]) -> list[int]:
+    """Which segments to rewrite into one: every segment mostly dead, and the small ones once they
+    are too many. Empty when nothing needs merging."""
+    chosen = [s.id for s in segments if s.rows and s.dead / s.rows > MAX_DEAD_FRACTION]
+    small = [s.id for s in segments if s.rows < SMALL_SEGMENT_ROWS and s.id not in chosen]
+    if len(small) > MAX_SMALL_SEGMENTS:
+        chosen += small
+    if len(chosen) == 1:
+        seg = next(s for s in segments if s.id == chosen[0])
+        if seg.dead == 0:
+            return []
+    return sorted(chosen)

@@ -55,9 +55,8 @@ class Failure:
 
 
 def figures(line: str) -> list[str]:
-    """The figures of one markdown line, as written (link targets and code spans left out)."""
-    text = _CODE_SPAN.sub(" ", _LINK.sub(lambda m: f" {m.group(1)} ", line))
-    text = _CODE_SPAN.sub(" ", text)  # code spans inside link texts
+    """The figures of one markdown line, as written (code spans and link targets left out)."""
+    text = _LINK.sub(lambda m: f" {m.group(1)} ", _CODE_SPAN.sub(" ", line))
     found = []
     for match in _NUMBER.finditer(text):
         number = match.group()
@@ -129,12 +128,13 @@ def check_file(root: Path, relpath: str, logs: _Logs | None = None) -> list[Fail
     in_fence = False
     marked_level: int | None = None  # level of the heading that says "not re-measured", if any is open
     commits: dict[str, bool | None] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if _FENCE.match(line):
+    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if _FENCE.match(raw):
             in_fence = not in_fence
             continue
         if in_fence:
             continue
+        line = _CODE_SPAN.sub(" ", raw)  # a link, commit or number in a code span is only shown
         heading = _HEADING.match(line)
         if heading:
             level = len(heading.group(1))
@@ -155,7 +155,7 @@ def check_file(root: Path, relpath: str, logs: _Logs | None = None) -> list[Fail
                 fail(f"commit {sha} is not a commit of this repository")
         cited: list[tuple[str, set[str]]] = []
         for text, target in _LINK.findall(line):
-            if text.strip().strip("`").lower() != "log":
+            if text.strip().lower() != "log":
                 continue
             log = (path.parent / target).resolve()
             if not log.is_relative_to(results):
@@ -178,7 +178,7 @@ def check_file(root: Path, relpath: str, logs: _Logs | None = None) -> list[Fail
         if not found:
             continue
         if not cited:
-            if not marked and not any(t.strip().strip("`").lower() == "log" for t, _ in _LINK.findall(line)):
+            if not marked and not any(t.strip().lower() == "log" for t, _ in _LINK.findall(line)):
                 fail(f"{', '.join(found)} cite no log: link one on this line, [log](path to a file under "
                      f"{RESULTS_DIR}/), or say \"{MARKER}\"")
             continue

@@ -50,6 +50,7 @@ def test_cited_figures_pass(tmp_path):
         Warm 3.24 s and 3.43 s ([log]({RUN_LOG})); cold 14.47 s ([log](results/h100/index_wall.log), not re-measured).
         Warm 3.24 s at commit 1a2b3c4 ([log](results/h100/index_wall.log)).
         Version 3.11.7, settings in code: `k = 0.5`; plain counts: 661 files.
+        Shown in code, not cited: `[log](results/missing.json)` at `commit 0000000`.
 
         ```sh
         python bench.py --alpha 0.25

@@ -1,16 +1,17 @@
-"""The eval kit (../shared/eval) as the benchmarks use it: its folder and its own scorer."""
+"""The eval kit as the benchmarks use it: benchmarks/evalkit, in this repo.
+
+Scripts here run as `python benchmarks/NAME.py`, which puts benchmarks/ on sys.path but not the
+repo root; the root is added so that the kit has one module name (benchmarks.evalkit) everywhere.
+"""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-KIT = Path(__file__).resolve().parents[2] / "shared" / "eval"
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
 
+from benchmarks.evalkit.score import load_jsonl, score  # noqa: E402
 
-def scorer(kit: Path = KIT):
-    """(load_jsonl, score) from the kit's score.py, unchanged."""
-    if str(kit) not in sys.path:
-        sys.path.insert(0, str(kit))
-    from score import load_jsonl, score
-
-    return load_jsonl, score
+__all__ = ["load_jsonl", "score"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ablation of the search-time ranking choices: each shipped choice turned off alone, then all.
 
-Runs on indexes already built (see quality.py); scores with the eval kit's score.py.
+Runs on indexes already built (see quality.py); scores with benchmarks/evalkit/score.py.
 Index-time choices (identifier splitting, what is embedded) need a re-index each and are
 measured with quality.py / embed_variants.py; RESULTS.md lists them with the rest.
 
@@ -16,7 +16,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from _kit import KIT, scorer
+from _kit import load_jsonl, score
+from _results import write_result
 
 FIRST_VERSION = dict(field_weights=(3.0, 1.0, 1.0), fusion="rrf", one_part_per_symbol=False, kind_weights=(),
                      candidates=100, head_vectors=False)
@@ -41,9 +42,7 @@ def configs():
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("eval_dirs", type=Path, nargs="+")
-    ap.add_argument("--kit", type=Path, default=KIT)
     args = ap.parse_args()
-    load_jsonl, score = scorer(args.kit)
 
     from codesift.search.searcher import Searcher
 
@@ -65,6 +64,7 @@ def main() -> None:
             print(f"{d.name:8} {name:36} hybrid {row['hybrid']:.4f}  bm25 {row['bm25']:.4f}  "
                   f"semantic {row['semantic']:.4f}", flush=True)
     print(json.dumps(table))
+    write_result("ablation", table)
 
 
 if __name__ == "__main__":

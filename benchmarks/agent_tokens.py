@@ -23,6 +23,8 @@ from codesift.search.budget import BudgetedResult, budgeted, split_lines
 from codesift.search.searcher import Searcher
 from codesift.walk import read_text
 
+from _results import write_result
+
 
 def shown_lines(item: BudgetedResult) -> set[int]:
     """The file lines whose text an agent actually received for one result."""
@@ -84,6 +86,7 @@ def main() -> None:
           f"({summary['ratio_file_over_search']}x fewer); answer inside the content for "
           f"{summary['answer_inside']}/{len(rows)} (partly {summary['answer_partly_inside']})")
     print(json.dumps(summary))
+    write_result("agent_tokens", {**summary, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 """The afternoon baseline the issues compare against: sentence-transformers all-MiniLM-L6-v2 +
 bm25s + reciprocal rank fusion, over one chunk per function (ast), and BM25 over 50-line windows.
 
-  python benchmarks/baseline.py EVAL_DIR [EVAL_DIR...] [--kit ../shared/eval]
+  python benchmarks/baseline.py EVAL_DIR [EVAL_DIR...]
 
-Scored with the eval kit's score.py. The last line printed is one JSON object.
+Scored with benchmarks/evalkit/score.py. The last line printed is one JSON object.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _kit import KIT, scorer
+from _kit import load_jsonl, score
+from _results import write_result
 
 
 def function_chunks(corpus: Path) -> list[tuple[str, int, int, str]]:
@@ -76,9 +77,7 @@ def results(chunks, ranked, queries):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("eval_dirs", type=Path, nargs="+")
-    ap.add_argument("--kit", type=Path, default=KIT)
     args = ap.parse_args()
-    load_jsonl, score = scorer(args.kit)
     from sentence_transformers import SentenceTransformer
 
     from codesift.embed.model_files import resolve_model
@@ -107,6 +106,7 @@ def main() -> None:
         for name, s in row.items():
             print(f"{d.name:8} {name:22} MRR@10 {s['mrr@10']:.4f}  lines {s['mean_result_lines']}", flush=True)
     print(json.dumps(table))
+    write_result("baseline", table)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ import sysconfig
 import time
 from pathlib import Path
 
+from _results import write_result
+
 
 def stdlib_functions(limit: int) -> list[str]:
     lib = Path(sysconfig.get_paths()["stdlib"])
@@ -102,6 +104,7 @@ def main() -> None:
     print(f"codesift {result['codesift_tokens_per_s']:,} tok/s | sentence-transformers "
           f"{result['st_tokens_per_s']:,} tok/s | ratio {result['ratio']}x")
     print(json.dumps(result))
+    write_result("embed_throughput", result)
 
 
 if __name__ == "__main__":

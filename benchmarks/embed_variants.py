@@ -3,9 +3,9 @@
 
 For each eval set (already indexed with `codesift index`), every chunk stored in the index is
 re-embedded under each text variant below (on a GPU this takes seconds), and semantic and
-hybrid MRR@10 are scored with the eval kit's score.py. BM25 is the index's own.
+hybrid MRR@10 are scored with benchmarks/evalkit/score.py. BM25 is the index's own.
 
-  python benchmarks/embed_variants.py EVAL_DIR [EVAL_DIR...] --kit ../shared/eval [--device cuda]
+  python benchmarks/embed_variants.py EVAL_DIR [EVAL_DIR...] [--device cuda]
 
 The last line printed is one JSON object.
 """
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _kit import KIT, scorer
+from _kit import load_jsonl, score
+from _results import write_result
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|_+")
 
@@ -68,12 +69,10 @@ VARIANTS = {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("eval_dirs", type=Path, nargs="+")
-    ap.add_argument("--kit", type=Path, default=KIT, help="folder holding the eval kit's score.py")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--model", default="default")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     args = ap.parse_args()
-    load_jsonl, score = scorer(args.kit)
 
     from codesift.embed.embedder import Embedder
     from codesift.search.fusion import normalized_fusion, reciprocal_rank_fusion
@@ -106,6 +105,7 @@ def main() -> None:
             print(f"{d.name:8} {name:34} " + "  ".join(f"{k} {v:.4f}" for k, v in rec.items()), flush=True)
         s.close()
     print(json.dumps(table))
+    write_result("embed_variants", table)
 
 
 def _results(score_dicts, chunks, queries) -> dict:

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _results import write_result  # noqa: E402
 
 
 def main() -> None:
@@ -64,6 +65,7 @@ def main() -> None:
         print(p)
     print(f"{len(files)} chunk files checked, {len(problems)} problems (export {export_s:.1f} s)")
     print(json.dumps(out))
+    write_result("export_check", {**out, "problem_list": problems[:1000]})
     sys.exit(1 if problems or len(files) != len(chunks) else 0)
 
 

@@ -8,11 +8,11 @@ Variants (the chunk's text vector is kept; a chunk's similarity is the max over 
   windows  for chunks cut at the model's limit, up to 3 more vectors for the text past the cut,
            each window prefixed with that header
 
-Nothing here changes the index: the extra vectors live in memory for the run. Scored with the
-eval kit's score.py, semantic and hybrid, against the text vector alone (the index's head
+Nothing here changes the index: the extra vectors live in memory for the run. Scored with
+benchmarks/evalkit/score.py, semantic and hybrid, against the text vector alone (the index's head
 vectors are not used here).
 
-  python benchmarks/extra_vectors.py EVAL_DIR [--variant head|name|windows] [--kit ../shared/eval]
+  python benchmarks/extra_vectors.py EVAL_DIR [--variant head|name|windows]
 
 The last line printed is one JSON object.
 """
@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _kit import KIT, scorer
+from _kit import load_jsonl, score
+from _results import write_result
 
 
 def extra_sequences(chunks, tokenizer, variant: str, cls: int, sep: int, limit: int):
@@ -58,10 +59,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("eval_dir", type=Path)
     ap.add_argument("--variant", choices=["head", "name", "windows"], default="head")
-    ap.add_argument("--kit", type=Path, default=KIT)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
-    load_jsonl, score = scorer(args.kit)
 
     import codesift.search.searcher as searcher_module
     from codesift.embed.embedder import Embedder
@@ -110,6 +109,7 @@ def main() -> None:
     print(f"{args.eval_dir.name} {args.variant}: semantic {out['single_semantic']:.4f} -> {out['extra_semantic']:.4f}, "
           f"hybrid {out['single_hybrid']:.4f} -> {out['extra_hybrid']:.4f} ({len(pairs)} extra vectors)")
     print(json.dumps(out))
+    write_result("extra_vectors", out)
 
 
 if __name__ == "__main__":

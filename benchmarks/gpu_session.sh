@@ -3,15 +3,16 @@
 #   model/                 the default model with fp16 weights (the fp32 file is over the transfer limit)
 #   wheels/*.whl           tree-sitter and grammars for the machine's Python
 #   evals.tar.xz           the eval sets (stdlib, sklearn, sympy: corpus/ and queries.jsonl)
-#   eval/                  the eval kit (score.py)
 #   ref_vectors.npz        CPU fp32 vectors (true fp32 weights) of a sample of the stdlib chunks
 # Usage: bash benchmarks/gpu_session.sh STEP   (STEP: tests | throughput | index | phases | quality | all)
+# with CODESIFT_COMMIT=<the commit copied> set, since the copy has no .git (see benchmarks/_results.py)
 set -uo pipefail
 step=${1:-all}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/site
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/wheels/*.whl
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 CODESIFT_TEST_MODEL=$PWD/.device/model
+# the JSON log of each benchmark run comes back with $OUT
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 CODESIFT_TEST_MODEL=$PWD/.device/model CODESIFT_RESULTS_DIR=$OUT/results
 [ -d /tmp/evals ] || { mkdir -p /tmp/evals && tar xJf .device/evals.tar.xz -C /tmp/evals; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
@@ -36,6 +37,6 @@ if [ "$step" = quality ] || [ "$step" = all ]; then
   for e in stdlib sklearn sympy; do
     python3 -m codesift.cli index /tmp/evals/$e/corpus --device cuda --model .device/model --rebuild -q
   done
-  python3 benchmarks/quality.py /tmp/evals/stdlib /tmp/evals/sklearn /tmp/evals/sympy --kit .device/eval \
+  python3 benchmarks/quality.py /tmp/evals/stdlib /tmp/evals/sklearn /tmp/evals/sympy \
     2>&1 | tee "$OUT/quality_gpu.log"
 fi

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _results import write_result  # noqa: E402
 
 
 def chunk_texts(corpus: Path, workers: int) -> list[str]:
@@ -211,6 +212,7 @@ def main() -> None:
         out["end_to_end_vs_st_best"] = round(out["end_to_end_tok_s"] / best, 2)
         out["gpu_stage_vs_st_best"] = round(out["gpu_stage_fp16_graph_tok_s"] / best, 2)
     print(json.dumps(out))
+    write_result("gpu_throughput", out)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _results import write_result  # noqa: E402
 
 
 class ConstantRunner:
@@ -96,6 +97,7 @@ def main() -> None:
         pstats.Stats(prof).sort_stats("tottime").print_stats(18)
     print(" ".join(f"{k} {v}" for k, v in out.items() if k.endswith("_s") or k.endswith("timings")))
     print(json.dumps(out))
+    write_result("index_phases", out)
 
 
 if __name__ == "__main__":

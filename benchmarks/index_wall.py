@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import write_result
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,6 +58,7 @@ def main() -> None:
                embedded=summary.embedded)
     print(f"cold {out['cold_s']} s, warm {out['warm_s']} s ({summary.files} files, {summary.chunks} chunks)")
     print(json.dumps(out))
+    write_result("index_wall", out)
 
 
 if __name__ == "__main__":

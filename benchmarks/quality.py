@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
-"""Search quality on code-search eval sets built by ../shared/eval/make_codesearch_eval.py.
+"""Search quality on code-search eval sets built by `python -m benchmarks.evalkit.generate SRC OUT`.
 
-In-process (one Searcher, all queries) and scored by the kit's own score.py, so a run over
-three corpora and three modes takes seconds once the indexes exist. The official numbers in
-RESULTS.md also come from the kit's run_cli.py, which runs the CLI as a user would.
+In-process (one Searcher, all queries) and scored by benchmarks/evalkit/score.py, so a run over
+three corpora and three modes takes seconds once the indexes exist.
 
   python benchmarks/quality.py /work/evals/stdlib /work/evals/sklearn [--modes hybrid,bm25,semantic]
 
@@ -17,12 +16,11 @@ import json
 import time
 from pathlib import Path
 
-from _kit import KIT, scorer
+from _kit import load_jsonl, score
+from _results import write_result
 
 
-def evaluate(eval_dir: Path, modes: list[str], k: int = 10, kit: Path = KIT) -> dict:
-    load_jsonl, score = scorer(kit)
-
+def evaluate(eval_dir: Path, modes: list[str], k: int = 10) -> dict:
     from codesift.search.searcher import Searcher
 
     targets = load_jsonl(eval_dir / "queries.jsonl")
@@ -43,16 +41,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("eval_dirs", type=Path, nargs="+")
     ap.add_argument("--modes", default="hybrid,bm25,semantic")
-    ap.add_argument("--kit", type=Path, default=KIT, help="the eval kit folder (holds score.py)")
     args = ap.parse_args()
     modes = args.modes.split(",")
     table = {}
     for d in args.eval_dirs:
-        table[d.name] = evaluate(d, modes, kit=args.kit)
+        table[d.name] = evaluate(d, modes)
         for mode, s in table[d.name].items():
             print(f"{d.name:10} {mode:9} MRR@10 {s['mrr@10']:.4f}  R@1 {s['recall@1']:.3f}  "
                   f"R@10 {s['recall@10']:.3f}  lines {s['mean_result_lines']:5.1f}  ({s['seconds']} s)", flush=True)
     print(json.dumps(table))
+    write_result("quality", table)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from _results import write_result
+
 QUERIES = [
     "Return the number of seconds since the epoch",
     "parse a configuration file into sections",
@@ -86,6 +88,7 @@ def main() -> None:
           f"cold sentence-transformers query {result['st_cold_query_median_s']} s"
           + (f" | against {result['against_median_s']} s (p90 {result['against_p90_s']})" if other else ""))
     print(json.dumps(result))
+    write_result("search_latency", result)
 
 
 if __name__ == "__main__":

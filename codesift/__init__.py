@@ -4,7 +4,7 @@ Importing the package is cheap: heavy parts (torch) load only when used.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from codesift.version import __version__
 
 __all__ = ["Embedder", "__version__"]
 

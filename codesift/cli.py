@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from codesift import __version__
+from codesift.version import __version__
 from codesift.cli_agents import AGENT_COMMANDS, INDEX_DIR_OPTION, JSON_OPTION, print_budgeted
 from codesift.errors import CodesiftError
 

@@ -22,7 +22,7 @@ from pathlib import Path
 # top-level modules or folders of the package that belong to it; "__init__" is the package's own
 # `__init__.py` (what `import codesift` or `from codesift import __version__` loads).
 TIERS: tuple[dict[str, tuple[str, ...]], ...] = (
-    {"errors": ("errors",), "terms": ("terms",)},
+    {"errors": ("errors",), "terms": ("terms",), "version": ("version",)},
     {"walk": ("walk",), "chunk": ("chunk",), "embed": ("embed",)},
     {"index": ("index",)},
     {"search": ("search",)},

@@ -298,6 +298,6 @@ def remove_index(index_dir: Path) -> None:
 
 
 def _version() -> str:
-    from codesift import __version__
+    from codesift.version import __version__
 
     return __version__

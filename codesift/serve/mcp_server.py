@@ -17,7 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from codesift import __version__
+from codesift.version import __version__
 from codesift.errors import CodesiftError
 from codesift.serve.workspace import Workspace
 

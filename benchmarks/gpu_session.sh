@@ -4,7 +4,9 @@
 #   wheels/*.whl           tree-sitter and grammars for the machine's Python
 #   evals.tar.xz           the eval sets (stdlib, sklearn, sympy: corpus/ and queries.jsonl)
 #   ref_vectors.npz        CPU fp32 vectors (true fp32 weights) of a sample of the stdlib chunks
-# Usage: bash benchmarks/gpu_session.sh STEP   (STEP: tests | throughput | index | phases | quality | all)
+#   old/codesift           (quality_ab only) the codesift package of the commit to compare with
+# Usage: bash benchmarks/gpu_session.sh STEP
+#   (STEP: tests | throughput | index | phases | quality | quality_ab | scale | scale16 | all)
 # with CODESIFT_COMMIT=<the commit copied> set, since the copy has no .git (see benchmarks/_results.py)
 set -uo pipefail
 step=${1:-all}
@@ -39,4 +41,26 @@ if [ "$step" = quality ] || [ "$step" = all ]; then
   done
   python3 benchmarks/quality.py /tmp/evals/stdlib /tmp/evals/sklearn /tmp/evals/sympy \
     2>&1 | tee "$OUT/quality_gpu.log"
+fi
+if [ "$step" = quality_ab ]; then
+  # the same eval sets indexed and searched by the previous code (.device/old) and by this one
+  for side in old new; do
+    pp=$PYTHONPATH; [ $side = old ] && pp=$PWD/.device/old:$PYTHONPATH
+    for e in stdlib sklearn sympy; do
+      rm -rf /tmp/evals/$e/corpus/.codesift
+      PYTHONPATH=$pp python3 -m codesift.cli index /tmp/evals/$e/corpus --device cuda --model .device/model -q
+      du -sb /tmp/evals/$e/corpus/.codesift | tee -a "$OUT/index_size_$side.log"
+    done
+    PYTHONPATH=$pp python3 benchmarks/quality.py /tmp/evals/stdlib /tmp/evals/sklearn /tmp/evals/sympy \
+      2>&1 | tee "$OUT/quality_$side.log"
+  done
+  du -sb /tmp/evals/stdlib/corpus | tee -a "$OUT/index_size_new.log"
+fi
+if [ "$step" = scale ]; then
+  python3 benchmarks/index_scale.py /tmp/evals/stdlib/corpus --copies 1 4 8 --device cuda --model .device/model \
+    --work /tmp/scale 2>&1 | tee "$OUT/index_scale.log"
+fi
+if [ "$step" = scale16 ]; then
+  python3 benchmarks/index_scale.py /tmp/evals/stdlib/corpus --copies 16 --device cuda --model .device/model \
+    --work /tmp/scale 2>&1 | tee "$OUT/index_scale16.log"
 fi

@@ -38,6 +38,7 @@ class IndexSummary:
     unchanged: int = 0
     chunks: int = 0
     embedded: int = 0  # vectors (two per chunk: its text and its head), embedded now ...
+    tokens: int = 0  # ... and the tokens they took
     reused: int = 0  # ... or found in the index
     truncated: int = 0
     decode_errors: int = 0

@@ -221,6 +221,7 @@ class Writer:
                 offsets = np.concatenate(([0], np.cumsum(p.token_lengths, dtype=np.int64)))
                 ids = np.concatenate([p.token_ids[offsets[i]:offsets[i + 1]] for i in new])
                 self.summary.embedded += len(new)
+                self.summary.tokens += len(ids)
                 self.summary.truncated += p.truncated
                 pipeline.submit(TokenBatch(np.asarray(keys, np.int64), ids,
                                            np.asarray(p.token_lengths[new], np.int32)))

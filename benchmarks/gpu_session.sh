@@ -57,7 +57,7 @@ if [ "$step" = quality_ab ]; then
   du -sb /tmp/evals/stdlib/corpus | tee -a "$OUT/index_size_new.log"
 fi
 if [ "$step" = scale ]; then
-  python3 benchmarks/index_scale.py /tmp/evals/stdlib/corpus --copies 1 4 8 --device cuda --model .device/model \
+  python3 benchmarks/index_scale.py /tmp/evals/stdlib/corpus --copies ${SCALE_COPIES:-1 4 8} --device cuda --model .device/model \
     --work /tmp/scale 2>&1 | tee "$OUT/index_scale.log"
 fi
 if [ "$step" = scale16 ]; then

@@ -183,6 +183,8 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         writer = Writer(store, known, summary)
         clock = _Stopwatch(summary.timings)
         try:
+            if todo and embedder is None:
+                pipeline.preload()
             prepared_files = prepare_files(todo, options.workers, files)
             while True:
                 with clock("prepare_wait"):

@@ -43,18 +43,42 @@ class EmbedPipeline:
         self.parts: list = []  # sequences not yet handed over, and their token count
         self.part_tokens = 0
         self.switch_interval: float | None = None
+        self.loader: threading.Thread | None = None
+        self.runner = None
+        self.load_error: BaseException | None = None
+
+    def preload(self) -> None:
+        """Start loading the model (torch, weights, devices, CUDA graphs) in the background now, while
+        the files are read and chunked: a cold run otherwise waits for it after its first file."""
+        if self.loader is None and self.thread is None:
+            self.loader = threading.Thread(target=self._load_runner, name="codesift-load", daemon=True)
+            self.loader.start()
+
+    def _load_runner(self) -> None:
+        try:
+            from codesift.embed.scheduler import MultiRunner, make_runner
+
+            if self.embedder is None:
+                from codesift.embed.embedder import Embedder
+
+                first = self.devices[0] if self.devices else self.device
+                self.embedder = Embedder.load(self.files, device=first, dtype=self.dtype)
+            runners = [make_runner(backend, self.token_budget, batch_size=self.batch_size)
+                       for backend in self._backends()]
+            self.runner = runners[0] if len(runners) == 1 else MultiRunner(runners)
+        except BaseException as e:  # raised where the runner is needed
+            self.load_error = e
 
     def _start(self) -> None:
-        from codesift.embed.scheduler import MultiRunner, make_runner, pack
+        from codesift.embed.scheduler import pack
 
-        if self.embedder is None:
-            from codesift.embed.embedder import Embedder
-
-            first = self.devices[0] if self.devices else self.device
-            self.embedder = Embedder.load(self.files, device=first, dtype=self.dtype)
-        runners = [make_runner(backend, self.token_budget, batch_size=self.batch_size)
-                   for backend in self._backends()]
-        runner = runners[0] if len(runners) == 1 else MultiRunner(runners)
+        if self.loader is None:
+            self._load_runner()
+        else:
+            self.loader.join()
+        if self.load_error is not None:
+            raise self.load_error
+        runner = self.runner
         if self.embedder.backend.is_gpu:
             self.switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(GPU_SWITCH_INTERVAL)
@@ -151,6 +175,8 @@ class EmbedPipeline:
         return [] if self.finished else self._get(block=True)
 
     def close(self) -> None:
+        if self.loader is not None and self.thread is None:
+            self.loader.join()  # a model half-loaded in the background must not outlive the run
         if self.thread is not None and not self.finished:
             self.parts = []
             self.inq.put(None)
@@ -180,6 +206,10 @@ class Writer:
         self.vectors: dict[str, np.ndarray] = {}  # hash -> int8 vector
         self.needed: dict[str, int] = {}  # hash -> pending files that use it
         self.segments: dict[int, object] = {}  # segment id -> opened Segment, to copy known vectors from
+        # Where a text's vector may already be: in what the index held when the run began (files,
+        # or an upgrade's old table), or in what this run has written. A new index skips the look-ups.
+        self.store_had_vectors = bool(known) or bool(store.legacy)
+        self.written: set[str] = set()
         self.files_done = 0
         self.files_prepared = 0
         self.bytes_written = 0  # vector segment bytes
@@ -200,8 +230,9 @@ class Writer:
 
     def add(self, p: PreparedFile, pipeline: EmbedPipeline) -> None:
         if p.error is None and p.hashes:
-            fresh = [h for h in dict.fromkeys(p.hashes) if h not in self.waiting and h not in self.vectors]
-            found = self.store.vector_locations(fresh)
+            fresh = [h for h in dict.fromkeys(p.hashes) if h not in self.waiting and h not in self.vectors
+                     and (self.store_had_vectors or h in self.written)]
+            found = self.store.vector_locations(fresh) if fresh else {}
             for h, loc in found.items():
                 self.vectors[h] = self._known_vector(loc)
             new, keys = [], []  # positions of the texts to embed, and their keys for the pipeline
@@ -265,6 +296,7 @@ class Writer:
             return None
         out = np.stack([np.stack([self.vectors[t], self.vectors[h]])
                         for t, h in zip(p.embed_hashes, p.head_hashes)])
+        self.written.update(p.hashes)
         for h in set(p.hashes):
             self.needed[h] -= 1
             if self.needed[h] == 0:

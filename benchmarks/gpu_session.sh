@@ -43,12 +43,15 @@ if [ "$step" = quality ] || [ "$step" = all ]; then
     2>&1 | tee "$OUT/quality_gpu.log"
 fi
 if [ "$step" = quality_ab ]; then
+  repo=$PWD
   # the same eval sets indexed and searched by the previous code (.device/old) and by this one
   for side in old new; do
-    pp=$PYTHONPATH; [ $side = old ] && pp=$PWD/.device/old:$PYTHONPATH
+    # `python -m` puts the current folder first on the path: the old side runs from inside its copy
+    pp=$PYTHONPATH; code=$PWD; [ $side = old ] && pp=$PWD/.device/old:$PYTHONPATH && code=$PWD/.device/old
     for e in stdlib sklearn sympy; do
       rm -rf /tmp/evals/$e/corpus/.codesift
-      PYTHONPATH=$pp python3 -m codesift.cli index /tmp/evals/$e/corpus --device cuda --model .device/model -q
+      (cd $code && PYTHONPATH=$pp python3 -m codesift.cli index /tmp/evals/$e/corpus --device cuda \
+        --model $repo/.device/model -q)
       du -sb /tmp/evals/$e/corpus/.codesift | tee -a "$OUT/index_size_$side.log"
     done
     PYTHONPATH=$pp python3 benchmarks/quality.py /tmp/evals/stdlib /tmp/evals/sklearn /tmp/evals/sympy \

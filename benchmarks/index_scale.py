@@ -78,10 +78,25 @@ def cold_searches(index_dir: Path, cores: str | None, repeats: int) -> dict:
     for i in range(repeats):
         q = QUERIES[i % len(QUERIES)]
         t0 = time.perf_counter()
-        subprocess.run([*prefix, sys.executable, "-m", "codesift.cli", "search", q, "--index-dir", str(index_dir),
-                        "-k", "10"], check=True, capture_output=True)
+        proc = subprocess.run([*prefix, sys.executable, "-m", "codesift.cli", "search", q, "--index-dir",
+                               str(index_dir), "-k", "10"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"search failed:\n{proc.stderr[-3000:]}")
         times.append(time.perf_counter() - t0)
     return {"median_s": round(statistics.median(times), 3), "max_s": round(max(times), 3), "runs": len(times)}
+
+
+def index_size(index_dir: Path) -> dict:
+    """Bytes per table and index of the database (SQLite's dbstat), and of the vector segments."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{index_dir / 'index.db'}?mode=ro", uri=True)
+    try:
+        tables = dict(db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"))
+    except sqlite3.OperationalError:
+        tables = {}
+    db.close()
+    return {"tables": tables, "vectors": folder_bytes(index_dir / "vectors")}
 
 
 def edit_one_file(root: Path) -> Path:
@@ -117,12 +132,14 @@ def main() -> None:
         row["incremental"] = run_index(root, index_dir, args.incremental_device, args.model, rebuild=False)
         row["incremental"]["edited"] = str(edited.relative_to(root))
         row["cold_search"] = cold_searches(index_dir, args.cores or None, args.searches)
+        row["size"] = index_size(index_dir)
         rows.append(row)
         ix, inc = row["index"], row["incremental"]
         print(f"x{n}: {ix['wall_s']} s, {ix['tokens']:,} tokens, {ix['tokens_per_s']:,} tokens/s, "
               f"rss {ix['peak_rss_mb']} MB, gpu {ix.get('gpu_peak_mb')} MB, index {row['index_bytes'] / 1e6:.1f} MB "
               f"= {row['index_over_source']}x source; edit: {inc['wall_s']} s, wrote {inc.get('write_bytes')} B; "
               f"cold search median {row['cold_search']['median_s']} s", flush=True)
+        print("ROW " + json.dumps(row), flush=True)
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
             shutil.rmtree(index_dir, ignore_errors=True)

@@ -28,7 +28,8 @@ def build(src: Path, out: Path, copies: int) -> tuple[int, int]:
     files = size = 0
     for k in range(copies):
         for p in sorted(src.rglob("*")):
-            if not p.is_file() or "__pycache__" in p.parts or p.is_symlink():
+            rel_parts = p.relative_to(src).parts
+            if not p.is_file() or p.is_symlink() or any(x == "__pycache__" or x.startswith(".codesift") for x in rel_parts):
                 continue
             target = out / f"copy-{k:02d}" / p.relative_to(src)
             target.parent.mkdir(parents=True, exist_ok=True)

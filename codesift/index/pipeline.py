@@ -354,7 +354,7 @@ class Writer:
                     continue
                 records.append(FileRecord(p.source.rel, p.sha256, p.source.size, p.source.mtime_ns, p.language,
                                           p.n_lines, p.decode_errors, p.chunks, p.fts, p.embed_hashes,
-                                          p.head_hashes, p.imports, vectors))
+                                          p.head_hashes, p.imports, vectors, p.packed))
                 summary.new += row is None
                 summary.changed += row is not None
                 summary.decode_errors += p.decode_errors > 0

@@ -12,6 +12,7 @@ import numpy as np
 from codesift.chunk.model import Chunk, Import
 from codesift.embed.model_files import ModelFiles
 from codesift.index.document import bm25_fields, embed_hash, embed_text, head_text
+from codesift.index.store import pack_text
 from codesift.walk import SourceFile
 
 
@@ -27,6 +28,7 @@ class PreparedFile:
     chunks: list[Chunk] = field(default_factory=list)
     imports: list[Import] = field(default_factory=list)
     fts: list[tuple[str, str, str]] = field(default_factory=list)
+    packed: list[bytes] = field(default_factory=list)  # each chunk's content as the store keeps it
     # the texts to embed: every chunk's text, then every chunk's head (document.head_text)
     texts: list[str] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list)
@@ -89,6 +91,7 @@ def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelF
     result = chunk_file(source.rel, text, out.language)
     out.chunks, out.imports = result.chunks, result.imports
     out.fts = [bm25_fields(c) for c in out.chunks]
+    out.packed = [pack_text(c.content) for c in out.chunks]
     out.texts = [embed_text(c) for c in out.chunks] + [head_text(c) for c in out.chunks]
     out.hashes = [embed_hash(t) for t in out.texts]
     if model is not None and out.texts:

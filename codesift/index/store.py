@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX chunks_head ON chunks(head_hash);
     """,
     # 3: vectors move to int8 segment files (index/vectors.py); chunk text is stored once (the BM25
-    # table keeps only its index); text hashes are 16-byte blobs. The tables `vectors` and
+    # table keeps only its index), deflated (`pack_text`); text hashes are 16-byte blobs. The tables `vectors` and
     # `chunks_fts` of schema 2 are read until the upgrading index run completes, then dropped.
     f"""
     ALTER TABLE chunks ADD COLUMN seg INTEGER;
@@ -134,9 +135,21 @@ CHUNK_COLUMNS = ("c.rowid, c.id, f.path, c.language, c.kind, c.start_line, c.end
                  "c.heading_path, c.context, c.part, c.token_estimate, c.content")
 
 
+def pack_text(text: str) -> bytes:
+    """Chunk text as the index stores it: raw deflate (code and prose shrink to under half)."""
+    z = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return z.compress(text.encode("utf-8", "surrogatepass")) + z.flush()
+
+
+def unpack_text(stored: str | bytes) -> str:
+    if isinstance(stored, str):  # written before schema 3
+        return stored
+    return zlib.decompress(stored, -15).decode("utf-8", "surrogatepass")
+
+
 def _chunk_row(r: tuple) -> ChunkRow:
     hp = tuple(json.loads(r[8])) if r[8] else ()
-    return ChunkRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], hp, r[9], r[10], r[11], r[12])
+    return ChunkRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], hp, r[9], r[10], r[11], unpack_text(r[12]))
 
 
 def _statements(script: str) -> list[str]:
@@ -225,6 +238,7 @@ class FileRecord:
     head_hashes: list[str]
     imports: list
     vectors: np.ndarray  # int8 [len(chunks), 2, dim]
+    packed: list[bytes] | None = None  # pack_text of each chunk's content, if done already (in a worker)
 
 
 class Store:
@@ -414,9 +428,11 @@ class Store:
                 " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(c.id, file_id, i, c.kind, c.language, c.start_line, c.end_line, c.symbol,
                   json.dumps(list(c.heading_path), ensure_ascii=False) if c.heading_path else None,
-                  c.context, f"{c.part[0]}/{c.part[1]}" if c.part else None, c.token_estimate, c.content,
+                  c.context, f"{c.part[0]}/{c.part[1]}" if c.part else None, c.token_estimate, packed,
                   hash_key(eh), hash_key(hh), seg_id, base + i)
-                 for i, (c, eh, hh) in enumerate(zip(r.chunks, r.embed_hashes, r.head_hashes, strict=True))])
+                 for i, (c, eh, hh, packed) in enumerate(zip(
+                     r.chunks, r.embed_hashes, r.head_hashes, r.packed or [pack_text(c.content) for c in r.chunks],
+                     strict=True))])
             rowids = [x[0] for x in self.db.execute("SELECT rowid FROM chunks WHERE file_id = ? ORDER BY ord",
                                                     (file_id,))]
             seg_rowids += rowids

@@ -25,7 +25,7 @@ VECTORS_DIR = "vectors"
 VECTORS_PER_CHUNK = 2  # text, head
 # Below this many vectors in one segment numpy scores in float32 blocks; above, usearch's exact
 # int8 kernels (no graph: the same top candidates, found faster).
-NUMPY_MAX_VECTORS = 65_536
+NUMPY_MAX_VECTORS = 8_192
 BLOCK_ROWS = 16_384  # numpy scoring converts this many int8 rows to float32 at a time
 # Merge policy: after a run, segments below SMALL_SEGMENT_ROWS are merged once there are more than
 # MAX_SMALL_SEGMENTS of them, and any segment whose tombstones exceed MAX_DEAD_FRACTION of its rows

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What one lease of the GPU machine runs (see benchmarks/RESULTS.md). Expects, carried in .device/:
 #   model/                 the default model with fp16 weights (the fp32 file is over the transfer limit)
-#   wheels/*.whl           tree-sitter and grammars for the machine's Python
+#   wheels*/*.whl          tree-sitter and grammars (wheels/), usearch and numkong (wheels_usearch/) for its Python
 #   evals.tar.xz           the eval sets (stdlib, sklearn, sympy: corpus/ and queries.jsonl)
 #   ref_vectors.npz        CPU fp32 vectors (true fp32 weights) of a sample of the stdlib chunks
 #   old/codesift           (quality_ab only) the codesift package of the commit to compare with
@@ -12,10 +12,13 @@ set -uo pipefail
 step=${1:-all}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/site
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/wheels/*.whl
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/wheels*/*.whl
 # the JSON log of each benchmark run comes back with $OUT
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 CODESIFT_TEST_MODEL=$PWD/.device/model CODESIFT_RESULTS_DIR=$OUT/results
-[ -d /tmp/evals ] || { mkdir -p /tmp/evals && tar xJf .device/evals.tar.xz -C /tmp/evals; }
+# evals.tar.xz: stdlib, sklearn and sympy; evals_stdlib.tar.xz: stdlib alone (a smaller carry)
+for a in .device/evals.tar.xz .device/evals_stdlib.tar.xz; do
+  [ -f $a ] && [ ! -d /tmp/evals/stdlib ] && { mkdir -p /tmp/evals && tar xJf $a -C /tmp/evals; }
+done
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
 if [ "$step" = tests ] || [ "$step" = all ]; then

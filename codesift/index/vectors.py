@@ -130,6 +130,14 @@ def _cosines_numpy(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
     return out
 
 
+def _usearch_available() -> bool:
+    try:
+        import usearch.index  # noqa: F401
+    except ImportError:  # a dependency, but a broken or missing install should cost speed, not answers
+        return False
+    return True
+
+
 def _top_usearch(vectors: np.ndarray, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(positions, cosines) of the n nearest int8 vectors [m, dim], by usearch's exact search."""
     from usearch.index import MetricKind, search
@@ -167,7 +175,7 @@ def top_chunks(segments: Sequence[Segment], query: np.ndarray, n: int, use_head:
             flat = sub.reshape(len(rows) * per, -1)
         m = len(flat)
         want = min(m, n * per)
-        if m <= NUMPY_MAX_VECTORS:
+        if m <= NUMPY_MAX_VECTORS or not _usearch_available():
             sims = _cosines_numpy(flat, query)
             pos = np.argpartition(-sims, want - 1)[:want] if want < m else np.arange(m)
             scores = sims[pos]

@@ -36,10 +36,12 @@ def _git(*args: str) -> str | None:
 
 def commit_info() -> dict:
     """{"commit": full sha or None, "short": abbreviated sha or None, "dirty": bool or None}."""
-    sha = _git("rev-parse", "HEAD")
+    # Whoever copied the tree says which commit it is: a copy may carry a stale .git of its own
+    # (the GPU lease's copy holds the checkout's original HEAD, not the commit copied).
+    given = os.environ.get("CODESIFT_COMMIT")
+    sha = None if given else _git("rev-parse", "HEAD")
     if sha is None:
-        sha = os.environ.get("CODESIFT_COMMIT") or None
-        return {"commit": sha, "short": sha[:7] if sha else None, "dirty": None}
+        return {"commit": given or None, "short": given[:7] if given else None, "dirty": None}
     top = _git("rev-parse", "--show-toplevel")
     results = os.path.relpath(RESULTS_DIR, top) if top else "benchmarks/results"
     status = _git("-C", top or str(HERE), "status", "--porcelain", "--", ".", f":(exclude){results}")

@@ -153,8 +153,11 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
                            codesift_version=_version(), created_at=meta.get("created_at", now()))
             if not known:  # a new (or emptied) index: whatever gets committed has the current format
                 store.set_meta(index_format=INDEX_FORMAT)
-            elif reformat:
-                store.forget_all_terms()  # every file is chunked again, and its terms inserted anew
+                store.defer_indexes()
+            else:
+                store.ensure_indexes()  # a first build stopped half-way left them out
+                if reformat:
+                    store.forget_all_terms()  # every file is chunked again, and its terms inserted anew
 
         excludes = options.excludes
         if walk_index_dir is not None and index_dir.is_relative_to(root):  # a rebuild's staging folder
@@ -216,6 +219,7 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         t_final = time.perf_counter()
         summary.vector_bytes_written = writer.bytes_written
         with store.transaction():
+            store.ensure_indexes()
             plan = merge_plan(store.segments())
             if plan:
                 summary.vector_bytes_written += store.merge_segments(plan)

@@ -15,8 +15,10 @@ from codesift.index.prepare import PreparedFile
 from codesift.index.store import FileRecord, Store
 from codesift.walk import Skipped
 
-BATCH_CHUNKS = 2048  # chunks per transaction ...
-COMMIT_SECONDS = 2.0  # ... or whatever is ready after this long: a crash loses at most this much work
+# Chunks per transaction ... Every commit writes each page it touched, and an index keyed by ids or
+# hashes is touched all over: bigger transactions write those pages fewer times.
+BATCH_CHUNKS = 8192
+COMMIT_SECONDS = 5.0  # ... or whatever is ready after this long: a crash loses at most this much work
 HAND_OVER_TOKENS = 16384  # files' sequences go to the model thread in lots of about this many tokens
 # While a GPU is fed, other threads hold the GIL for at most this long at a time (Python's default,
 # 5 ms, leaves the thread that feeds the GPU waiting behind the writer and the result readers).
@@ -194,7 +196,7 @@ class Writer:
     results and feeding the model instead of adding to the wall time.
 
     Vectors are kept (int8, as stored) from the moment they are known until the last pending
-    file that needs them is written: a text shared by several files is embedded once.
+    file that needs them is written: a text shared by files pending at once is embedded once.
     """
 
     def __init__(self, store: Store, known: dict, summary):
@@ -206,10 +208,10 @@ class Writer:
         self.vectors: dict[str, np.ndarray] = {}  # hash -> int8 vector
         self.needed: dict[str, int] = {}  # hash -> pending files that use it
         self.segments: dict[int, object] = {}  # segment id -> opened Segment, to copy known vectors from
-        # Where a text's vector may already be: in what the index held when the run began (files,
-        # or an upgrade's old table), or in what this run has written. A new index skips the look-ups.
+        # A text's vector may already be in the index when the run began with files in it (or with an
+        # upgrade's old table). A first build looks nothing up (its look-up indexes are deferred):
+        # a text repeated in files far apart is embedded again, one pending at once is not.
         self.store_had_vectors = bool(known) or bool(store.legacy)
-        self.written: set[str] = set()
         self.files_done = 0
         self.files_prepared = 0
         self.bytes_written = 0  # vector segment bytes
@@ -231,7 +233,7 @@ class Writer:
     def add(self, p: PreparedFile, pipeline: EmbedPipeline) -> None:
         if p.error is None and p.hashes:
             fresh = [h for h in dict.fromkeys(p.hashes) if h not in self.waiting and h not in self.vectors
-                     and (self.store_had_vectors or h in self.written)]
+                     and self.store_had_vectors]
             found = self.store.vector_locations(fresh) if fresh else {}
             for h, loc in found.items():
                 self.vectors[h] = self._known_vector(loc)
@@ -296,7 +298,6 @@ class Writer:
             return None
         out = np.stack([np.stack([self.vectors[t], self.vectors[h]])
                         for t, h in zip(p.embed_hashes, p.head_hashes)])
-        self.written.update(p.hashes)
         for h in set(p.hashes):
             self.needed[h] -= 1
             if self.needed[h] == 0:

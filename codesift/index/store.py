@@ -96,6 +96,17 @@ MIGRATIONS: list[str] = [
     """,
 ]
 LEGACY_TABLES = ("vectors", "chunks_fts")
+# Secondary indexes a first build of an index does without, and creates once at the end: keyed by
+# hashes and names, each insert would touch a random page, and each commit write those pages again.
+DEFERRED_INDEXES = {
+    "chunks_symbol": "chunks(symbol)",
+    "chunks_embed": "chunks(embed_hash)",
+    "chunks_head": "chunks(head_hash)",
+    "calls_name": "calls(name)",
+    "calls_chunk": "calls(chunk_rowid)",
+    "imports_file": "imports(file_id)",
+    "imports_name": "imports(name)",
+}
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -264,7 +275,10 @@ class Store:
             if not readonly:
                 _set_wal(self.db)
                 self.db.execute("PRAGMA synchronous = NORMAL")
-                self.db.execute("PRAGMA cache_size = -65536")  # 64 MiB: FTS segment merges stay in memory
+                # 256 MiB: a transaction's pages (FTS segment merges above all) stay in memory until it commits
+                self.db.execute("PRAGMA cache_size = -262144")
+                # checkpoints in bigger steps: each one copies the WAL's pages into the database
+                self.db.execute("PRAGMA wal_autocheckpoint = 16384")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if readonly and version == 0 and self.path.stat().st_size == 0:
                 raise sqlite3.DatabaseError("the database file is empty")
@@ -352,6 +366,16 @@ class Store:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def defer_indexes(self) -> None:
+        """Drop the deferred secondary indexes (call inside a transaction, on an index with no file):
+        a first build inserts without them and `ensure_indexes` makes them once, sorted."""
+        for name in DEFERRED_INDEXES:
+            self.db.execute(f"DROP INDEX IF EXISTS {name}")
+
+    def ensure_indexes(self) -> None:
+        for name, target in DEFERRED_INDEXES.items():
+            self.db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
+
     # --- meta -------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT key, value FROM meta"))
@@ -415,6 +439,8 @@ class Store:
         for r in records:
             self.delete_file(r.path, fts_fields)
         seg_id = self.db.execute("INSERT INTO segments(rows) VALUES(0)").lastrowid
+        # rowids given, not read back: the writer is alone in its transaction
+        next_rowid = self.db.execute("SELECT coalesce(max(rowid), 0) + 1 FROM chunks").fetchone()[0]
         seg_rowids: list[int] = []
         seg_vectors: list[np.ndarray] = []
         for r in records:
@@ -422,19 +448,19 @@ class Store:
                 "INSERT INTO files(path, sha256, size, mtime_ns, language, n_lines, decode_errors) VALUES(?,?,?,?,?,?,?)",
                 (r.path, r.sha256, r.size, r.mtime_ns, r.language, r.n_lines, r.decode_errors)).lastrowid
             base = len(seg_rowids)
+            rowids = list(range(next_rowid, next_rowid + len(r.chunks)))
+            next_rowid += len(r.chunks)
             self.db.executemany(
-                "INSERT INTO chunks(id, file_id, ord, kind, language, start_line, end_line, symbol, heading_path,"
+                "INSERT INTO chunks(rowid, id, file_id, ord, kind, language, start_line, end_line, symbol, heading_path,"
                 " context, part, token_estimate, content, embed_hash, head_hash, seg, seg_row)"
-                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(c.id, file_id, i, c.kind, c.language, c.start_line, c.end_line, c.symbol,
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(rowid, c.id, file_id, i, c.kind, c.language, c.start_line, c.end_line, c.symbol,
                   json.dumps(list(c.heading_path), ensure_ascii=False) if c.heading_path else None,
                   c.context, f"{c.part[0]}/{c.part[1]}" if c.part else None, c.token_estimate, packed,
                   hash_key(eh), hash_key(hh), seg_id, base + i)
-                 for i, (c, eh, hh, packed) in enumerate(zip(
-                     r.chunks, r.embed_hashes, r.head_hashes, r.packed or [pack_text(c.content) for c in r.chunks],
-                     strict=True))])
-            rowids = [x[0] for x in self.db.execute("SELECT rowid FROM chunks WHERE file_id = ? ORDER BY ord",
-                                                    (file_id,))]
+                 for i, (rowid, c, eh, hh, packed) in enumerate(zip(
+                     rowids, r.chunks, r.embed_hashes, r.head_hashes,
+                     r.packed or [pack_text(c.content) for c in r.chunks], strict=True))])
             seg_rowids += rowids
             if r.chunks:
                 seg_vectors.append(r.vectors)

@@ -1,16 +1,24 @@
-"""The walk stage: which files under a root get indexed, and reading them as text.
+"""The walk stage: which files under a root get indexed, and reading them safely.
 
-    result = walk(root)            # WalkResult(files, skipped, ignored)
-    text, replaced = read_text(result.files[0].path)
+    check_root(root, force=False)           # refuses /, the home folder, system folders
+    result = walk(root)                     # WalkResult(files, skipped, ignored)
+    data = read_source(result.files[0])     # bytes of the very file the walk listed
 
-Modules: `walker` (the walk), `ignore` (ignore files and their precedence), `gitignore`
-(pattern matching), `binary` (binary detection), `text` (decoding), `model` (results).
+Modules: `walker` (the walk), `roots` (which roots may be indexed), `ignore` (ignore files and
+their precedence), `gitignore` (pattern matching), `secrets` (keys and credentials, skipped by
+default), `binary` (binary detection), `read` (reading a listed file), `text` (decoding),
+`model` (results).
 """
 from __future__ import annotations
 
 from codesift.walk.binary import is_binary
 from codesift.walk.model import Skipped, SourceFile, WalkResult
+from codesift.walk.read import ReadRefused, read_source
+from codesift.walk.roots import UnsafeRootError, check_root
 from codesift.walk.text import read_text
 from codesift.walk.walker import walk
 
-__all__ = ["SourceFile", "Skipped", "WalkResult", "walk", "read_text", "is_binary"]
+__all__ = [
+    "SourceFile", "Skipped", "WalkResult", "walk", "check_root", "UnsafeRootError", "read_source",
+    "ReadRefused", "read_text", "is_binary",
+]

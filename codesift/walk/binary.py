@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import codecs
-import os
 
 SAMPLE_BYTES = 8192
 
@@ -57,13 +56,3 @@ def _utf16_looks_binary(sample: bytes) -> bool:
     # A UTF-32 file (whose BOM starts like UTF-16's) decodes to half NULs and lands here too.
     bad = sum(1 for char in text if char in _CONTROL_CHARS)
     return bad > _MAX_CONTROL_SHARE * max(len(text), 1)
-
-
-def read_sample(path: str) -> bytes:
-    """The first `SAMPLE_BYTES` of a file. Raises OSError (PermissionError, ...) if unreadable."""
-    # O_NONBLOCK: if the file was swapped for a fifo since it was listed, do not hang on it.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        return os.read(fd, SAMPLE_BYTES)
-    finally:
-        os.close(fd)

@@ -9,6 +9,11 @@ We translate patterns ourselves instead of using `pathspec.GitIgnoreSpec`: that 
 answers "is this file ignored, directly or through a folder above it?", which cannot
 decide a folder on its own (with `*`, `!*/`, `!*.py` it reports `a/` as ignored, where git
 re-includes it) and lets a negated folder pattern in `.ignore` shadow every rule below it.
+
+The translation follows git's `wildmatch.c` and `dir.c` rather than a glob dialect: it works
+on bytes (so `?` matches one byte of a UTF-8 name, as in git, and undecodable names match
+like any other), and odd brackets mean what they mean to git (`[z-a]` matches `z`, `[]-]`
+matches `]` and `-`); a pattern git can never match (`[abc`, a trailing `\\`) matches nothing.
 """
 from __future__ import annotations
 
@@ -16,56 +21,74 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-# POSIX classes allowed inside brackets, as in git's wildmatch.
-_POSIX_CLASSES = {
-    "alnum": "a-zA-Z0-9",
-    "alpha": "a-zA-Z",
-    "blank": " \\t",
-    "cntrl": "\\x00-\\x1f\\x7f",
-    "digit": "0-9",
-    "graph": "!-~",
-    "lower": "a-z",
-    "print": " -~",
-    "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
-    "space": " \\t\\n\\r\\f\\v",
-    "upper": "A-Z",
-    "xdigit": "0-9A-Fa-f",
+# POSIX classes inside brackets, as git's own ctype table defines them (ASCII only; "space"
+# is tab, LF, CR and space).
+_POSIX_CLASSES: dict[bytes, frozenset[int]] = {
+    name.encode(): frozenset(b for b in range(256) if test(b)) for name, test in {
+        "alnum": lambda b: chr(b).isascii() and chr(b).isalnum(),
+        "alpha": lambda b: chr(b).isascii() and chr(b).isalpha(),
+        "blank": lambda b: b in b" \t",
+        "cntrl": lambda b: b < 0x20 or b == 0x7F,
+        "digit": lambda b: 0x30 <= b <= 0x39,
+        "graph": lambda b: 0x21 <= b <= 0x7E,
+        "lower": lambda b: 0x61 <= b <= 0x7A,
+        "print": lambda b: 0x20 <= b <= 0x7E,
+        "punct": lambda b: 0x21 <= b <= 0x7E and not chr(b).isalnum(),
+        "space": lambda b: b in b" \t\n\r",
+        "upper": lambda b: 0x41 <= b <= 0x5A,
+        "xdigit": lambda b: chr(b) in "0123456789abcdefABCDEF",
+    }.items()
 }
+_SLASH = ord("/")
+_WILDCARD = re.compile(rb"[*?[\\]")  # where git's literal comparison of a pattern stops
+_NEVER = b"(?!)"  # a regex that matches nothing
 
 
 @dataclass(frozen=True)
 class Pattern:
-    """One gitignore line: a regex for the whole path relative to the ignore file's folder."""
+    """One gitignore line: a bytes regex for the whole path relative to the ignore file's folder."""
 
-    regex: str
+    regex: bytes
     negated: bool   # "!pattern": re-includes what earlier patterns excluded
     dir_only: bool  # "pattern/": matches folders only
 
 
-def parse_line(line: str) -> Pattern | None:
-    """The pattern on one gitignore line, or None for blanks, comments and invalid patterns."""
-    line = line.removesuffix("\r")  # files edited on Windows
-    if not line or line.startswith("#"):
-        return None
-    line = _strip_trailing_spaces(line)
-    negated = line.startswith("!")
-    if negated:
-        line = line[1:]
-    dir_only = line.endswith("/")
-    line = line.rstrip("/")
-    if not line:
-        return None
-    if "/" not in line:
-        line = "**/" + line  # no slash: matches at any depth below the ignore file
-    elif line.startswith("/"):
-        line = line[1:]  # leading slash only anchors
-    regex = _path_regex(line)
-    if regex is None:
-        return None
+def path_bytes(path: str) -> bytes:
+    """A path as the bytes git sees: names from the OS carry undecodable bytes as surrogates."""
     try:
-        re.compile(regex)
-    except re.error:  # e.g. a reversed range "[z-a]"; git drops such patterns too
+        return path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that no file system name produced
+        return path.encode("utf-8", "surrogatepass")
+
+
+def parse_line(line: str | bytes) -> Pattern | None:
+    """The pattern on one gitignore line, or None for blanks and comments."""
+    raw = path_bytes(line) if isinstance(line, str) else line
+    raw = raw.removesuffix(b"\r")      # files edited on Windows
+    if not raw or raw.startswith(b"#"):
         return None
+    raw = raw.partition(b"\0")[0]      # git reads each line as a C string
+    raw = _strip_trailing_spaces(raw)
+    negated = raw.startswith(b"!")
+    if negated:
+        raw = raw[1:]
+    dir_only = raw.endswith(b"/")
+    if dir_only:
+        raw = raw[:-1]                 # one slash only: "a//" is "a/" that must be a folder
+    if not raw:
+        return None
+    if b"/" not in raw:
+        # no slash: matches the name at any depth below the ignore file
+        body = _wildmatch_regex(raw)
+        regex = _NEVER if body is None else b"(?:.*/)?" + body
+    else:
+        raw = raw[1:] if raw.startswith(b"/") else raw  # a leading slash only anchors
+        # git compares the part before the first wildcard literally and hands only the rest to
+        # wildmatch, where a "**" right after that part then counts as the pattern's start:
+        # "a**/b" matches "a/b" and "ab/c/b", "a/b**" matches "a/bc/d".
+        wildcard = _WILDCARD.search(raw)
+        body = _wildmatch_regex(raw, wildcard.start() if wildcard else len(raw))
+        regex = _NEVER if body is None else body
     return Pattern(regex, negated, dir_only)
 
 
@@ -79,18 +102,23 @@ class PatternList:
     __slots__ = ("_file_regex", "_file_negated", "_dir_regex", "_dir_negated")
 
     def __init__(self, patterns: Iterable[Pattern]):
-        latest_first = list(patterns)[::-1]
+        latest_first = [p for p in patterns if p.regex != _NEVER][::-1]
         self._dir_regex, self._dir_negated = _combine(latest_first)
         self._file_regex, self._file_negated = _combine([p for p in latest_first if not p.dir_only])
 
     @classmethod
-    def from_lines(cls, lines: Iterable[str]) -> PatternList:
+    def from_lines(cls, lines: Iterable[str | bytes]) -> PatternList:
         return cls(p for p in map(parse_line, lines) if p is not None)
+
+    @classmethod
+    def from_file_contents(cls, data: bytes) -> PatternList:
+        """The patterns of an ignore file with contents `data` (a UTF-8 BOM is skipped, as git does)."""
+        return cls.from_lines(data.removeprefix(b"\xef\xbb\xbf").split(b"\n"))
 
     def __bool__(self) -> bool:
         return self._dir_regex is not None
 
-    def match(self, path: str, is_dir: bool) -> bool | None:
+    def match(self, path: str | bytes, is_dir: bool) -> bool | None:
         """True if excluded, False if re-included by a `!` pattern, None if no pattern matches.
 
         `path` is relative to the ignore file's folder, with `/` separators.
@@ -98,116 +126,133 @@ class PatternList:
         regex, negated = (self._dir_regex, self._dir_negated) if is_dir else (self._file_regex, self._file_negated)
         if regex is None:
             return None
-        found = regex.fullmatch(path)
+        found = regex.fullmatch(path_bytes(path) if isinstance(path, str) else path)
         if found is None:
             return None
         return not negated[found.lastindex - 1]
 
 
-def _combine(patterns: list[Pattern]) -> tuple[re.Pattern[str] | None, list[bool]]:
+def _combine(patterns: list[Pattern]) -> tuple[re.Pattern[bytes] | None, list[bool]]:
     if not patterns:
         return None, []
-    regex = re.compile("|".join(f"({p.regex})" for p in patterns), re.DOTALL)
+    regex = re.compile(b"|".join(b"(" + p.regex + b")" for p in patterns), re.DOTALL)
     return regex, [p.negated for p in patterns]
 
 
-def _strip_trailing_spaces(line: str) -> str:
+def _strip_trailing_spaces(line: bytes) -> bytes:
     """Drop trailing spaces unless the last one is escaped with a backslash ("a\\ ")."""
-    stripped = line.rstrip(" ")
+    stripped = line.rstrip(b" ")
     if stripped == line:
         return line
-    backslashes = len(stripped) - len(stripped.rstrip("\\"))
-    return stripped + " " if backslashes % 2 else stripped
+    backslashes = len(stripped) - len(stripped.rstrip(b"\\"))
+    return stripped + b" " if backslashes % 2 else stripped
 
 
-def _path_regex(pattern: str) -> str | None:
-    """Regex (no capturing groups) for a slash-separated glob with git's `**` rules."""
-    segments: list[str] = []
-    for segment in pattern.split("/"):
-        if not (segment == "**" and segments and segments[-1] == "**"):  # "**/**" is "**"
-            segments.append(segment)
-    if segments == ["**"]:
-        return ".*"
-    parts: list[str] = []
-    last = len(segments) - 1
-    for i, segment in enumerate(segments):
-        if segment == "**":
-            if i == 0:
-                parts.append("(?:.*/)?")   # leading "**/": any number of folders
-            elif i == last:
-                parts.append("/.*")        # trailing "/**": everything inside
-            else:
-                parts.append("(?:/.*)?/")  # inner "/**/": zero or more folders
-            continue
-        if i > 0 and segments[i - 1] != "**":
-            parts.append("/")
-        regex = _segment_regex(segment)
-        if regex is None:
-            return None
-        parts.append(regex)
-    return "".join(parts)
-
-
-def _segment_regex(segment: str) -> str | None:
-    """Regex for one path segment: `*` and `?` never match `/`; other `**` act as `*`."""
-    parts: list[str] = []
-    i = 0
-    while i < len(segment):
-        char = segment[i]
-        if char == "*":
-            while i + 1 < len(segment) and segment[i + 1] == "*":
-                i += 1
-            parts.append("[^/]*")
-        elif char == "?":
-            parts.append("[^/]")
-        elif char == "[":
-            bracket = _bracket_regex(segment, i)
-            if bracket is None:
-                return None  # unterminated or unknown class: git never matches such a pattern
-            regex, i = bracket
-            parts.append(regex)
-            continue
-        elif char == "\\" and i + 1 < len(segment):
+def _wildmatch_regex(pattern: bytes, start: int = 0) -> bytes | None:
+    """Regex (no capturing groups) for git's wildmatch with WM_PATHNAME, or None if git can
+    never match the pattern (an unterminated bracket, an unknown class, a trailing `\\`).
+    wildmatch sees the pattern from `start` on (see `parse_line`)."""
+    parts: list[bytes] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        if char == 0x5C:  # backslash: the next byte is literal, a slash included
+            if i + 1 == n:
+                return None
+            parts.append(re.escape(pattern[i + 1:i + 2]))
+            i += 2
+        elif char == 0x3F:  # ?
+            parts.append(b"[^/]")
             i += 1
-            parts.append(re.escape(segment[i]))
+        elif char == 0x5B:  # [
+            bracket = _bracket(pattern, i)
+            if bracket is None:
+                return None
+            members, i = bracket
+            parts.append(_byte_class(members))
+        elif char == 0x2A:  # *
+            stars = i
+            while i < n and pattern[i] == 0x2A:
+                i += 1
+            after = pattern[i:i + 1]
+            # "**" is special only as a whole segment: after the start or a slash, and before
+            # the end or a slash (an escaped one counts too); elsewhere it is "*".
+            at_boundary = (i - stars >= 2 and (stars == start or pattern[stars - 1] == _SLASH)
+                           and (after in (b"", b"/") or pattern[i:i + 2] == b"\\/"))
+            if not at_boundary:
+                parts.append(b"[^/]*")
+            elif after == b"/":
+                parts.append(b"(?:.*/)?")  # "**/": zero or more folders
+                i += 1
+            else:
+                parts.append(b".*")        # trailing "**" (or "**\\/": one or more folders)
         else:
-            parts.append(re.escape(char))
-        i += 1
-    return "".join(parts)
+            parts.append(re.escape(pattern[i:i + 1]))
+            i += 1
+    return b"".join(parts)
 
 
-def _bracket_regex(segment: str, start: int) -> tuple[str, int] | None:
-    """Translate the bracket expression at `start`; returns (regex, index after it)."""
+def _bracket(pattern: bytes, start: int) -> tuple[frozenset[int], int] | None:
+    """The bytes matched by the bracket expression at `start` and the index after it, read
+    exactly as wildmatch reads it; None if git aborts on it."""
+    n = len(pattern)
     i = start + 1
-    negated = i < len(segment) and segment[i] in "!^"
+    negated = i < n and pattern[i] in b"!^"
     if negated:
         i += 1
-    members: list[str] = []
-    first = True
-    while i < len(segment):
-        char = segment[i]
-        if char == "]" and not first:
-            body = "".join(members)
-            return (f"[^/{body}]" if negated else f"[{body}]"), i + 1
-        first = False
-        if char == "[" and segment.startswith("[:", i):
-            end = segment.find(":]", i + 2)
-            if end == -1 or segment[i + 2:end] not in _POSIX_CLASSES:
-                return None
-            members.append(_POSIX_CLASSES[segment[i + 2:end]])
-            i = end + 2
-            continue
-        escaped = char == "\\" and i + 1 < len(segment)
-        if escaped:
+    members: set[int] = set()
+    previous = 0  # the last single member, which a following "-" can start a range from
+    while True:  # the first member is read before looking for "]", so "[]" holds "]"
+        if i >= n:
+            return None
+        char = pattern[i]
+        if char == 0x5C:  # backslash
             i += 1
-            char = segment[i]
-        is_range = char == "-" and not escaped and _is_range_dash(segment, i, start)
-        members.append("-" if is_range else re.escape(char))
+            if i >= n:
+                return None
+            char = pattern[i]
+            members.add(char)
+        elif char == 0x2D and previous and i + 1 < n and pattern[i + 1] != 0x5D:  # "a-z"
+            i += 1
+            high = pattern[i]
+            if high == 0x5C:
+                i += 1
+                if i >= n:
+                    return None
+                high = pattern[i]
+            members.update(range(previous, high + 1))  # empty when reversed: "[z-a]" is "[z]"
+            char = 0
+        elif char == 0x5B and pattern[i + 1:i + 2] == b":":  # "[:class:]"
+            close = pattern.find(b"]", i + 2)
+            if close == -1:
+                return None
+            if close - (i + 2) < 1 or pattern[close - 1] != 0x3A:
+                members.add(char)  # no ":]" before the next "]": a literal "["
+            else:
+                cls = _POSIX_CLASSES.get(pattern[i + 2:close - 1])
+                if cls is None:
+                    return None
+                members.update(cls)
+                i = close
+                char = 0
+        else:
+            members.add(char)
+        previous = char
         i += 1
-    return None
+        if i < n and pattern[i] == 0x5D:
+            break
+    chosen = frozenset(range(256)) - members if negated else frozenset(members)
+    return chosen - {_SLASH}, i + 1  # a bracket never matches a slash
 
 
-def _is_range_dash(segment: str, i: int, start: int) -> bool:
-    """A dash between two members is a range; first or last in the brackets it is literal."""
-    opening = start + 1 + (segment[start + 1:start + 2] in ("!", "^"))
-    return opening < i and i + 1 < len(segment) and segment[i + 1] != "]"
+def _byte_class(members: frozenset[int]) -> bytes:
+    if not members:
+        return _NEVER
+    ranges: list[list[int]] = []
+    for b in sorted(members):
+        if ranges and ranges[-1][1] == b - 1:
+            ranges[-1][1] = b
+        else:
+            ranges.append([b, b])
+    body = b"".join(b"\\x%02x" % lo if lo == hi else b"\\x%02x-\\x%02x" % (lo, hi) for lo, hi in ranges)
+    return b"[" + body + b"]"

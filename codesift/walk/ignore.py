@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
-from codesift.walk.gitignore import PatternList
+from codesift.walk.gitignore import PatternList, path_bytes
 
 # Ignore files read in every folder, highest precedence first (layers 2-4 above).
 IGNORE_FILE_NAMES: tuple[str, ...] = (".codesiftignore", ".ignore", ".gitignore")
@@ -47,10 +47,11 @@ class RuleFile:
         # A path relative to the walk root becomes relative to the ignore file's folder by
         # dropping `base/` (folders below the root) or prepending `prefix` (folders above it).
         self.patterns = patterns
-        self._strip = len(base) + 1 if base else 0
-        self._prefix = prefix
+        self._strip = len(path_bytes(base)) + 1 if base else 0
+        self._prefix = path_bytes(prefix)
 
-    def match(self, rel: str, is_dir: bool) -> bool | None:
+    def match(self, rel: bytes, is_dir: bool) -> bool | None:
+        """`rel` is the path relative to the walk root, as bytes (see `path_bytes`)."""
         return self.patterns.match(self._prefix + rel[self._strip:], is_dir)
 
 
@@ -69,9 +70,10 @@ class IgnoreRules:
 
     def is_ignored(self, rel: str, is_dir: bool) -> bool:
         """Whether the path `rel` (relative to the walk root) is excluded by the rules."""
+        rel_bytes = path_bytes(rel)  # git matches bytes: "?" is one byte of a UTF-8 name
         for layer in self._layers:
             for rule_file in reversed(layer):
-                verdict = rule_file.match(rel, is_dir)
+                verdict = rule_file.match(rel_bytes, is_dir)
                 if verdict is not None:
                     return verdict
         return False
@@ -117,9 +119,7 @@ def _read_patterns(path: str) -> PatternList | None:
             data = f.read()
     except OSError:
         return None  # unreadable or not a file: no rules (the file itself is reported if walked)
-    # Paths from os.scandir decode undecodable bytes with surrogateescape; do the same here.
-    text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
-    return PatternList.from_lines(text.split("\n"))
+    return PatternList.from_file_contents(data)
 
 
 def _repository_top(root: str) -> str | None:

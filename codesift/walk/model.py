@@ -9,18 +9,20 @@ from pathlib import Path
 class SourceFile:
     """A file to index."""
 
-    rel: str        # path relative to the walk root, with "/" separators
-    path: Path      # absolute path to read from (symlinks resolved)
+    rel: str        # path relative to the walk root, with "/" separators; always valid UTF-8
+    path: Path      # absolute real path to read from (symlinks resolved); read it with `read_source`
     size: int       # bytes
     mtime_ns: int
+    dev: int        # device and inode the walk saw at `path`: `read_source` reads only that file
+    ino: int
 
 
 @dataclass(frozen=True)
 class Skipped:
     """A path not indexed for a reason the user should hear about."""
 
-    rel: str
-    reason: str     # short and user-facing, e.g. "binary", "broken symlink"
+    rel: str        # as in SourceFile; bytes of an undecodable name are shown as \x escapes: bad\xff.py
+    reason: str     # short and user-facing, e.g. "binary", "broken symlink", "secret (private key)"
 
 
 @dataclass

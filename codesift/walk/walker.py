@@ -7,10 +7,13 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-from codesift.errors import CodesiftError
-from codesift.walk.binary import has_binary_extension, is_binary, read_sample
+from codesift.walk.binary import SAMPLE_BYTES, has_binary_extension, is_binary
+from codesift.walk.gitignore import path_bytes
 from codesift.walk.ignore import ALWAYS_SKIPPED_NAMES, DEFAULT_INDEX_DIR_NAME, VCS_DIR_NAMES, IgnoreRules
 from codesift.walk.model import Skipped, SourceFile, WalkResult
+from codesift.walk.read import ReadRefused, open_listed
+from codesift.walk.roots import check_root
+from codesift.walk.secrets import secret_by_name, secret_in
 
 
 def walk(
@@ -19,22 +22,22 @@ def walk(
     max_file_bytes: int = 1_000_000,
     index_dir: Path | None = None,
     extra_excludes: Sequence[str] = (),
+    force: bool = False,
+    include_secrets: bool = False,
 ) -> WalkResult:
     """The files under `root` to index, sorted by relative path, and what was left out.
 
     Follows `.gitignore`, `.ignore` and `.codesiftignore` files (see `codesift.walk.ignore`),
-    skips VCS, dependency and index folders, binary files and files over `max_file_bytes`.
-    Problems with single files or folders are reported in `skipped`, never raised.
-    Raises CodesiftError if `root` is not a readable folder.
+    skips VCS, dependency and index folders, binary files, files over `max_file_bytes`, files
+    whose name is not valid UTF-8, and (unless `include_secrets`) secrets such as private keys
+    and `.env` files (see `codesift.walk.secrets`). Problems with single files or folders are
+    reported in `skipped`, never raised.
+    Raises CodesiftError if `root` is not a readable folder, and UnsafeRootError if it is `/`,
+    the home folder or a system folder, unless `force` (see `codesift.walk.roots.check_root`).
     """
-    real_root = os.path.realpath(root)
-    if not os.path.isdir(real_root):
-        what = "does not exist" if not os.path.exists(real_root) else "is not a folder"
-        raise CodesiftError(f"Cannot index {str(root)!r}: it {what}.")
-    if not os.access(real_root, os.R_OK | os.X_OK):
-        raise CodesiftError(f"Cannot index {str(root)!r}: permission denied.")
+    real_root = str(check_root(root, force=force))
     index_real = os.path.realpath(index_dir) if index_dir is not None else None
-    walker = _Walker(real_root, max_file_bytes, index_real)
+    walker = _Walker(real_root, max_file_bytes, index_real, include_secrets)
     return walker.run(IgnoreRules.for_root(real_root, extra_excludes))
 
 
@@ -45,10 +48,11 @@ class _Walker:
     both directly and through a link is listed under its own path, once.
     """
 
-    def __init__(self, real_root: str, max_file_bytes: int, index_real: str | None):
+    def __init__(self, real_root: str, max_file_bytes: int, index_real: str | None, include_secrets: bool):
         self.root = real_root
         self.max_file_bytes = max_file_bytes
         self.index_real = index_real
+        self.include_secrets = include_secrets
         self.files: list[SourceFile] = []
         self.skipped: list[Skipped] = []
         self.ignored = 0
@@ -104,6 +108,8 @@ class _Walker:
                     elif entry.is_file(follow_symlinks=False):
                         if rules.is_ignored(child_rel, is_dir=False):
                             self.ignored += 1
+                        elif not _decodable(name):
+                            self._skip(child_rel, "undecodable file name")
                         else:
                             st = entry.stat(follow_symlinks=False)
                             self._add_file(child_rel, entry.path, st, folder / name)
@@ -115,6 +121,13 @@ class _Walker:
     def _keeps_dir(self, rel: str, real: str, rules: IgnoreRules) -> bool:
         if rules.is_ignored(rel, is_dir=True) or self._is_index(real) or _is_virtualenv(real):
             self.ignored += 1
+            return False
+        if not _decodable(rel.rpartition("/")[2]):
+            self._skip(rel, "undecodable folder name")
+            return False
+        secret = None if self.include_secrets else secret_by_name(rel, is_dir=True)
+        if secret is not None:
+            self._skip(rel, secret)
             return False
         return True
 
@@ -136,19 +149,33 @@ class _Walker:
         if rules.is_ignored(rel, is_dir):
             self.ignored += 1
             return
+        if not _decodable(rel.rpartition("/")[2]):
+            self._skip(rel, "undecodable folder name" if is_dir else "undecodable file name")
+            return
         real = os.path.realpath(link)
         if not _is_inside(real, self.root):
             self._skip(rel, "symlink outside root")
         elif self._is_private(real) or not (is_dir or stat.S_ISREG(st.st_mode)):
             self.ignored += 1  # into VCS data or the index; or to a fifo, socket, device
         elif is_dir:
-            self.dir_links.append((rel, real, rules))
+            secret = None if self.include_secrets else (
+                secret_by_name(rel, is_dir=True) or secret_by_name(real, is_dir=True))  # link's or target's name
+            if secret is not None:
+                self._skip(rel, secret)
+            else:
+                self.dir_links.append((rel, real, rules))
         else:
             self.file_links.append((rel, real, st))
 
     def _add_file(self, rel: str, real: str, st: os.stat_result, path: Path) -> None:
+        """List a regular file (`real` is its real path; `rel` may be a link's) or say why not."""
         self.seen_files.add(real)
         name = rel.rpartition("/")[2]
+        if not self.include_secrets:
+            secret = secret_by_name(rel) or secret_by_name(real)  # a link's name or its target's
+            if secret is not None:
+                self._skip(rel, secret)
+                return
         if has_binary_extension(name):
             self._skip(rel, "binary")
             return
@@ -156,17 +183,29 @@ class _Walker:
             self._skip(rel, f"too large ({_size_versus_limit(st.st_size, self.max_file_bytes)})")
             return
         try:
-            sample = read_sample(real)
+            # A file swapped for a link since it was listed is not followed.
+            fd, st = open_listed(real, st.st_dev, st.st_ino)
+            try:
+                sample = os.read(fd, SAMPLE_BYTES)
+            finally:
+                os.close(fd)
+        except ReadRefused as refused:
+            self._skip(rel, refused.reason)
+            return
         except OSError as error:
             self._skip(rel, f"unreadable ({type(error).__name__})")
             return
         if is_binary(sample):
             self._skip(rel, "binary")
             return
-        self.files.append(SourceFile(rel, path, st.st_size, st.st_mtime_ns))
+        secret = None if self.include_secrets else secret_in(sample, rel)
+        if secret is not None:
+            self._skip(rel, secret)
+            return
+        self.files.append(SourceFile(rel, path, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
 
     def _skip(self, rel: str, reason: str) -> None:
-        self.skipped.append(Skipped(rel, reason))
+        self.skipped.append(Skipped(_shown(rel), reason))
 
     def _is_index(self, real: str) -> bool:
         return self.index_real is not None and _is_inside(real, self.index_real)
@@ -182,6 +221,23 @@ _NEVER_LISTED = VCS_DIR_NAMES | {DEFAULT_INDEX_DIR_NAME}
 
 def _first(item: tuple) -> str:
     return item[0]
+
+
+def _decodable(name: str) -> bool:
+    """Whether a name from the file system is valid UTF-8. Undecodable bytes arrive as lone
+    surrogates ("\\udcff"), which no tokenizer, SQLite TEXT column or JSON output accepts."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(rel: str) -> str:
+    """`rel` for people: undecodable bytes as \\x escapes ("bad\\xff.py")."""
+    if _decodable(rel):
+        return rel
+    return path_bytes(rel).decode("utf-8", "backslashreplace")
 
 
 def _is_inside(path: str, folder: str) -> bool:

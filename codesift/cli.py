@@ -173,11 +173,15 @@ class _ProgressBar:
 @click.option("--devices", default=None, envvar="CODESIFT_DEVICES",
               help="Embed on several devices at once, comma-separated (e.g. cuda:0,cuda:1). "
                    "Default: every visible GPU when --device is auto or cuda. [env: CODESIFT_DEVICES]")
+@click.option("--force", is_flag=True, help="Index a system folder or the home folder all the same.")
+@click.option("--include-secrets", is_flag=True,
+              help="Index private keys, .env files and credential files too (skipped and reported by default).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @click.option("--verbose", "-v", is_flag=True, help="List every skipped file with its reason.")
 def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: str, rebuild: bool,
           max_file_size: str, exclude: tuple[str, ...], workers: int | None, batch_size: int,
-          batch_tokens: int | None, devices: str | None, quiet: bool, verbose: bool) -> None:
+          batch_tokens: int | None, devices: str | None, force: bool, include_secrets: bool, quiet: bool,
+          verbose: bool) -> None:
     """Index the tree at ROOT (default: the current folder), or update its index.
 
     Only new and changed files are chunked and embedded again. Honours .gitignore,
@@ -190,7 +194,8 @@ def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
         summary = index_tree(root, index_dir, model=model, device=device, dtype=None if dtype == "auto" else dtype,
                              rebuild=rebuild, max_file_bytes=_parse_size(max_file_size), excludes=exclude,
                              workers=workers, batch_size=batch_size, token_budget=batch_tokens, progress=bar,
-                             devices=[d.strip() for d in devices.split(",") if d.strip()] if devices else None)
+                             devices=[d.strip() for d in devices.split(",") if d.strip()] if devices else None,
+                             force=force, include_secrets=include_secrets)
     finally:
         bar.close()
     if verbose:

@@ -24,7 +24,7 @@ from codesift.index.pipeline import EmbedPipeline, Writer
 from codesift.index.prepare import prepare_files
 from codesift.index.store import DB_NAME, DEFAULT_DIR_NAME, Store, now
 from codesift.index.vectors import VECTORS_DIR, merge_plan
-from codesift.walk import SourceFile, Skipped, walk
+from codesift.walk import SourceFile, Skipped, check_root, walk
 
 
 @dataclass
@@ -87,6 +87,8 @@ class IndexOptions:
     workers: int | None = None  # processes that read, chunk and tokenize; default: all cores
     batch_size: int = 32  # texts per forward pass on the padded (CPU) path
     token_budget: int | None = None  # tokens per packed GPU batch; default: the scheduler's
+    force: bool = False  # index a system folder or the home folder all the same
+    include_secrets: bool = False  # index private keys, .env files and credentials too
 
 
 def index_tree(root: str | Path, index_dir: str | Path | None = None, options: IndexOptions | None = None, *,
@@ -100,9 +102,7 @@ def index_tree(root: str | Path, index_dir: str | Path | None = None, options: I
     options = replace(options or IndexOptions(), **option_overrides)
     if isinstance(options.excludes, list):
         options = replace(options, excludes=tuple(options.excludes))
-    root = Path(root).resolve()
-    if not root.is_dir():
-        raise StoreError(f"{root} is not a folder")
+    root = check_root(root, force=options.force)  # before anything is written there
     index_dir = Path(index_dir).resolve() if index_dir else root / DEFAULT_DIR_NAME
     index_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(index_dir, notify):
@@ -163,7 +163,7 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         if walk_index_dir is not None and index_dir.is_relative_to(root):  # a rebuild's staging folder
             excludes += ("/" + index_dir.relative_to(root).as_posix() + "/",)
         walked = walk(root, max_file_bytes=options.max_file_bytes, index_dir=walk_index_dir or index_dir,
-                      extra_excludes=excludes)
+                      extra_excludes=excludes, force=options.force, include_secrets=options.include_secrets)
         summary.skipped, summary.ignored = list(walked.skipped), walked.ignored
         seen = {f.rel for f in walked.files}
         deleted = [p for p in known if p not in seen]
@@ -188,7 +188,7 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         try:
             if todo and embedder is None:
                 pipeline.preload()
-            prepared_files = prepare_files(todo, options.workers, files)
+            prepared_files = prepare_files(todo, options.workers, files, options.include_secrets)
             while True:
                 with clock("prepare_wait"):
                     prepared = next(prepared_files, None)

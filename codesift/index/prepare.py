@@ -13,7 +13,7 @@ from codesift.chunk.model import Chunk, Import
 from codesift.embed.model_files import ModelFiles
 from codesift.index.document import bm25_fields, embed_hash, embed_text, head_text
 from codesift.index.store import pack_text
-from codesift.walk import SourceFile
+from codesift.walk import ReadRefused, SourceFile, read_source
 
 
 @dataclass
@@ -63,7 +63,8 @@ def _tokenizer_for(files: ModelFiles):
     return tk
 
 
-def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelFiles | None = None) -> PreparedFile:
+def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelFiles | None = None,
+                 include_secrets: bool = False) -> PreparedFile:
     """Read, hash, chunk and (given a model) tokenize one file. Runs in worker processes; never
     raises for bad files."""
     from codesift.chunk import chunk_file
@@ -73,7 +74,10 @@ def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelF
 
     out = PreparedFile(source)
     try:
-        data = source.path.read_bytes()
+        data = read_source(source, include_secrets=include_secrets)  # the very file the walk listed
+    except ReadRefused as e:
+        out.error = e.reason
+        return out
     except OSError as e:
         out.error = f"unreadable ({type(e).__name__})"
         return out
@@ -122,16 +126,16 @@ def _prepare_star(args: tuple) -> PreparedFile:
 
 
 def prepare_files(todo: list[tuple[SourceFile, str | None]], workers: int | None,
-              model: ModelFiles) -> Iterator[PreparedFile]:
+                  model: ModelFiles, include_secrets: bool = False) -> Iterator[PreparedFile]:
     """Prepare files in order, in worker processes when there is enough work to pay for them."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
     total_bytes = sum(f.size for f, _ in todo)
     if workers <= 1 or len(todo) < 32 or total_bytes < 1 << 20:
-        yield from (prepare_file(f, sha, model) for f, sha in todo)
+        yield from (prepare_file(f, sha, model, include_secrets) for f, sha in todo)
         return
     from codesift.embed.scheduler import ordered_map
 
-    yield from ordered_map(_worker_pool(workers), _prepare_star, ((f, sha, model) for f, sha in todo),
+    yield from ordered_map(_worker_pool(workers), _prepare_star, ((f, sha, model, include_secrets) for f, sha in todo),
                            window=8 * workers)
 
 

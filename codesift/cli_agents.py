@@ -196,13 +196,16 @@ def mcp(root: Path | None, index_dir: Path | None, http: bool, port: int, model:
               help="Folder to write (replaced if it holds an earlier export), or with --zip, OUT.zip.")
 @click.option("--zip", "as_zip", is_flag=True, help="Write one deterministic OUT.zip instead of a folder.")
 @INDEX_DIR_OPTION
-def export(out: Path, as_zip: bool, index_dir: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary: {out, files, chunks}.")
+def export(out: Path, as_zip: bool, index_dir: Path | None, as_json: bool) -> None:
     """Export the index for agents: llm.md (guide and outline), manifest.llm.tsv, chunks/<ref>.md."""
     from codesift.export import export_index
 
     with _open_store(index_dir) as store:
         summary = export_index(store, out, zip=as_zip)
     click.echo(f"exported {summary.chunks} chunks from {summary.files} files to {summary.out}", err=True)
+    if as_json:
+        _echo_json({"out": str(summary.out), "files": summary.files, "chunks": summary.chunks})
 
 
 AGENT_COMMANDS = (lookup, refs, explore, get, mcp, export)

@@ -133,21 +133,92 @@ def explore(path: str | None, index_dir: Path | None, as_json: bool) -> None:
 
 
 @click.command(name="get")
-@click.argument("id_or_ref")
+@click.argument("target")
+@click.option("--lines", "line_range", default=None, metavar="A-B",
+              help="Read lines A to B of the file TARGET from the index (A- for A to the end).")
+@click.option("--whole", is_flag=True, help="For a ref: the whole definition its chunk belongs to.")
 @INDEX_DIR_OPTION
 @JSON_OPTION
-def get(id_or_ref: str, index_dir: Path | None, as_json: bool) -> None:
-    """Print one chunk in full, by its ref (12 hex characters) or id."""
-    from codesift.search.navigate import get_chunk
-    from codesift.search.views import chunk_dict
+def get(target: str, line_range: str | None, whole: bool, index_dir: Path | None, as_json: bool) -> None:
+    """Print TARGET in full, read from the index.
+
+    \b
+    TARGET is one of:
+      REF             one chunk, by its ref (12 hex characters) or id
+      SYMBOL          the complete definition of a symbol (every part of a split one;
+                      a class with its methods), e.g. HttpServer.start
+      PATH:LINE       the complete definition holding that line, e.g. src/app.py:42
+      PATH --lines A-B  lines A to B of a file (PATH alone: the whole file)
+    """
+    from codesift.search import navigate
+    from codesift.search.views import chunk_dict, definition_dict, definition_label, lines_dict
 
     with _open_store(index_dir) as store:
-        c = get_chunk(store, id_or_ref)
-    if as_json:
-        _echo_json(chunk_dict(c))
-        return
-    click.echo(_chunk_line(c), err=True)
-    click.echo(c.content)
+        kind, found = _resolve_get(store, target, line_range, whole)
+    if kind == "chunk":
+        if as_json:
+            _echo_json(chunk_dict(found))
+            return
+        click.echo(_chunk_line(found), err=True)
+        click.echo(found.content)
+    elif kind == "lines":
+        if as_json:
+            _echo_json(lines_dict(found))
+            return
+        click.echo(click.style(f"{found.path}:{found.start_line}-{found.end_line}", fg="green")
+                   + click.style(f"  (of {found.total_lines} lines)", dim=True), err=True)
+        click.echo(found.content)
+    else:
+        definitions, total = found
+        if as_json:
+            _echo_json({"target": target, "total": total, "definitions": [definition_dict(d) for d in definitions]})
+            return
+        for d in definitions:
+            click.echo(click.style(definition_label(d), fg="green"), err=True)
+            click.echo(d.lines.content)
+        if total > len(definitions):
+            click.echo(f"{total - len(definitions)} more definitions not shown (at most "
+                       f"{navigate.MAX_DEFINITIONS}); qualify the name, e.g. Class.method", err=True)
+
+
+def _resolve_get(store, target: str, line_range: str | None, whole: bool):
+    """("chunk", ChunkRow) | ("lines", Lines) | ("definitions", ([Definition], total)) for `get`."""
+    from codesift.errors import CodesiftError
+    from codesift.search import navigate
+
+    if line_range is not None:
+        start, end = _parse_range(line_range)
+        return "lines", navigate.read_lines(store, target, start, end)
+    location = navigate.parse_location(target)
+    if location is not None:
+        d = navigate.definition_at(store, *location)
+        return "definitions", ([d], 1)
+    try:
+        chunk = navigate.get_chunk(store, target)
+        if whole:
+            return "definitions", ([navigate.definition_of(store, chunk)], 1)
+        return "chunk", chunk
+    except CodesiftError as not_a_chunk:
+        if navigate.is_indexed_file(store, target):
+            return "lines", navigate.read_lines(store, target)
+        try:
+            return "definitions", navigate.get_symbol(store, target)
+        except CodesiftError:
+            if navigate.looks_like_ref(target):
+                raise not_a_chunk from None
+            raise CodesiftError(f"{target!r} is not a chunk id or ref, a symbol name, PATH:LINE or an indexed "
+                                "file; find one with `codesift search`, `lookup --prefix` or `explore`") from None
+
+
+def _parse_range(text: str) -> tuple[int, int | None]:
+    """"10-40" -> (10, 40); "10-" -> (10, None); "7" -> (7, 7)."""
+    a, sep, b = text.strip().partition("-")
+    try:
+        start = int(a)
+        end = (int(b) if b.strip() else None) if sep else start
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a line range like 10-40", param_hint="--lines") from None
+    return start, end
 
 
 def print_budgeted(results, max_tokens: int) -> None:

@@ -118,3 +118,25 @@ def test_plain_search_shows_refs_that_get_accepts(repo):
     assert len(ref) == 12 and where.startswith("src/")
     got = run(["get", ref], repo)
     assert got.exit_code == 0 and got.stdout.strip()
+
+
+def test_get_a_symbol_a_location_or_a_line_range(repo):
+    from tests.index.repo import FILES
+
+    lines = FILES["src/server.py"].split("\n")
+    r = run(["get", "HttpServer.stop"], repo)
+    assert r.exit_code == 0 and r.stdout == "\n".join(lines[14:18]) + "\n" and "src/server.py:15-18" in r.stderr
+    assert run(["get", "src/server.py:12"], repo).stdout == "\n".join(lines[10:13]) + "\n"
+    assert run(["get", "src/server.py", "--lines", "1-3"], repo).stdout == "\n".join(lines[:3]) + "\n"
+    assert run(["get", "src/server.py"], repo).stdout.rstrip("\n") == FILES["src/server.py"].rstrip("\n")
+    cls = ok_json(["get", "HttpServer"], repo)
+    (d,) = cls["definitions"]
+    assert (d["start_line"], d["end_line"], len(d["refs"])) == (4, 23, 5)
+    assert d["content"] == "\n".join(lines[3:23])
+    ref = ok_json(["lookup", "start"], repo)["results"][0]["ref"]
+    assert ok_json(["get", ref, "--whole"], repo)["definitions"][0]["symbol"] == "HttpServer.start"
+    for args, message in [(["get", "no_such_thing"], "not a chunk id or ref, a symbol name"),
+                          (["get", "src/server.py", "--lines", "x-y"], "not a line range"),
+                          (["get", "src/server.py", "--lines", "90-99"], "not in src/server.py")]:
+        r = run(args, repo)
+        assert r.exit_code != 0 and message in r.output, (args, r.output)

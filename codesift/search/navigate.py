@@ -208,3 +208,153 @@ def get_chunk(store: Store, id_or_ref: str) -> ChunkRow:
                             "search or lookup again for current refs")
     safe_relative_path(index_root(store), chunk.path)  # the index itself should never point outside
     return chunk
+
+
+# --- whole definitions and line ranges ---------------------------------------------------
+# How many definitions one `get_symbol` returns: a common last name (`start`) can match many.
+MAX_DEFINITIONS = 10
+
+
+@dataclass
+class Lines:
+    """Lines start_line..end_line of an indexed file, as the index holds them."""
+
+    path: str
+    language: str
+    start_line: int
+    end_line: int
+    total_lines: int  # in the file
+    content: str
+
+
+@dataclass
+class Definition:
+    """A symbol's complete definition: every part of a split symbol, or a class with its members,
+    as one span of lines."""
+
+    symbol: str | None
+    kind: str
+    chunks: list[ChunkRow]  # in line order; several for a split symbol or a class and its methods
+    lines: Lines
+
+
+def _file_entry(store: Store, path: str) -> FileEntry:
+    rel = safe_relative_path(index_root(store), path)
+    for f in _file_entries(store, rel):
+        if f.path == rel:
+            return f
+    raise CodesiftError(f"{rel!r} is not an indexed file; `codesift explore` lists the indexed files")
+
+
+def _lines_of(chunks: list[ChunkRow], f: FileEntry, start: int, end: int) -> Lines:
+    """Lines start..end rebuilt from the chunks that hold them (a chunk's content is exactly its
+    lines). Lines no chunk holds (blank lines between definitions) come back empty."""
+    text: dict[int, str] = {}
+    for c in chunks:
+        if c.end_line >= start and c.start_line <= end:
+            for i, line in enumerate(c.content.split("\n")):
+                text.setdefault(c.start_line + i, line)
+    content = "\n".join(text.get(i, "") for i in range(start, end + 1))
+    return Lines(f.path, f.language, start, end, f.lines, content)
+
+
+def read_lines(store: Store, path: str, start: int = 1, end: int | None = None) -> Lines:
+    """Lines start..end (1-based, inclusive; end clipped to the file) of the indexed file `path`,
+    read from the index: what search and get_chunk answer from, even if the file changed since."""
+    f = _file_entry(store, path)
+    end = f.lines if end is None else min(end, f.lines)
+    if start < 1 or start > end:
+        raise CodesiftError(f"lines {start}-{end} are not in {f.path} (it has {f.lines} lines in the index); "
+                            "give a range like 10-40 within them")
+    return _lines_of(list(store.iter_chunks(f.path)), f, start, end)
+
+
+def _is_head(c: ChunkRow, symbol: str) -> bool:
+    """The first chunk of a definition of `symbol`: the symbol itself, unsplit or its part 1."""
+    return c.symbol == symbol and (c.part is None or c.part.startswith("1/"))
+
+
+def _belongs(c: ChunkRow, symbol: str) -> bool:
+    return c.symbol is not None and (c.symbol == symbol or c.symbol.startswith(symbol + "."))
+
+
+def definition_of(store: Store, chunk: ChunkRow, chunks: list[ChunkRow] | None = None) -> Definition:
+    """The whole definition `chunk` is part of: for a part of a split symbol, all its parts; for a
+    class (or a function with nested definitions), its members too. A chunk with no symbol is
+    its own definition."""
+    f = _file_entry(store, chunk.path)
+    chunks = chunks if chunks is not None else list(store.iter_chunks(chunk.path))
+    i = next((j for j, c in enumerate(chunks) if c.rowid == chunk.rowid), None)
+    if i is None or not chunk.symbol:
+        return Definition(chunk.symbol, chunk.kind, [chunk], _lines_of([chunk], f, chunk.start_line, chunk.end_line))
+    symbol = chunk.symbol
+    lo = i
+    while lo > 0 and not _is_head(chunks[lo], symbol) and _belongs(chunks[lo - 1], symbol):
+        lo -= 1
+    hi = i
+    while hi + 1 < len(chunks) and _belongs(chunks[hi + 1], symbol) and not _is_head(chunks[hi + 1], symbol):
+        hi += 1
+    members = chunks[lo:hi + 1]
+    head = members[0]
+    start, end = min(c.start_line for c in members), max(c.end_line for c in members)
+    return Definition(symbol, head.kind, members, _lines_of(chunks, f, start, end))
+
+
+def get_symbol(store: Store, name: str, limit: int = MAX_DEFINITIONS) -> tuple[list[Definition], int]:
+    """(the complete definitions of symbol `name`, as `lookup` matches it, up to `limit`; how many
+    there are). Parts of one split symbol make one definition."""
+    found = lookup(store, name, limit=500)
+    if not found:
+        raise CodesiftError(f"no symbol named {name!r}; try `codesift lookup --prefix {name}`")
+    out: list[Definition] = []
+    seen: set[int] = set()
+    by_path: dict[str, list[ChunkRow]] = {}
+    total = 0
+    for c in found:
+        if c.rowid in seen:
+            continue
+        if c.path not in by_path:
+            by_path[c.path] = list(store.iter_chunks(c.path))
+        d = definition_of(store, c, by_path[c.path])
+        seen.update(x.rowid for x in d.chunks)
+        total += 1
+        if len(out) < limit:
+            out.append(d)
+    return out, total
+
+
+def definition_at(store: Store, path: str, line: int) -> Definition:
+    """The complete definition holding line `line` of `path`: the innermost symbol there."""
+    f = _file_entry(store, path)
+    chunks = list(store.iter_chunks(f.path))
+    here = [c for c in chunks if c.start_line <= line <= c.end_line]
+    if not here:
+        raise CodesiftError(f"line {line} of {f.path} is in no chunk (a blank line, or past its {f.lines} "
+                            f"lines); try `codesift get {f.path} --lines {max(1, line - 5)}-{line + 5}`")
+    inner = min(here, key=lambda c: (c.symbol is None, c.end_line - c.start_line))
+    return definition_of(store, inner, chunks)
+
+
+def parse_location(text: str) -> tuple[str, int] | None:
+    """`src/app.py:42` -> ("src/app.py", 42); None for anything else (a symbol like `ns::Foo`)."""
+    path, sep, line = text.rpartition(":")
+    if sep and path and line.isdigit() and int(line) > 0 and not path.endswith(":"):
+        return path, int(line)
+    return None
+
+
+def is_indexed_file(store: Store, path: str) -> bool:
+    try:
+        _file_entry(store, path)
+        return True
+    except CodesiftError:
+        return False
+
+
+def looks_like_ref(text: str) -> bool:
+    """Hex only, as long as a ref or id: meant as a chunk ref rather than a name."""
+    try:
+        normalize_chunk_id(text)
+        return True
+    except CodesiftError:
+        return False

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from codesift.chunk.model import symbol_or_heading
 from codesift.index.store import ChunkRow
-from codesift.search.navigate import Outline, Refs, Tree
+from codesift.search.navigate import Definition, Lines, Outline, Refs, Tree
 
 
 def chunk_label(c: ChunkRow) -> str:
@@ -96,3 +96,21 @@ def explore_dict(result: Tree | Outline) -> dict:
         out["note"] = (f"{result.omitted_files} files not listed; call explore with a folder path "
                        "from `folders` to list the files below it")
     return out
+
+
+def lines_dict(lines: Lines) -> dict:
+    return {"path": lines.path, "language": lines.language, "start_line": lines.start_line,
+            "end_line": lines.end_line, "total_lines": lines.total_lines, "content": lines.content}
+
+
+def definition_dict(d: Definition) -> dict:
+    """A whole definition: where it is, the refs of its chunks (parts, members) and its full text."""
+    return {"symbol": d.symbol, "kind": d.kind, "path": d.lines.path, "language": d.lines.language,
+            "start_line": d.lines.start_line, "end_line": d.lines.end_line, "refs": [c.ref for c in d.chunks],
+            "content": d.lines.content}
+
+
+def definition_label(d: Definition) -> str:
+    """One line naming a definition, for people: path:lines, symbol, kind and how many chunks it joins."""
+    parts = f", {len(d.chunks)} chunks" if len(d.chunks) > 1 else ""
+    return f"{d.lines.path}:{d.lines.start_line}-{d.lines.end_line}  {d.symbol or d.kind}  [{d.kind}{parts}]"

@@ -90,10 +90,38 @@ def build_server(ws: Workspace) -> MCPServer:
         return _call(ws.search, query=query, mode=mode, k=k, path=path, language=language, max_tokens=max_tokens)
 
     @server.tool(annotations=READ_ONLY)
-    def get_chunk(ref: Ref) -> CallToolResult:
+    def get_chunk(
+        ref: Ref,
+        whole: Annotated[bool, Field(description="Return the whole definition the chunk belongs to instead: "
+                                                 "every part of a split function, or a class with its "
+                                                 "methods.")] = False,
+    ) -> CallToolResult:
         """One chunk in full: its content and metadata (path, start_line, end_line, kind, symbol,
-        heading_path, tokens)."""
-        return _call(ws.get_chunk, id_or_ref=ref)
+        heading_path, tokens). With whole=true, the complete definition it is part of (path, lines, symbol,
+        refs of its chunks, content)."""
+        return _call(ws.get_chunk, id_or_ref=ref, whole=whole)
+
+    @server.tool(annotations=READ_ONLY)
+    def get_symbol(
+        target: Annotated[str, Field(description="A symbol name (`HttpServer.start`, or `start` for every "
+                                                 "`X.start`), or PATH:LINE (`src/app.py:42`) for the "
+                                                 "definition holding that line.")],
+    ) -> CallToolResult:
+        """Complete definitions in one call: all parts of a symbol that the index split, or a class with
+        its methods, as one text with path, start_line, end_line, kind and the refs of its chunks. At most
+        10 definitions (total says how many matched)."""
+        return _call(ws.get_symbol, target=target)
+
+    @server.tool(annotations=READ_ONLY)
+    def read_lines(
+        path: Annotated[str, Field(description="An indexed file, relative to the root (as explore lists it).")],
+        start_line: Annotated[int, Field(ge=1, description="First line (1-based).")] = 1,
+        end_line: Annotated[int | None, Field(ge=1, description="Last line, inclusive; omit for the end of "
+                                                                 "the file.")] = None,
+    ) -> CallToolResult:
+        """Lines start_line..end_line of an indexed file, read from the index (the text search answers from),
+        with the file's total_lines."""
+        return _call(ws.read_lines, path=path, start_line=start_line, end_line=end_line)
 
     @server.tool(annotations=READ_ONLY)
     def lookup(

@@ -16,7 +16,8 @@ from codesift.errors import CodesiftError, StoreError
 from codesift.index.store import DB_NAME, DEFAULT_DIR_NAME, Store, find_index_dir
 from codesift.search import navigate
 from codesift.search.searcher import Searcher
-from codesift.search.views import chunk_dict, chunk_meta, explore_dict, index_note, refs_dict, search_response
+from codesift.search.views import (chunk_dict, chunk_meta, definition_dict, explore_dict, index_note, lines_dict,
+                                   refs_dict, search_response)
 from codesift.serve.jobs import IndexJob
 
 
@@ -123,9 +124,30 @@ class Workspace:
                                   languages=[language] if language else None)
         return search_response(query, results, max_tokens, mode=mode, note=index_note(searcher))
 
-    def get_chunk(self, id_or_ref: str) -> dict:
+    def get_chunk(self, id_or_ref: str, whole: bool = False) -> dict:
         with self.store() as store:
-            return chunk_dict(navigate.get_chunk(store, id_or_ref))
+            chunk = navigate.get_chunk(store, id_or_ref)
+            if whole:
+                return definition_dict(navigate.definition_of(store, chunk))
+            return chunk_dict(chunk)
+
+    def get_symbol(self, target: str) -> dict:
+        """The complete definitions of a symbol name, or the one holding PATH:LINE."""
+        with self.store() as store:
+            location = navigate.parse_location(target)
+            if location is not None:
+                definitions, total = [navigate.definition_at(store, *location)], 1
+            else:
+                definitions, total = navigate.get_symbol(store, target)
+        out = {"target": target, "total": total, "definitions": [definition_dict(d) for d in definitions]}
+        if total > len(definitions):
+            out["note"] = (f"{total - len(definitions)} more definitions not returned; qualify the name "
+                           "(Class.method) or use lookup to list them all")
+        return out
+
+    def read_lines(self, path: str, start_line: int = 1, end_line: int | None = None) -> dict:
+        with self.store() as store:
+            return lines_dict(navigate.read_lines(store, path, start_line, end_line))
 
     def lookup(self, name: str, prefix: bool = False, limit: int = 50) -> dict:
         with self.store() as store:

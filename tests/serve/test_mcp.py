@@ -22,7 +22,7 @@ from tests.index.repo import make_repo
 
 PROJECT = Path(__file__).resolve().parents[2]
 SERVER_ENV = {"PYTHONPATH": str(PROJECT), "CODESIFT_DEVICE": "cpu"}
-TOOLS = {"status", "search", "get_chunk", "lookup", "refs", "explore", "index"}
+TOOLS = {"status", "search", "get_chunk", "get_symbol", "read_lines", "lookup", "refs", "explore", "index"}
 
 
 @asynccontextmanager
@@ -218,3 +218,20 @@ def test_http_transport_on_localhost(repo, tmp_path):
                 assert portal.call(lookup)["results"][0]["path"] == "src/config.py"
         finally:
             proc.terminate()
+
+
+def test_whole_definitions_and_line_ranges(server):
+    from tests.index.repo import FILES
+
+    lines = FILES["src/server.py"].split("\n")
+    out = server.ok("get_symbol", target="HttpServer")
+    (d,) = out["definitions"]
+    assert out["total"] == 1 and d["content"] == "\n".join(lines[3:23]) and len(d["refs"]) == 5
+    at = server.ok("get_symbol", target="src/server.py:16")["definitions"][0]
+    assert at["symbol"] == "HttpServer.stop" and (at["start_line"], at["end_line"]) == (15, 18)
+    read = server.ok("read_lines", path="src/server.py", start_line=11, end_line=13)
+    assert read["content"] == "\n".join(lines[10:13]) and read["total_lines"] == 23
+    whole = server.ok("get_chunk", ref=at["refs"][0], whole=True)
+    assert whole["symbol"] == "HttpServer.stop" and whole["content"] == at["content"]
+    assert "no symbol named" in server.error("get_symbol", target="Nope")
+    assert "refusing path" in server.error("read_lines", path="../x.py")

@@ -90,12 +90,17 @@ def refs(symbol: str, index_dir: Path | None, as_json: bool) -> None:
                  "try `codesift lookup --prefix` for similar names")
     sections = [("defined in", [_chunk_line(c) for c in found.definitions]),
                 ("called by", [_chunk_line(c) for c in found.callers]),
-                ("calls", [f"{c.name}  " + (", ".join(f"{x.path}:{x.start_line} {x.symbol}" for x in c.candidates)
-                                            or click.style("(not in the index)", dim=True)) for c in found.callees]),
+                ("calls", [f"{c.name}  " + ", ".join(f"{x.path}:{x.start_line} {x.symbol}" for x in c.candidates)
+                           for c in found.callees]),
                 ("imported by", [f"{i.path}:{i.line}  {i.module}" + (f" import {i.name}" if i.name else "")
                                  + click.style(f"  (by {i.match})", dim=True) for i in found.imports])]
+    left_out = {"calls": f"{found.unresolved_callees} not in the index, {found.builtin_callees} built-in",
+                "called by": f"{found.total_callers} in all", "imported by": f"{found.total_imports} in all, "
+                f"{found.dropped_imports} of other names or modules left out"}
     for title, lines in sections:
-        click.echo(click.style(f"{title} ({len(lines)})", bold=True))
+        extra = left_out.get(title)
+        click.echo(click.style(f"{title} ({len(lines)})", bold=True) + (click.style(f"  {extra}", dim=True)
+                                                                        if extra else ""))
         for line in lines:
             click.echo("  " + line)
     click.echo(click.style(f"note: {found.note}", dim=True), err=True)
@@ -103,15 +108,18 @@ def refs(symbol: str, index_dir: Path | None, as_json: bool) -> None:
 
 @click.command()
 @click.argument("path", required=False)
+@click.option("--depth", type=click.IntRange(min=1), default=None,
+              help="List folders and files only this many levels below PATH (deeper ones count in their folder).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="List at most this many folders and files.")
 @INDEX_DIR_OPTION
 @JSON_OPTION
-def explore(path: str | None, index_dir: Path | None, as_json: bool) -> None:
+def explore(path: str | None, depth: int | None, limit: int | None, index_dir: Path | None, as_json: bool) -> None:
     """The indexed tree (or the folder PATH), or the outline of the file PATH."""
     from codesift.search.navigate import Outline, explore as browse
     from codesift.search.views import chunk_label, explore_dict
 
     with _open_store(index_dir) as store:
-        found = browse(store, path)
+        found = browse(store, path, depth=depth, limit=limit)
     if as_json:
         _echo_json(explore_dict(found))
         return
@@ -128,8 +136,9 @@ def explore(path: str | None, index_dir: Path | None, as_json: bool) -> None:
                    + f"  {d['files']} files, {d['chunks']} chunks  " + click.style(f"({langs})", dim=True))
     for f in found.files:
         click.echo(f"  {f.path}  ({f.language}, {f.lines} lines, {f.chunks} chunks)")
-    if found.omitted_files:
-        click.echo(f"{found.omitted_files} files not listed; give a folder: codesift explore FOLDER", err=True)
+    if found.omitted_files or found.omitted_folders:
+        click.echo(f"{found.omitted_files} files and {found.omitted_folders} folders not listed; give a folder "
+                   "(codesift explore FOLDER) or a larger --depth / --limit", err=True)
 
 
 @click.command(name="get")

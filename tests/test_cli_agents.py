@@ -49,8 +49,8 @@ def test_lookup_refs_explore_get(repo):
     assert run(["get", ref], repo).stdout.lstrip().startswith("def start(self):")
 
     refs = ok_json(["refs", "HttpServer.stop"], repo)
-    assert refs["resolved"] == "by-name" and refs["callees"][0]["name"] == "close"
-    assert "calls (1)" in run(["refs", "HttpServer.stop"], repo).stdout
+    assert refs["resolved"] == "by-name" and refs["callees"] == [] and refs["unresolved_callees"] == 1
+    assert "calls (0)  1 not in the index, 0 built-in" in run(["refs", "HttpServer.stop"], repo).stdout
 
     assert ok_json(["explore"], repo)["total_files"] == 7
     outline = run(["explore", "src/server.py"], repo).stdout
@@ -140,3 +140,12 @@ def test_get_a_symbol_a_location_or_a_line_range(repo):
                           (["get", "src/server.py", "--lines", "90-99"], "not in src/server.py")]:
         r = run(args, repo)
         assert r.exit_code != 0 and message in r.output, (args, r.output)
+
+
+def test_explore_depth_and_limit(repo):
+    top = ok_json(["explore", "--depth", "1"], repo)
+    assert {f["path"] for f in top["files"]} == {"package.json", "notes.txt", ".gitignore"}
+    assert top["omitted_files"] == 4
+    assert {d["path"] for d in top["folders"]} == {"", "src", "docs"}
+    r = run(["explore", "--limit", "2"], repo)
+    assert r.exit_code == 0 and "not listed" in r.stderr

@@ -7,6 +7,7 @@ and say so (`resolved: "by-name"`).
 """
 from __future__ import annotations
 
+import builtins
 import posixpath
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -57,15 +58,30 @@ class ImportRef:
     match: str  # "name", "module" or "name+module": which part of the import pointed at the symbol
 
 
+# Names every program calls that no index defines usefully: listing them as callees is noise.
+BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_")) | frozenset({
+    # JavaScript / TypeScript globals
+    "require", "console", "log", "parseInt", "parseFloat", "setTimeout", "setInterval", "clearTimeout",
+    "clearInterval", "Array", "Object", "String", "Number", "Boolean", "Promise", "JSON", "Symbol", "Error",
+    "Map", "Set", "Date", "Math", "RegExp", "structuredClone",
+    # Rust, Go, C and C++ built-ins and macros
+    "println", "print", "format", "vec", "panic", "assert", "assert_eq", "unwrap", "expect", "clone", "to_string",
+    "append", "make", "new", "delete", "cap", "printf", "sprintf", "malloc", "free", "sizeof", "memcpy", "strlen",
+})
+
+
 @dataclass
 class Refs:
     symbol: str
     definitions: list[ChunkRow]
     callers: list[ChunkRow] = field(default_factory=list)
-    callees: list[Callee] = field(default_factory=list)
+    callees: list[Callee] = field(default_factory=list)  # only names defined in the index
     imports: list[ImportRef] = field(default_factory=list)
     total_callers: int = 0  # before the limit
     total_imports: int = 0
+    unresolved_callees: int = 0  # names called that the index does not define (not listed)
+    builtin_callees: int = 0  # built-in names called (len, print, console, ...: not listed)
+    dropped_imports: int = 0  # imports from the symbol's module of other names, or of the name from elsewhere
     resolved: str = "by-name"
     note: str = ("references are matched by name only: a call or import of another symbol with the same "
                  "name counts too, so expect some false positives (and misses for dynamic calls)")
@@ -80,10 +96,16 @@ def refs(store: Store, symbol: str, limit: int = 50) -> Refs:
     callers, out.total_callers = store.caller_rowids(last, limit)
     out.callers = _in_order(store, callers)
     if out.definitions:
-        names = store.called_names([c.rowid for c in out.definitions])
-        defined = _definitions_by_last_name(store, set(names))
-        out.callees = [Callee(n, defined.get(n, [])) for n in dict.fromkeys(names)]
-    imports = _imports_of(store, symbol, out.definitions)
+        names = list(dict.fromkeys(store.called_names([c.rowid for c in out.definitions])))
+        defined = _definitions_by_last_name(store, set(names) - BUILTIN_NAMES)
+        for n in names:
+            if n in BUILTIN_NAMES:
+                out.builtin_callees += 1
+            elif n in defined:
+                out.callees.append(Callee(n, defined[n]))
+            else:
+                out.unresolved_callees += 1
+    imports, out.dropped_imports = _imports_of(store, symbol, out.definitions)
     out.imports, out.total_imports = imports[:limit], len(imports)
     return out
 
@@ -122,21 +144,32 @@ def _normalize_module(module: str) -> str:
     return m
 
 
-def _imports_of(store: Store, symbol: str, definitions: list[ChunkRow]) -> list[ImportRef]:
+def _imports_of(store: Store, symbol: str, definitions: list[ChunkRow]) -> tuple[list[ImportRef], int]:
+    """(imports that bring in `symbol` or its module, how many other imports were looked at and left
+    out). Kept: the name from the defining module (name+module) or from a package above it, as a
+    re-export (name); the defining module itself (module). Left out: other names imported from
+    that module, and the same name imported from an unrelated module. With no definition in the
+    index, every import of the name is kept."""
     top = symbol.split(".", 1)[0]  # `Class.method` is imported as `Class`
     modules = set().union(*(module_names(c.path) for c in definitions)) if definitions else set()
     own = {c.path for c in definitions}
-    found = []
+    found, dropped = [], 0
     for path, module, name, alias, line in store.imports():
         if path in own:
             continue
         m = _normalize_module(module)
-        by_module = m in modules or (name is not None and f"{m}.{name}".lstrip(".") in modules)
-        by_name = name == top
-        if by_name or by_module:
-            match = "name+module" if by_name and by_module else "name" if by_name else "module"
-            found.append(ImportRef(path, line, module, name, alias, match))
-    return found
+        imports_module = (name is None and m in modules) or (name is not None and f"{m}.{name}".lstrip(".") in modules)
+        from_home = m in modules
+        from_above = not m or any(x.startswith(m + ".") for x in modules)  # `from pkg import X`: a re-export
+        if name == top and (not modules or from_home or from_above):
+            match = "name+module" if from_home else "name"
+        elif imports_module:
+            match = "module"
+        else:
+            dropped += name == top or (from_home and name is not None)
+            continue
+        found.append(ImportRef(path, line, module, name, alias, match))
+    return found, dropped
 
 
 # --- explore --------------------------------------------------------------------------
@@ -155,7 +188,9 @@ class Tree:
     folders: list[dict]  # {"path", "files", "chunks", "tokens", "languages": {lang: files}}
     files: list[FileEntry]  # empty when there were more than `max_files`
     total_files: int
-    omitted_files: int = 0
+    omitted_files: int = 0  # files below the folder not listed (too deep, or past the limit)
+    omitted_folders: int = 0
+    depth: int | None = None
 
 
 @dataclass
@@ -164,9 +199,16 @@ class Outline:
     chunks: list[ChunkRow]
 
 
-def explore(store: Store, path: str | None = None, max_files: int = 500) -> Tree | Outline:
+def explore(store: Store, path: str | None = None, max_files: int = 500, depth: int | None = None,
+            limit: int | None = None) -> Tree | Outline:
     """With no path (or a folder), the indexed files below it with chunk counts and languages;
-    with a file path, that file's outline: its chunks in order."""
+    with a file path, that file's outline: its chunks in order.
+
+    `depth` lists only folders and files that many levels below the folder (deeper ones count in
+    their folder's totals); `limit` caps the folders and files listed (folders first). Without
+    them, every folder is listed, and the files only if there are at most `max_files`."""
+    if depth is not None and depth < 1 or limit is not None and limit < 1:
+        raise CodesiftError("depth and limit must be 1 or more")
     rel = safe_relative_path(index_root(store), path) if path else ""
     files = _file_entries(store, rel)
     if len(files) == 1 and files[0].path == rel:
@@ -174,11 +216,12 @@ def explore(store: Store, path: str | None = None, max_files: int = 500) -> Tree
     if rel and not files:
         raise CodesiftError(f"{rel!r} is not an indexed file or folder; call explore with no path to list the "
                             "indexed files (ignored, binary and oversized files are not indexed)")
+    base = len(rel.split("/")) if rel else 0
     folders: dict[str, dict] = {}
     for f in files:
         parts = f.path.split("/")[:-1]
-        for depth in range(len(rel.split("/")) if rel else 0, len(parts) + 1):
-            key = "/".join(parts[:depth])
+        for level in range(base, len(parts) + 1):
+            key = "/".join(parts[:level])
             agg = folders.setdefault(key, {"path": key, "files": 0, "chunks": 0, "tokens": 0,
                                            "languages": defaultdict(int)})
             agg["files"] += 1
@@ -187,8 +230,21 @@ def explore(store: Store, path: str | None = None, max_files: int = 500) -> Tree
             agg["languages"][f.language] += 1
     for agg in folders.values():
         agg["languages"] = dict(sorted(agg["languages"].items(), key=lambda kv: (-kv[1], kv[0])))
-    shown = files if len(files) <= max_files else []
-    return Tree(rel, [folders[k] for k in sorted(folders)], shown, len(files), len(files) - len(shown))
+    listed = [folders[k] for k in sorted(folders)]
+    if depth is None and limit is None:
+        shown = files if len(files) <= max_files else []
+        return Tree(rel, listed, shown, len(files), len(files) - len(shown))
+
+    def below(p: str) -> int:  # levels below the folder asked for: its own files and subfolders are 1
+        return len(p.split("/")) - base
+
+    every = len(listed)
+    listed = [d for d in listed if d["path"] == rel or depth is None or below(d["path"]) <= depth]
+    shown = [f for f in files if depth is None or below(f.path) <= depth]
+    if limit is not None:
+        listed = listed[:limit]
+        shown = shown[:max(0, limit - len(listed))]
+    return Tree(rel, listed, shown, len(files), len(files) - len(shown), every - len(listed), depth)
 
 
 def _file_entries(store: Store, rel: str) -> list[FileEntry]:

@@ -25,8 +25,8 @@ LOCALHOST = "127.0.0.1"  # HTTP is for local clients only; never bind to all int
 
 INSTRUCTIONS = """codesift searches and navigates one indexed source tree (paths are relative to its root).
 Typical flow: status (is the index ready?) -> search with a max_tokens budget -> get_chunk for a
-result shown partially -> lookup / refs / explore to follow symbols and files. Results carry a
-12-character `ref` for get_chunk. If status says "not indexed", call index and poll status."""
+result shown partially (whole=true, or get_symbol, for a complete function) -> lookup / refs /
+explore / read_lines to follow symbols and files. Results carry a 12-character `ref` for get_chunk. If status says "not indexed", call index and poll status."""
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
@@ -41,6 +41,8 @@ def _call(method: Callable[..., dict], **kwargs: Any) -> CallToolResult:
     (the SDK's default text is indented, which costs an agent tokens for nothing)."""
     try:
         result = method(**kwargs)
+        if isinstance(result, str):  # a compact text rendering (search): the text is the whole response
+            return CallToolResult(content=[TextContent(type="text", text=result)])
     except CodesiftError as e:
         raise ToolError(str(e)) from e
     except sqlite3.Error as e:  # e.g. locked for longer than the timeout by another process
@@ -79,15 +81,21 @@ def build_server(ws: Workspace) -> MCPServer:
                         "folder like 'src/api'.")] = None,
         language: Annotated[str | None, Field(
             description="Only this language, e.g. python, rust, markdown (see status for those indexed).")] = None,
-        max_tokens: Annotated[int, Field(ge=0, le=200_000, description=(
-            "Token budget for the inline content of all results together (about 4 characters per token). "
-            "Whole chunks come first in rank order; the first one that does not fit is cut at a line "
-            "boundary with a marker; later results carry metadata only (shown: none). Never exceeded."))] = 2000,
+        max_tokens: Annotated[int, Field(ge=100, le=200_000, description=(
+            "Budget for the whole response, counted generously (3 characters a token). Whole chunks come "
+            "first in rank order; the first that does not fit is cut at a line boundary with a marker; "
+            "later results carry only their head line (ref, path:lines, symbol); results that do not fit "
+            "even so are left out, and the response says how many."))] = 2000,
+        format: Annotated[Literal["text", "json"], Field(
+            description="text (default): compact, one head line per result (rank, ref, path:lines, symbol or "
+                        "heading, kind) then its content. json: one object for programs, fields without a "
+                        "value left out.")] = "text",
     ) -> CallToolResult:
-        """Search the index. Each result has path, start_line, end_line, kind, symbol or heading_path, score,
-        ref, and content inline within the max_tokens budget (shown: all, partial or none; tokens counts
-        what is returned). Use get_chunk with a ref for the full text of a partial or omitted result."""
-        return _call(ws.search, query=query, mode=mode, k=k, path=path, language=language, max_tokens=max_tokens)
+        """Search the index. Each result: its ref (for get_chunk, or get_chunk with whole=true for a split
+        function), path and lines, symbol or heading, kind, and its content while the max_tokens budget
+        lasts. The budget covers the whole response, not only the content."""
+        return _call(ws.search, query=query, mode=mode, k=k, path=path, language=language, max_tokens=max_tokens,
+                     format=format)
 
     @server.tool(annotations=READ_ONLY)
     def get_chunk(
@@ -136,9 +144,11 @@ def build_server(ws: Workspace) -> MCPServer:
     @server.tool(annotations=READ_ONLY)
     def refs(symbol: SymbolName) -> CallToolResult:
         """References of a symbol, matched by name: definitions; callers (chunks that call its last name);
-        callees (names it calls, each with the chunks that define that name, all candidates when ambiguous);
-        imports (files importing the name or its module). Name-based: expect some false positives; a qualified
-        name (`Class.method`) narrows the definitions whose callees are listed. Lists stop at 50 (see total_*)."""
+        callees (names it calls that the index defines, each with its candidate definitions; built-in and
+        unresolved names are only counted); imports (of the name from its module or a package above it, or of
+        its module; other names from that module are counted in dropped_imports). Name-based: expect some
+        false positives; a qualified name (`Class.method`) narrows the definitions. Lists stop at 50 (see
+        total_*)."""
         return _call(ws.refs, symbol=symbol)
 
     @server.tool(annotations=READ_ONLY)
@@ -146,11 +156,17 @@ def build_server(ws: Workspace) -> MCPServer:
         path: Annotated[str | None, Field(
             description="Omit for the whole tree; a folder for the files below it; a file for its outline. "
                         "Relative to the root, as listed by explore itself.")] = None,
+        depth: Annotated[int, Field(ge=1, le=64, description="Levels below the folder to list: 1 is its own "
+                                                             "files and subfolders.")] = 2,
+        limit: Annotated[int, Field(ge=1, le=5000, description="At most this many folders and files listed "
+                                                               "(folders first).")] = 100,
     ) -> CallToolResult:
         """Browse the index. Tree (no path or a folder): folders with file, chunk and token counts and
-        languages, and files with line, chunk and token counts. Outline (a file): its chunks in order with
-        kind, symbol or heading breadcrumb (label), line range, tokens and ref."""
-        return _call(ws.explore, path=path)
+        languages, and files with line, chunk and token counts, down to `depth` and up to `limit` entries
+        (omitted_files / omitted_folders say what was left out: explore a listed folder for more). Outline
+        (a file): its chunks in order with kind, symbol or heading breadcrumb (label), line range, tokens
+        and ref."""
+        return _call(ws.explore, path=path, depth=depth, limit=limit)
 
     return server
 

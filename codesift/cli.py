@@ -222,9 +222,18 @@ def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
 
     Only new and changed files are chunked and embedded again. Honours .gitignore,
     .ignore and .codesiftignore; skips binary files and files over --max-file-size.
+    In a folder of a tree indexed above it, updates that index (as search finds it);
+    give --index-dir to index the folder on its own.
     """
     from codesift.index.indexer import index_tree
 
+    if index_dir is None:
+        enclosing = _enclosing_index(root)
+        if enclosing is not None:
+            root, index_dir = enclosing
+            if not quiet:
+                click.echo(f"updating the index of {root} (found at {index_dir}); give --index-dir to index "
+                           "this folder on its own", err=True)
     bar = _Progress(not quiet)
     try:
         summary = index_tree(root, index_dir, model=model, device=device, dtype=None if dtype == "auto" else dtype,
@@ -240,6 +249,22 @@ def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
         click.echo(summary.line(), err=True)
     if as_json:
         click.echo(json.dumps(_summary_dict(summary)))
+
+
+def _enclosing_index(folder: Path) -> tuple[Path, Path] | None:
+    """(root, index folder) of the index of a tree above `folder` that holds it, if there is one:
+    running `codesift index` in a subfolder then updates that index instead of starting a second."""
+    from codesift.index.store import DEFAULT_DIR_NAME, Store, find_index_dir
+
+    folder = folder.resolve()
+    found = find_index_dir(folder)
+    if found is None or found == folder / DEFAULT_DIR_NAME:
+        return None
+    with Store(found, readonly=True) as store:
+        recorded = store.get_meta("root")
+    if not recorded or not folder.is_relative_to(Path(recorded)):
+        return None  # an index of another tree that happens to sit above: leave it alone
+    return Path(recorded), found
 
 
 def _summary_dict(summary) -> dict:

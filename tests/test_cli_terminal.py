@@ -129,3 +129,20 @@ def test_progress_bar_shows_rate_and_time_left():
     assert out.getvalue().startswith("\r[#######.......................] 100/400 files, 5.0 files/s, 1:00 left")
     p.close()
     assert out.getvalue().endswith("\r\x1b[K")
+
+
+def test_index_in_a_subfolder_updates_the_enclosing_index(tmp_path, embedder):
+    """Issue 15 #5: no second index inside an indexed tree, unless --index-dir asks for one."""
+    root = make_repo(tmp_path / "repo")
+    index_tree(root, embedder=embedder, workers=1)
+    (root / "src" / "extra.py").write_text("def extra_function():\n    return 42\n")
+    r = run(["index", "--json", "--workers", "1", "--device", "cpu"], root / "src")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["root"] == str(root.resolve()) and out["new"] == 1 and out["unchanged"] == 7
+    assert "updating the index of" in r.stderr and not (root / "src" / ".codesift").exists()
+    found = json.loads(run(["lookup", "extra_function", "--json"], root).stdout)["results"]
+    assert found[0]["path"] == "src/extra.py"
+    own = tmp_path / "src-index"
+    r = run(["index", "src", "--json", "-q", "--workers", "1", "--device", "cpu", "--index-dir", str(own)], root)
+    assert r.exit_code == 0 and json.loads(r.stdout)["files"] == 4 and (own / "index.db").is_file()

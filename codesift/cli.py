@@ -386,6 +386,39 @@ def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], ex
 
 
 @cli.command()
+@click.argument("target")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of results.")
+@click.option("--path", "path_globs", multiple=True, help="Only paths matching this glob; repeatable.")
+@click.option("--exclude-path", "exclude_paths", multiple=True, help="Leave out paths matching this glob; repeatable.")
+@click.option("--lang", "languages", multiple=True, help="Only these languages (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {target, results}.")
+@INDEX_DIR_OPTION
+def similar(target: str, k: int, path_globs: tuple[str, ...], exclude_paths: tuple[str, ...],
+            languages: tuple[str, ...], as_json: bool, index_dir: Path | None) -> None:
+    """Chunks most like TARGET (a ref from search or lookup, or PATH:LINE): near-duplicate and
+    look-alike code, by the chunk's own stored vector (no model needed). Scores are cosines."""
+    from codesift.search.navigate import chunk_of
+    from codesift.search.views import chunk_brief, chunk_label, similar_dict
+
+    searcher = _open_searcher(index_dir, None)
+    try:
+        chunk = chunk_of(searcher.store, target)
+        results = searcher.similar(chunk, k=k, path_glob=path_globs or None, languages=languages or None,
+                                   exclude_paths=exclude_paths or None)
+    finally:
+        searcher.close()
+    if as_json:
+        click.echo(json.dumps(similar_dict(chunk, results), ensure_ascii=False))
+    else:
+        click.echo(f"like {chunk.ref}  {chunk.path}:{chunk.start_line}-{chunk.end_line}  {chunk_label(chunk)}",
+                   err=True)
+        _print_human(results, target)
+    if not results:
+        no_match(f"no other chunk to compare {chunk.ref} with" + (" under these filters"
+                                                                  if path_globs or languages or exclude_paths else ""))
+
+
+@cli.command()
 @INDEX_DIR_OPTION
 @JSON_OPTION
 def status(index_dir: Path | None, as_json: bool) -> None:

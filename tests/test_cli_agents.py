@@ -149,3 +149,16 @@ def test_explore_depth_and_limit(repo):
     assert {d["path"] for d in top["folders"]} == {"", "src", "docs"}
     r = run(["explore", "--limit", "2"], repo)
     assert r.exit_code == 0 and "not listed" in r.stderr
+
+
+def test_similar_by_ref_or_location(repo):
+    out = ok_json(["similar", "src/server.py:12", "-k", "3"], repo)
+    assert out["target"]["symbol"] == "HttpServer.start" and len(out["results"]) == 3
+    assert out["target"]["ref"] not in {r["ref"] for r in out["results"]}
+    assert out["results"][0]["symbol"].startswith("HttpServer.")  # its siblings are the nearest code here
+    by_ref = ok_json(["similar", out["target"]["ref"], "-k", "3"], repo)
+    assert by_ref["results"] == out["results"]
+    human = run(["similar", out["target"]["ref"], "-k", "2"], repo)
+    assert human.exit_code == 0 and human.stdout.split()[0] == out["results"][0]["ref"]
+    r = run(["similar", "src/server.py:12", "--path", "docs/*", "--lang", "rust"], repo)
+    assert r.exit_code == 1 and "no other chunk" in r.stderr

@@ -597,6 +597,20 @@ class Store:
                                "WHERE c.id >= ? AND c.id < ? LIMIT 2", (chunk_id, chunk_id + "\U0010ffff")).fetchall()
         return _chunk_row(rows[0]) if len(rows) == 1 else None
 
+    def vector_location(self, rowid: int) -> VectorLocation | None:
+        """Where chunk `rowid`'s own vectors are: its segment row (slot 0, its text), or in an index
+        not yet upgraded, its float32 text vector; None if it has none."""
+        if self.schema >= 3:
+            row = self.db.execute("SELECT seg, seg_row FROM chunks WHERE rowid = ?", (rowid,)).fetchone()
+            if row and row[0] is not None:
+                return VectorLocation(row[0], row[1], 0)
+        if "vectors" in self.legacy:
+            row = self.db.execute("SELECT v.vec FROM chunks c JOIN vectors v ON v.embed_hash = c.embed_hash "
+                                  "WHERE c.rowid = ?", (rowid,)).fetchone()
+            if row:
+                return VectorLocation(legacy=row[0])
+        return None
+
     def count_id_prefix(self, prefix: str) -> int:
         return self.db.execute("SELECT count(*) FROM chunks WHERE substr(id, 1, ?) = ?",
                                (len(prefix), prefix)).fetchone()[0]

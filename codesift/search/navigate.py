@@ -379,16 +379,27 @@ def get_symbol(store: Store, name: str, limit: int = MAX_DEFINITIONS) -> tuple[l
     return out, total
 
 
-def definition_at(store: Store, path: str, line: int) -> Definition:
-    """The complete definition holding line `line` of `path`: the innermost symbol there."""
+def chunk_at(store: Store, path: str, line: int, chunks: list[ChunkRow] | None = None) -> ChunkRow:
+    """The chunk holding line `line` of `path`: the innermost symbol's, if several hold it."""
     f = _file_entry(store, path)
-    chunks = list(store.iter_chunks(f.path))
+    chunks = chunks if chunks is not None else list(store.iter_chunks(f.path))
     here = [c for c in chunks if c.start_line <= line <= c.end_line]
     if not here:
         raise CodesiftError(f"line {line} of {f.path} is in no chunk (a blank line, or past its {f.lines} "
                             f"lines); try `codesift get {f.path} --lines {max(1, line - 5)}-{line + 5}`")
-    inner = min(here, key=lambda c: (c.symbol is None, c.end_line - c.start_line))
-    return definition_of(store, inner, chunks)
+    return min(here, key=lambda c: (c.symbol is None, c.end_line - c.start_line))
+
+
+def definition_at(store: Store, path: str, line: int) -> Definition:
+    """The complete definition holding line `line` of `path`: the innermost symbol there."""
+    chunks = list(store.iter_chunks(_file_entry(store, path).path))
+    return definition_of(store, chunk_at(store, path, line, chunks), chunks)
+
+
+def chunk_of(store: Store, target: str) -> ChunkRow:
+    """The chunk a user points at: a ref (or id), or PATH:LINE."""
+    location = parse_location(target)
+    return chunk_at(store, *location) if location is not None else get_chunk(store, target)
 
 
 def parse_location(text: str) -> tuple[str, int] | None:

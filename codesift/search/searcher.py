@@ -258,6 +258,45 @@ class Searcher:
                 break
         return kept
 
+    # --- similar ----------------------------------------------------------------------
+    def similar(self, chunk: ChunkRow, k: int = 10, path_glob: str | Sequence[str] | None = None,
+                languages: Sequence[str] | None = None, exclude_paths: Sequence[str] | None = None
+                ) -> list[SearchResult]:
+        """The k chunks whose text vectors are nearest `chunk`'s own (cosine; near 1 is a near
+        duplicate), one per split symbol; the chunk itself and the other parts of its symbol are
+        left out. Needs no model: the chunk's stored vector is the query."""
+        from codesift.index.vectors import dequantize, top_chunks
+
+        with self.store.snapshot():
+            where = self.store.vector_location(chunk.rowid)
+            if where is None:
+                raise CodesiftError(f"chunk {chunk.ref} has no vector yet (its index run has not finished); "
+                                    "run `codesift index`, then ask again")
+            segments = self.segments()
+            if where.legacy is not None:
+                qvec = np.frombuffer(where.legacy, dtype=np.float32)
+            else:
+                seg = next((s for s in segments if s.id == where.seg), None)
+                if seg is None:
+                    raise CodesiftError(f"the vectors of chunk {chunk.ref} changed while reading; ask again")
+                qvec = dequantize(np.asarray(seg.vectors[where.seg_row, 0]))
+            allowed = self.allowed_rowids(path_glob, languages, exclude_paths)
+
+            def same(c: ChunkRow) -> bool:
+                return c.rowid == chunk.rowid or bool(chunk.part and c.part and chunk.symbol
+                                                      and (c.path, c.symbol) == (chunk.path, chunk.symbol))
+
+            n = k + SPARE_RESULTS * k + 1
+            while True:
+                scores = top_chunks(segments, qvec, n, use_head=False, allowed=allowed)
+                ranked = top_k(scores, len(scores))
+                rows = self.store.chunks_by_rowid(r for r, _ in ranked)
+                results = [SearchResult(rows[r], s) for r, s in ranked if r in rows and not same(rows[r])]
+                kept = one_part_per_symbol(results, k)
+                if len(kept) >= k or len(scores) < n:
+                    return kept
+                n *= 4
+
     def _weigh_kinds(self, scores: dict[int, float], weights: dict[str, float]) -> dict[int, float]:
         kinds = self.store.chunk_kinds(scores)
         return {r: s * weights.get(kinds.get(r, ""), 1.0) for r, s in scores.items()}

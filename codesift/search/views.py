@@ -177,3 +177,9 @@ def without_nulls(obj):
     if isinstance(obj, list):
         return [without_nulls(v) for v in obj]
     return obj
+
+
+def similar_dict(chunk: ChunkRow, results: Sequence) -> dict:
+    """`similar` as JSON: the chunk compared, then each result with its cosine score."""
+    return {"target": chunk_brief(chunk),
+            "results": [{**chunk_brief(r.chunk), "score": round(float(r.score), 4)} for r in results]}

@@ -110,6 +110,19 @@ def build_server(ws: Workspace) -> MCPServer:
         return _call(ws.get_chunk, id_or_ref=ref, whole=whole)
 
     @server.tool(annotations=READ_ONLY)
+    def similar(
+        target: Annotated[str, Field(description="A chunk's ref (from search, lookup or explore) or PATH:LINE "
+                                                 "(`src/app.py:42`) for the chunk holding that line.")],
+        k: Annotated[int, Field(ge=1, le=100, description="How many results to return.")] = 10,
+        path: Annotated[str | None, Field(description="Only paths matching this glob, relative to the root.")] = None,
+    ) -> CallToolResult:
+        """Chunks most like a given one: near-duplicate or look-alike code (copies to change together,
+        other implementations of the same idea). Each result: ref, path, lines, kind, symbol and score
+        (cosine of the stored vectors; near 1 is a near duplicate). The chunk itself and the other parts of
+        its symbol are left out."""
+        return _call(ws.similar, target=target, k=k, path=path)
+
+    @server.tool(annotations=READ_ONLY)
     def get_symbol(
         target: Annotated[str, Field(description="A symbol name (`HttpServer.start`, or `start` for every "
                                                  "`X.start`), or PATH:LINE (`src/app.py:42`) for the "

@@ -19,7 +19,7 @@ from codesift.search import navigate
 from codesift.search.searcher import Searcher
 from codesift.search.budget import fit_response
 from codesift.search.views import (chunk_dict, chunk_meta, definition_dict, explore_dict, index_note, lines_dict,
-                                   refs_dict, search_json, search_text, without_nulls)
+                                   refs_dict, search_json, search_text, similar_dict, without_nulls)
 from codesift.serve.jobs import IndexJob
 
 
@@ -138,6 +138,14 @@ class Workspace:
         fitted, _ = fit_response(results, max_tokens, lambda kept, left: json.dumps(
             as_json(kept, left), ensure_ascii=False, separators=(",", ":")))
         return as_json(fitted, len(results) - len(fitted))
+
+    def similar(self, target: str, k: int = 10, path: str | None = None) -> dict:
+        """Chunks most like the one at `target` (a ref or PATH:LINE), by its stored vector."""
+        if path is not None and "\x00" in path:
+            raise CodesiftError("the path glob contains a NUL byte")
+        searcher = self.searcher()
+        chunk = navigate.chunk_of(searcher.store, target)
+        return without_nulls(similar_dict(chunk, searcher.similar(chunk, k=k, path_glob=path or None)))
 
     def get_chunk(self, id_or_ref: str, whole: bool = False) -> dict:
         with self.store() as store:

@@ -22,7 +22,8 @@ from tests.index.repo import make_repo
 
 PROJECT = Path(__file__).resolve().parents[2]
 SERVER_ENV = {"PYTHONPATH": str(PROJECT), "CODESIFT_DEVICE": "cpu"}
-TOOLS = {"status", "search", "get_chunk", "get_symbol", "read_lines", "lookup", "refs", "explore", "index"}
+TOOLS = {"status", "search", "get_chunk", "get_symbol", "read_lines", "similar", "lookup", "refs", "explore",
+         "index"}
 
 
 @asynccontextmanager
@@ -264,3 +265,10 @@ def test_whole_definitions_and_line_ranges(server):
     assert whole["symbol"] == "HttpServer.stop" and whole["content"] == at["content"]
     assert "no symbol named" in server.error("get_symbol", target="Nope")
     assert "refusing path" in server.error("read_lines", path="../x.py")
+
+
+def test_similar_tool(server):
+    out = server.ok("similar", target="src/server.py:16", k=2)
+    assert out["target"]["symbol"] == "HttpServer.stop" and len(out["results"]) == 2
+    assert all(set(r) >= {"ref", "path", "start_line", "end_line", "score"} for r in out["results"])
+    assert "not a chunk id or ref" in server.error("similar", target="nope")

@@ -114,20 +114,23 @@ Render = Callable[[list[Fitted], int], str]  # (results kept, results left out) 
 
 def fit_response(results: Sequence[SearchResult], max_tokens: int, render: Render) -> tuple[list[Fitted], str]:
     """Results in rank order, each with as much content as fits, so that the whole rendered
-    response stays within `max_tokens` (by `response_tokens`): whole chunks first, then the next
-    one cut at a line boundary, then metadata only; results whose metadata no longer fits are
-    left out (`render` is told how many). Returns the results kept and the response text.
+    response stays within `max_tokens` (by `response_tokens`). The head lines of all results are
+    worth more than the content of the last ones: content goes in (whole chunks first, then the
+    next one cut at a line boundary) only while every later result still fits as a head line;
+    when even the head lines do not all fit, the last results are left out (`render` is told how
+    many). Returns the results kept and the response text.
 
     The only overrun: a budget smaller than the response with no result at all."""
     if max_tokens < 0:
         raise CodesiftError(f"max_tokens must be 0 or more, not {max_tokens}")
+    heads = [Fitted(r, "", "none") for r in results]
     kept: list[Fitted] = []
     open_ = True  # still inlining content
     for i, r in enumerate(results):
-        rest = len(results) - i - 1  # left out if nothing more fits
+        rest = len(results) - i - 1
 
-        def fits(item: Fitted) -> bool:
-            return response_tokens(render(kept + [item], rest)) <= max_tokens
+        def fits(item: Fitted) -> bool:  # with every later result as a head line
+            return response_tokens(render(kept + [item] + heads[i + 1:], 0)) <= max_tokens
 
         if open_:
             whole = Fitted(r, r.chunk.content, "all")
@@ -139,10 +142,10 @@ def fit_response(results: Sequence[SearchResult], max_tokens: int, render: Rende
             if cut is not None:
                 kept.append(cut)
                 continue
-        meta = Fitted(r, "", "none")
-        if not fits(meta):
-            break
-        kept.append(meta)
+        if fits(heads[i]) or response_tokens(render(kept + [heads[i]], rest)) <= max_tokens:
+            kept.append(heads[i])
+            continue
+        break
     return kept, render(kept, len(results) - len(kept))
 
 

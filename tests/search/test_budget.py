@@ -80,7 +80,7 @@ def test_whole_responses_fit_their_budget(seed, form):
     shrinks monotonically (all, then at most one partial, then none), and left-out results come last."""
     import json
 
-    from codesift.search.budget import fit_response, response_tokens
+    from codesift.search.budget import Fitted, fit_response, response_tokens
     from codesift.search.views import search_json, search_text
 
     rng = random.Random(seed)
@@ -98,6 +98,8 @@ def test_whole_responses_fit_their_budget(seed, form):
     if response_tokens(render([], len(results))) <= budget:
         assert response_tokens(text) <= budget
     assert [f.result for f in kept] == results[:len(kept)]
+    if response_tokens(render([Fitted(r, "", "none") for r in results], 0)) <= budget:
+        assert len(kept) == len(results)  # content never pushes a result's head line out
     shown = "".join({"all": "A", "partial": "P", "none": "N"}[f.shown] for f in kept)
     assert re.fullmatch("A*P?N*", shown)
     for f in kept:

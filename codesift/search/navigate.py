@@ -325,9 +325,17 @@ def read_lines(store: Store, path: str, start: int = 1, end: int | None = None) 
     return _lines_of(list(store.iter_chunks(f.path)), f, start, end)
 
 
-def _is_head(c: ChunkRow, symbol: str) -> bool:
-    """The first chunk of a definition of `symbol`: the symbol itself, unsplit or its part 1."""
+def _starts_definition(c: ChunkRow, symbol: str) -> bool:
+    """Whether `c` can open a definition of `symbol`: the symbol itself, unsplit or its part 1."""
     return c.symbol == symbol and (c.part is None or c.part.startswith("1/"))
+
+
+def _continues(c: ChunkRow, head: ChunkRow) -> bool:
+    """Whether `c` (of head's symbol) is a later piece of head's definition, such as a long
+    function's own lines after a nested definition: the chunker gives those pieces the
+    definition's header as context, and the header is in the head chunk."""
+    header = c.context.rstrip("…").strip()
+    return bool(header) and header in " ".join(head.content.split())
 
 
 def _belongs(c: ChunkRow, symbol: str) -> bool:
@@ -340,20 +348,26 @@ def definition_of(store: Store, chunk: ChunkRow, chunks: list[ChunkRow] | None =
     its own definition."""
     f = _file_entry(store, chunk.path)
     chunks = chunks if chunks is not None else list(store.iter_chunks(chunk.path))
-    i = next((j for j, c in enumerate(chunks) if c.rowid == chunk.rowid), None)
-    if i is None or not chunk.symbol:
-        return Definition(chunk.symbol, chunk.kind, [chunk], _lines_of([chunk], f, chunk.start_line, chunk.end_line))
     symbol = chunk.symbol
-    lo = i
-    while lo > 0 and not _is_head(chunks[lo], symbol) and _belongs(chunks[lo - 1], symbol):
-        lo -= 1
-    hi = i
-    while hi + 1 < len(chunks) and _belongs(chunks[hi + 1], symbol) and not _is_head(chunks[hi + 1], symbol):
-        hi += 1
-    members = chunks[lo:hi + 1]
-    head = members[0]
+    if not symbol or all(c.rowid != chunk.rowid for c in chunks):
+        return Definition(chunk.symbol, chunk.kind, [chunk], _lines_of([chunk], f, chunk.start_line, chunk.end_line))
+    # the file's definitions of `symbol`, as runs of consecutive chunks: the one holding `chunk`
+    group: list[ChunkRow] = []
+    for c in chunks:
+        if not _belongs(c, symbol):
+            if any(x.rowid == chunk.rowid for x in group):
+                break
+            group = []
+            continue
+        if _starts_definition(c, symbol) and not (group and _continues(c, group[0])):
+            if any(x.rowid == chunk.rowid for x in group):
+                break
+            group = [c]
+        elif group or c.rowid == chunk.rowid:
+            group.append(c)
+    members = group or [chunk]
     start, end = min(c.start_line for c in members), max(c.end_line for c in members)
-    return Definition(symbol, head.kind, members, _lines_of(chunks, f, start, end))
+    return Definition(symbol, members[0].kind, members, _lines_of(chunks, f, start, end))
 
 
 def get_symbol(store: Store, name: str, limit: int = MAX_DEFINITIONS) -> tuple[list[Definition], int]:

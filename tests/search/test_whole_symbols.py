@@ -95,3 +95,21 @@ def test_unknown_symbols_and_locations(store):
         navigate.get_symbol(store, "Nope")
     assert navigate.parse_location("src/app.py:42") == ("src/app.py", 42)
     assert navigate.parse_location("ns::Foo") is None and navigate.parse_location("Foo") is None
+
+
+def test_nested_definitions_are_found_and_their_parent_comes_back_whole(tmp_path, embedder):
+    """Issue 15 #2 through the index: `lookup DraftMap` finds a class inside a long function, and
+    the function's complete definition still includes it."""
+    from tests.chunk.test_nested import TS
+
+    root = tmp_path / "repo"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "mapset.ts").write_text(TS)
+    index_tree(root, embedder=embedder, workers=1)
+    with Store(root / ".codesift", readonly=True) as s:
+        (draft,) = navigate.lookup(s, "DraftMap")
+        assert draft.symbol == "enableMapSet.DraftMap" and draft.path == "src/mapset.ts"
+        (whole,), _ = navigate.get_symbol(s, "enableMapSet")
+        assert whole.lines.content == TS.rstrip("\n") and len(whole.chunks) > 4
+        (cls,), _ = navigate.get_symbol(s, "DraftMap")
+        assert cls.lines.content.startswith("  class DraftMap") and cls.lines.content.endswith("    }\n  }")

@@ -358,6 +358,15 @@ class Store:
         return {r[1]: FileRow(*r) for r in self.db.execute(
             "SELECT id, path, sha256, size, mtime_ns, language, n_lines FROM files")}
 
+    def file_stamps(self, paths: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime_ns) as last indexed, for the given paths that are indexed."""
+        out: dict[str, tuple[int, int]] = {}
+        for part in _slices(list(paths)):
+            for path, size, mtime_ns in self.db.execute(
+                    f"SELECT path, size, mtime_ns FROM files WHERE path IN ({_marks(len(part))})", part):
+                out[path] = (size, mtime_ns)
+        return out
+
     def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
         self.db.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, file_id))
 

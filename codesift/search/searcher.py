@@ -5,10 +5,11 @@ Runs without torch: queries are encoded by the numpy encoder over the same weigh
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -257,6 +258,26 @@ class Searcher:
             if len(kept) >= k:
                 break
         return kept
+
+    # --- freshness --------------------------------------------------------------------
+    def changed_since_indexed(self, paths: Iterable[str]) -> dict[str, str]:
+        """path -> "deleted" or "changed" for those of `paths` whose file on disk is gone or no
+        longer has the size and mtime it was indexed with (the test `codesift index` itself uses)."""
+        root = self.meta.get("root")
+        if not root:
+            return {}
+        out = {}
+        for path, (size, mtime_ns) in sorted(self.store.file_stamps(set(paths)).items()):
+            try:
+                st = os.stat(Path(root) / path)
+            except FileNotFoundError:
+                out[path] = "deleted"
+                continue
+            except OSError:
+                continue
+            if st.st_size != size or st.st_mtime_ns != mtime_ns:
+                out[path] = "changed"
+        return out
 
     # --- similar ----------------------------------------------------------------------
     def similar(self, chunk: ChunkRow, k: int = 10, path_glob: str | Sequence[str] | None = None,

@@ -34,6 +34,22 @@ def index_note(searcher) -> str | None:
     return None
 
 
+def freshness_note(changed: dict[str, str], shown: int = 3) -> str | None:
+    """What a reader should know about result files edited or deleted since they were indexed."""
+    if not changed:
+        return None
+    listed = ", ".join(f"{p} {why}" for p, why in list(changed.items())[:shown])
+    more = f" and {len(changed) - shown} more" if len(changed) > shown else ""
+    return (f"{len(changed)} result file(s) changed since indexing ({listed}{more}); "
+            "run `codesift index` to update the index")
+
+
+def result_notes(searcher, results: Sequence) -> str | None:
+    """Every note for one search's results: the index's state, then its freshness for them."""
+    notes = [index_note(searcher), freshness_note(searcher.changed_since_indexed({r.chunk.path for r in results}))]
+    return " ".join(n for n in notes if n) or None
+
+
 def search_response(query: str, results: Sequence, max_tokens: int | None, mode: str | None = None,
                     note: str | None = None) -> dict:
     """A search as one JSON object: {query, results}; with a token budget each result also carries

@@ -18,7 +18,7 @@ from codesift.index.store import DB_NAME, DEFAULT_DIR_NAME, Store, find_index_di
 from codesift.search import navigate
 from codesift.search.searcher import Searcher
 from codesift.search.budget import fit_response
-from codesift.search.views import (chunk_dict, chunk_meta, definition_dict, explore_dict, index_note, lines_dict,
+from codesift.search.views import (chunk_dict, chunk_meta, definition_dict, explore_dict, lines_dict, result_notes,
                                    refs_dict, search_json, search_text, similar_dict, without_nulls)
 from codesift.serve.jobs import IndexJob
 
@@ -126,7 +126,7 @@ class Workspace:
         searcher = self.searcher()
         results = searcher.search(query, mode=mode, k=k, path_glob=path or None,
                                   languages=[language] if language else None)
-        note = index_note(searcher)
+        note = result_notes(searcher, results)
         if format == "text":
             return fit_response(results, max_tokens, lambda kept, left: search_text(query, mode, kept, left, note))[1]
         if format != "json":

@@ -405,7 +405,7 @@ def similar(target: str, k: int, path_globs: tuple[str, ...], exclude_paths: tup
     """Chunks most like TARGET (a ref from search or lookup, or PATH:LINE): near-duplicate and
     look-alike code, by the chunk's own stored vector (no model needed). Scores are cosines."""
     from codesift.search.navigate import chunk_of
-    from codesift.search.views import chunk_brief, chunk_label, similar_dict
+    from codesift.search.views import chunk_label, similar_dict
 
     searcher = _open_searcher(index_dir, None)
     try:

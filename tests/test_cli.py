@@ -120,7 +120,7 @@ def test_embed_npy_and_jsonl(tmp_path):
 def test_models_lists_default():
     r = run(["models", "--json"])
     assert r.exit_code == 0
-    assert any(json.loads(line)["name"] == "sentence-transformers/all-MiniLM-L6-v2" for line in r.stdout.splitlines())
+    assert any(m.get("name") == "sentence-transformers/all-MiniLM-L6-v2" for m in json.loads(r.stdout)["models"])
 
 
 def test_bad_model_path_is_clear(tmp_path):

@@ -163,8 +163,15 @@ class _Walker:
         body = definition.body
         if definition.role is Role.FUNCTION:
             kind = "method" if in_class or "." in name else "function"
-            statements = (body or definition.node).named_children
-            return _Unit(kind, symbol, start, end, header_line, header, context, statements=statements)
+            unit = _Unit(kind, symbol, start, end, header_line, header, context)
+            if body is not None and end - start + 1 > self.max_lines:
+                # A function too long for one chunk that defines functions or classes inside (a
+                # plugin's closure, a factory): each of those becomes a chunk of its own, named
+                # `outer.inner`, rather than an anonymous stretch of outer's parts.
+                self._collect(unit, body, path, in_class=False)
+            else:  # small: nested definitions stay in their parent, where they are read
+                unit.statements = (body or definition.node).named_children
+            return unit
         kind = "class" if definition.role is Role.CLASS else "module"
         unit = _Unit(kind, symbol, start, end, header_line, header, context)
         if body is not None:

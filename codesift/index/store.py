@@ -396,6 +396,15 @@ class Store:
         return {r[1]: FileRow(*r) for r in self.db.execute(
             "SELECT id, path, sha256, size, mtime_ns, language, n_lines FROM files")}
 
+    def file_stamps(self, paths: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime_ns) as last indexed, for the given paths that are indexed."""
+        out: dict[str, tuple[int, int]] = {}
+        for part in _slices(list(paths)):
+            for path, size, mtime_ns in self.db.execute(
+                    f"SELECT path, size, mtime_ns FROM files WHERE path IN ({_marks(len(part))})", part):
+                out[path] = (size, mtime_ns)
+        return out
+
     def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
         self.db.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, file_id))
 
@@ -638,6 +647,20 @@ class Store:
         rows = self.db.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
                                "WHERE c.id >= ? AND c.id < ? LIMIT 2", (chunk_id, chunk_id + "\U0010ffff")).fetchall()
         return _chunk_row(rows[0]) if len(rows) == 1 else None
+
+    def vector_location(self, rowid: int) -> VectorLocation | None:
+        """Where chunk `rowid`'s own vectors are: its segment row (slot 0, its text), or in an index
+        not yet upgraded, its float32 text vector; None if it has none."""
+        if self.schema >= 3:
+            row = self.db.execute("SELECT seg, seg_row FROM chunks WHERE rowid = ?", (rowid,)).fetchone()
+            if row and row[0] is not None:
+                return VectorLocation(row[0], row[1], 0)
+        if "vectors" in self.legacy:
+            row = self.db.execute("SELECT v.vec FROM chunks c JOIN vectors v ON v.embed_hash = c.embed_hash "
+                                  "WHERE c.rowid = ?", (rowid,)).fetchone()
+            if row:
+                return VectorLocation(legacy=row[0])
+        return None
 
     def count_id_prefix(self, prefix: str) -> int:
         return self.db.execute("SELECT count(*) FROM chunks WHERE substr(id, 1, ?) = ?",

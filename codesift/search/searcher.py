@@ -5,10 +5,11 @@ Runs without torch: queries are encoded by the numpy encoder over the same weigh
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -186,16 +187,36 @@ class Searcher:
         return out
 
     # --- filters ----------------------------------------------------------------------
-    def allowed_rowids(self, path_glob: str | None, languages: Sequence[str] | None) -> set[int] | None:
-        if not path_glob and not languages:
+    def allowed_rowids(self, path_glob: str | Sequence[str] | None, languages: Sequence[str] | None,
+                       exclude_paths: Sequence[str] | None = None) -> set[int] | None:
+        """Chunks in a file matching any of the `path_glob`s (all files if none), in one of the
+        `languages` (all if none), and matching none of the `exclude_paths`; None: no filter."""
+        globs = [path_glob] if isinstance(path_glob, str) else [g for g in path_glob or () if g]
+        excludes = [g for g in exclude_paths or () if g]
+        if not globs and not languages and not excludes:
             return None
-        langs = {lang.lower() for lang in languages or ()}
+        langs = self.check_languages(languages)
         return {rowid for rowid, path, lang in self.store.chunk_paths()
-                if (not langs or lang in langs) and (not path_glob or path_matches(path, path_glob))}
+                if (not langs or lang in langs) and (not globs or any(path_matches(path, g) for g in globs))
+                and not any(path_matches(path, g) for g in excludes)}
+
+    def check_languages(self, languages: Sequence[str] | None) -> set[str]:
+        """The languages asked for, lower-cased; an error naming the indexed ones if any is not
+        indexed (a filter that can match nothing is a typo, not a question)."""
+        langs = {lang.lower() for lang in languages or ()}
+        indexed = self.store.languages()
+        unknown = sorted(langs - set(indexed))
+        if unknown:
+            raise CodesiftError(f"no indexed file is in language {', '.join(map(repr, unknown))}; the index holds "
+                                f"{', '.join(indexed) or 'no files'} (see `codesift status`)")
+        return langs
 
     # --- search -----------------------------------------------------------------------
-    def search(self, query: str, mode: str = "hybrid", k: int = 10, path_glob: str | None = None,
-               languages: Sequence[str] | None = None, qvec: np.ndarray | None = None) -> list[SearchResult]:
+    def search(self, query: str, mode: str = "hybrid", k: int = 10, path_glob: str | Sequence[str] | None = None,
+               languages: Sequence[str] | None = None, qvec: np.ndarray | None = None,
+               exclude_paths: Sequence[str] | None = None) -> list[SearchResult]:
+        """The k best chunks for `query`, one per split symbol. `path_glob` (one glob or several: any
+        may match), `languages` and `exclude_paths` (globs) narrow the files searched."""
         if mode not in MODES:
             raise CodesiftError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if not query.strip():
@@ -203,11 +224,10 @@ class Searcher:
         if mode != "bm25" and qvec is None:
             qvec = self.encode_queries([query])[0]
         with self.store.snapshot():  # every read below sees one committed state
-            return self._search(query, mode, k, path_glob, languages, qvec)
+            return self._search(query, mode, k, self.allowed_rowids(path_glob, languages, exclude_paths), qvec)
 
-    def _search(self, query: str, mode: str, k: int, path_glob: str | None, languages: Sequence[str] | None,
+    def _search(self, query: str, mode: str, k: int, allowed: set[int] | None,
                 qvec: np.ndarray | None) -> list[SearchResult]:
-        allowed = self.allowed_rowids(path_glob, languages)
         cfg = self.config
         n = max(cfg.candidates, k)
         lists = []
@@ -238,6 +258,65 @@ class Searcher:
             if len(kept) >= k:
                 break
         return kept
+
+    # --- freshness --------------------------------------------------------------------
+    def changed_since_indexed(self, paths: Iterable[str]) -> dict[str, str]:
+        """path -> "deleted" or "changed" for those of `paths` whose file on disk is gone or no
+        longer has the size and mtime it was indexed with (the test `codesift index` itself uses)."""
+        root = self.meta.get("root")
+        if not root:
+            return {}
+        out = {}
+        for path, (size, mtime_ns) in sorted(self.store.file_stamps(set(paths)).items()):
+            try:
+                st = os.stat(Path(root) / path)
+            except FileNotFoundError:
+                out[path] = "deleted"
+                continue
+            except OSError:
+                continue
+            if st.st_size != size or st.st_mtime_ns != mtime_ns:
+                out[path] = "changed"
+        return out
+
+    # --- similar ----------------------------------------------------------------------
+    def similar(self, chunk: ChunkRow, k: int = 10, path_glob: str | Sequence[str] | None = None,
+                languages: Sequence[str] | None = None, exclude_paths: Sequence[str] | None = None
+                ) -> list[SearchResult]:
+        """The k chunks whose text vectors are nearest `chunk`'s own (cosine; near 1 is a near
+        duplicate), one per split symbol; the chunk itself and the other parts of its symbol are
+        left out. Needs no model: the chunk's stored vector is the query."""
+        from codesift.index.vectors import dequantize, top_chunks
+
+        with self.store.snapshot():
+            where = self.store.vector_location(chunk.rowid)
+            if where is None:
+                raise CodesiftError(f"chunk {chunk.ref} has no vector yet (its index run has not finished); "
+                                    "run `codesift index`, then ask again")
+            segments = self.segments()
+            if where.legacy is not None:
+                qvec = np.frombuffer(where.legacy, dtype=np.float32)
+            else:
+                seg = next((s for s in segments if s.id == where.seg), None)
+                if seg is None:
+                    raise CodesiftError(f"the vectors of chunk {chunk.ref} changed while reading; ask again")
+                qvec = dequantize(np.asarray(seg.vectors[where.seg_row, 0]))
+            allowed = self.allowed_rowids(path_glob, languages, exclude_paths)
+
+            def same(c: ChunkRow) -> bool:
+                return c.rowid == chunk.rowid or bool(chunk.part and c.part and chunk.symbol
+                                                      and (c.path, c.symbol) == (chunk.path, chunk.symbol))
+
+            n = k + SPARE_RESULTS * k + 1
+            while True:
+                scores = top_chunks(segments, qvec, n, use_head=False, allowed=allowed)
+                ranked = top_k(scores, len(scores))
+                rows = self.store.chunks_by_rowid(r for r, _ in ranked)
+                results = [SearchResult(rows[r], s) for r, s in ranked if r in rows and not same(rows[r])]
+                kept = one_part_per_symbol(results, k)
+                if len(kept) >= k or len(scores) < n:
+                    return kept
+                n *= 4
 
     def _weigh_kinds(self, scores: dict[int, float], weights: dict[str, float]) -> dict[int, float]:
         kinds = self.store.chunk_kinds(scores)

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from codesift.chunk.model import symbol_or_heading
 from codesift.index.store import ChunkRow
-from codesift.search.navigate import Outline, Refs, Tree
+from codesift.search.navigate import Definition, Lines, Outline, Refs, Tree
 
 
 def chunk_label(c: ChunkRow) -> str:
@@ -32,6 +32,22 @@ def index_note(searcher) -> str | None:
         return ("the index was built by an older codesift; run `codesift index` to bring it up to date "
                 "(text that has not changed is not embedded again)")
     return None
+
+
+def freshness_note(changed: dict[str, str], shown: int = 3) -> str | None:
+    """What a reader should know about result files edited or deleted since they were indexed."""
+    if not changed:
+        return None
+    listed = ", ".join(f"{p} {why}" for p, why in list(changed.items())[:shown])
+    more = f" and {len(changed) - shown} more" if len(changed) > shown else ""
+    return (f"{len(changed)} result file(s) changed since indexing ({listed}{more}); "
+            "run `codesift index` to update the index")
+
+
+def result_notes(searcher, results: Sequence) -> str | None:
+    """Every note for one search's results: the index's state, then its freshness for them."""
+    notes = [index_note(searcher), freshness_note(searcher.changed_since_indexed({r.chunk.path for r in results}))]
+    return " ".join(n for n in notes if n) or None
 
 
 def search_response(query: str, results: Sequence, max_tokens: int | None, mode: str | None = None,
@@ -67,18 +83,22 @@ def chunk_brief(c: ChunkRow) -> dict:
 
 
 def refs_dict(r: Refs) -> dict:
+    """References as JSON. Callees are only names the index defines; built-in and unresolved names
+    are counted, not listed; imports of other names from the same module are left out (counted)."""
     return {
         "symbol": r.symbol,
         "resolved": r.resolved,
         "note": r.note,
         "definitions": [chunk_brief(c) for c in r.definitions],
         "callers": [chunk_brief(c) for c in r.callers],
-        "callees": [{"name": c.name, "resolved": r.resolved if c.candidates else "not-in-index",
-                     "ambiguous": len(c.candidates) > 1, "candidates": [chunk_brief(x) for x in c.candidates]}
-                    for c in r.callees],
-        "imports": [asdict(i) for i in r.imports],
+        "callees": [{"name": c.name, "ambiguous": len(c.candidates) > 1,
+                     "candidates": [chunk_brief(x) for x in c.candidates]} for c in r.callees],
+        "imports": [{k: v for k, v in asdict(i).items() if v is not None} for i in r.imports],
         "total_callers": r.total_callers,
         "total_imports": r.total_imports,
+        "unresolved_callees": r.unresolved_callees,
+        "builtin_callees": r.builtin_callees,
+        "dropped_imports": r.dropped_imports,
     }
 
 
@@ -91,8 +111,91 @@ def explore_dict(result: Tree | Outline) -> dict:
                            for c in result.chunks]}
     out = {"type": "tree", "folder": result.folder, "total_files": result.total_files,
            "folders": result.folders, "files": [asdict(f) for f in result.files]}
+    if result.depth is not None:
+        out["depth"] = result.depth
+    if result.omitted_folders:
+        out["omitted_folders"] = result.omitted_folders
     if result.omitted_files:
         out["omitted_files"] = result.omitted_files
-        out["note"] = (f"{result.omitted_files} files not listed; call explore with a folder path "
-                       "from `folders` to list the files below it")
+        out["note"] = (f"{result.omitted_files} files" + (f" and {result.omitted_folders} folders"
+                                                        if result.omitted_folders else "")
+                       + " not listed (counted in their folders); call explore with a folder path from "
+                         "`folders` to list what is below it")
     return out
+
+
+def lines_dict(lines: Lines) -> dict:
+    return {"path": lines.path, "language": lines.language, "start_line": lines.start_line,
+            "end_line": lines.end_line, "total_lines": lines.total_lines, "content": lines.content}
+
+
+def definition_dict(d: Definition) -> dict:
+    """A whole definition: where it is, the refs of its chunks (parts, members) and its full text."""
+    return {"symbol": d.symbol, "kind": d.kind, "path": d.lines.path, "language": d.lines.language,
+            "start_line": d.lines.start_line, "end_line": d.lines.end_line, "refs": [c.ref for c in d.chunks],
+            "content": d.lines.content}
+
+
+def definition_label(d: Definition) -> str:
+    """One line naming a definition, for people: path:lines, symbol, kind and how many chunks it joins."""
+    parts = f", {len(d.chunks)} chunks" if len(d.chunks) > 1 else ""
+    return f"{d.lines.path}:{d.lines.start_line}-{d.lines.end_line}  {d.symbol or d.kind}  [{d.kind}{parts}]"
+
+
+# --- search results for agents (MCP) --------------------------------------------------------
+def _result_head(rank: int, f) -> str:
+    c = f.result.chunk
+    label = chunk_label(c)
+    what = f"{label} ({c.kind})" if label != c.kind else c.kind
+    return f"[{rank}] {c.ref} {c.path}:{c.start_line}-{c.end_line} {what}" + (" [no content]" if f.shown == "none"
+                                                                             else "")
+
+
+def search_text(query: str, mode: str, fitted: Sequence, omitted: int, note: str | None = None) -> str:
+    """Search results as compact text for an agent: per result a head line (rank, ref, path:lines,
+    symbol or heading, kind) and its content as is; then what was left out, and how to get it."""
+    out = [f"{len(fitted)} results for {query!r} ({mode})"]
+    for rank, f in enumerate(fitted, 1):
+        out.append(_result_head(rank, f))
+        if f.content:
+            out.append(f.content.rstrip("\n"))
+    if any(f.shown == "none" for f in fitted):
+        out.append("[no content]: the budget was spent; get_chunk REF returns it")
+    if omitted:
+        out.append(f"{omitted} more results not sent: raise max_tokens or lower k")
+    if note:
+        out.append(f"note: {note}")
+    return "\n".join(out)
+
+
+def search_json(query: str, mode: str, fitted: Sequence, omitted: int, max_tokens: int,
+                note: str | None = None) -> dict:
+    """The same results as one JSON object, for programs; fields without a value are not sent."""
+    results = []
+    for f in fitted:
+        c = f.result.chunk
+        item = {"ref": c.ref, "path": c.path, "start_line": c.start_line, "end_line": c.end_line, "kind": c.kind,
+                "symbol": c.symbol, "heading_path": list(c.heading_path) if c.heading_path else None,
+                "score": round(float(f.result.score), 4), "shown": f.shown, "content": f.content or None}
+        results.append({k: v for k, v in item.items() if v is not None})
+    out: dict = {"query": query, "mode": mode, "max_tokens": max_tokens, "results": results}
+    if omitted:
+        out["omitted"] = omitted
+    if note:
+        out["note"] = note
+    return out
+
+
+def without_nulls(obj):
+    """`obj` with every None-valued key dropped, at any depth: what an agent need not read."""
+    if isinstance(obj, dict):
+        return {k: without_nulls(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [without_nulls(v) for v in obj]
+    return obj
+
+
+def similar_dict(chunk: ChunkRow, results: Sequence) -> dict:
+    """`similar` as JSON: the chunk compared, then each result with its cosine score."""
+    return {"target": chunk_brief(chunk),
+            "results": [{**chunk_brief(r.chunk), "score": round(float(r.score), 4)} for r in results]}

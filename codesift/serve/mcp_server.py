@@ -25,8 +25,8 @@ LOCALHOST = "127.0.0.1"  # HTTP is for local clients only; never bind to all int
 
 INSTRUCTIONS = """codesift searches and navigates one indexed source tree (paths are relative to its root).
 Typical flow: status (is the index ready?) -> search with a max_tokens budget -> get_chunk for a
-result shown partially -> lookup / refs / explore to follow symbols and files. Results carry a
-12-character `ref` for get_chunk. If status says "not indexed", call index and poll status."""
+result shown partially (whole=true, or get_symbol, for a complete function) -> lookup / refs /
+explore / read_lines to follow symbols and files. Results carry a 12-character `ref` for get_chunk. If status says "not indexed", call index and poll status."""
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
@@ -41,6 +41,8 @@ def _call(method: Callable[..., dict], **kwargs: Any) -> CallToolResult:
     (the SDK's default text is indented, which costs an agent tokens for nothing)."""
     try:
         result = method(**kwargs)
+        if isinstance(result, str):  # a compact text rendering (search): the text is the whole response
+            return CallToolResult(content=[TextContent(type="text", text=result)])
     except CodesiftError as e:
         raise ToolError(str(e)) from e
     except sqlite3.Error as e:  # e.g. locked for longer than the timeout by another process
@@ -79,21 +81,68 @@ def build_server(ws: Workspace) -> MCPServer:
                         "folder like 'src/api'.")] = None,
         language: Annotated[str | None, Field(
             description="Only this language, e.g. python, rust, markdown (see status for those indexed).")] = None,
-        max_tokens: Annotated[int, Field(ge=0, le=200_000, description=(
-            "Token budget for the inline content of all results together (about 4 characters per token). "
-            "Whole chunks come first in rank order; the first one that does not fit is cut at a line "
-            "boundary with a marker; later results carry metadata only (shown: none). Never exceeded."))] = 2000,
+        max_tokens: Annotated[int, Field(ge=100, le=200_000, description=(
+            "Budget for the whole response, counted generously (3 characters a token). Whole chunks come "
+            "first in rank order; the first that does not fit is cut at a line boundary with a marker; "
+            "later results carry only their head line (ref, path:lines, symbol); results that do not fit "
+            "even so are left out, and the response says how many."))] = 2000,
+        format: Annotated[Literal["text", "json"], Field(
+            description="text (default): compact, one head line per result (rank, ref, path:lines, symbol or "
+                        "heading, kind) then its content. json: one object for programs, fields without a "
+                        "value left out.")] = "text",
     ) -> CallToolResult:
-        """Search the index. Each result has path, start_line, end_line, kind, symbol or heading_path, score,
-        ref, and content inline within the max_tokens budget (shown: all, partial or none; tokens counts
-        what is returned). Use get_chunk with a ref for the full text of a partial or omitted result."""
-        return _call(ws.search, query=query, mode=mode, k=k, path=path, language=language, max_tokens=max_tokens)
+        """Search the index. Each result: its ref (for get_chunk, or get_chunk with whole=true for a split
+        function), path and lines, symbol or heading, kind, and its content while the max_tokens budget
+        lasts. The budget covers the whole response, not only the content."""
+        return _call(ws.search, query=query, mode=mode, k=k, path=path, language=language, max_tokens=max_tokens,
+                     format=format)
 
     @server.tool(annotations=READ_ONLY)
-    def get_chunk(ref: Ref) -> CallToolResult:
+    def get_chunk(
+        ref: Ref,
+        whole: Annotated[bool, Field(description="Return the whole definition the chunk belongs to instead: "
+                                                 "every part of a split function, or a class with its "
+                                                 "methods.")] = False,
+    ) -> CallToolResult:
         """One chunk in full: its content and metadata (path, start_line, end_line, kind, symbol,
-        heading_path, tokens)."""
-        return _call(ws.get_chunk, id_or_ref=ref)
+        heading_path, tokens). With whole=true, the complete definition it is part of (path, lines, symbol,
+        refs of its chunks, content)."""
+        return _call(ws.get_chunk, id_or_ref=ref, whole=whole)
+
+    @server.tool(annotations=READ_ONLY)
+    def similar(
+        target: Annotated[str, Field(description="A chunk's ref (from search, lookup or explore) or PATH:LINE "
+                                                 "(`src/app.py:42`) for the chunk holding that line.")],
+        k: Annotated[int, Field(ge=1, le=100, description="How many results to return.")] = 10,
+        path: Annotated[str | None, Field(description="Only paths matching this glob, relative to the root.")] = None,
+    ) -> CallToolResult:
+        """Chunks most like a given one: near-duplicate or look-alike code (copies to change together,
+        other implementations of the same idea). Each result: ref, path, lines, kind, symbol and score
+        (cosine of the stored vectors; near 1 is a near duplicate). The chunk itself and the other parts of
+        its symbol are left out."""
+        return _call(ws.similar, target=target, k=k, path=path)
+
+    @server.tool(annotations=READ_ONLY)
+    def get_symbol(
+        target: Annotated[str, Field(description="A symbol name (`HttpServer.start`, or `start` for every "
+                                                 "`X.start`), or PATH:LINE (`src/app.py:42`) for the "
+                                                 "definition holding that line.")],
+    ) -> CallToolResult:
+        """Complete definitions in one call: all parts of a symbol that the index split, or a class with
+        its methods, as one text with path, start_line, end_line, kind and the refs of its chunks. At most
+        10 definitions (total says how many matched)."""
+        return _call(ws.get_symbol, target=target)
+
+    @server.tool(annotations=READ_ONLY)
+    def read_lines(
+        path: Annotated[str, Field(description="An indexed file, relative to the root (as explore lists it).")],
+        start_line: Annotated[int, Field(ge=1, description="First line (1-based).")] = 1,
+        end_line: Annotated[int | None, Field(ge=1, description="Last line, inclusive; omit for the end of "
+                                                                 "the file.")] = None,
+    ) -> CallToolResult:
+        """Lines start_line..end_line of an indexed file, read from the index (the text search answers from),
+        with the file's total_lines."""
+        return _call(ws.read_lines, path=path, start_line=start_line, end_line=end_line)
 
     @server.tool(annotations=READ_ONLY)
     def lookup(
@@ -108,9 +157,11 @@ def build_server(ws: Workspace) -> MCPServer:
     @server.tool(annotations=READ_ONLY)
     def refs(symbol: SymbolName) -> CallToolResult:
         """References of a symbol, matched by name: definitions; callers (chunks that call its last name);
-        callees (names it calls, each with the chunks that define that name, all candidates when ambiguous);
-        imports (files importing the name or its module). Name-based: expect some false positives; a qualified
-        name (`Class.method`) narrows the definitions whose callees are listed. Lists stop at 50 (see total_*)."""
+        callees (names it calls that the index defines, each with its candidate definitions; built-in and
+        unresolved names are only counted); imports (of the name from its module or a package above it, or of
+        its module; other names from that module are counted in dropped_imports). Name-based: expect some
+        false positives; a qualified name (`Class.method`) narrows the definitions. Lists stop at 50 (see
+        total_*)."""
         return _call(ws.refs, symbol=symbol)
 
     @server.tool(annotations=READ_ONLY)
@@ -118,11 +169,17 @@ def build_server(ws: Workspace) -> MCPServer:
         path: Annotated[str | None, Field(
             description="Omit for the whole tree; a folder for the files below it; a file for its outline. "
                         "Relative to the root, as listed by explore itself.")] = None,
+        depth: Annotated[int, Field(ge=1, le=64, description="Levels below the folder to list: 1 is its own "
+                                                             "files and subfolders.")] = 2,
+        limit: Annotated[int, Field(ge=1, le=5000, description="At most this many folders and files listed "
+                                                               "(folders first).")] = 100,
     ) -> CallToolResult:
         """Browse the index. Tree (no path or a folder): folders with file, chunk and token counts and
-        languages, and files with line, chunk and token counts. Outline (a file): its chunks in order with
-        kind, symbol or heading breadcrumb (label), line range, tokens and ref."""
-        return _call(ws.explore, path=path)
+        languages, and files with line, chunk and token counts, down to `depth` and up to `limit` entries
+        (omitted_files / omitted_folders say what was left out: explore a listed folder for more). Outline
+        (a file): its chunks in order with kind, symbol or heading breadcrumb (label), line range, tokens
+        and ref."""
+        return _call(ws.explore, path=path, depth=depth, limit=limit)
 
     return server
 

@@ -7,6 +7,8 @@ it: navigation opens a Store per request (cheap), and each thread keeps its own 
 """
 from __future__ import annotations
 
+import json
+import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +18,9 @@ from codesift.errors import CodesiftError, StoreError
 from codesift.index.store import DB_NAME, DEFAULT_DIR_NAME, Store, find_index_dir
 from codesift.search import navigate
 from codesift.search.searcher import Searcher
-from codesift.search.views import chunk_dict, chunk_meta, explore_dict, index_note, refs_dict, search_response
+from codesift.search.budget import fit_response
+from codesift.search.views import (chunk_dict, chunk_meta, definition_dict, explore_dict, lines_dict, result_notes,
+                                   refs_dict, search_json, search_text, similar_dict, without_nulls)
 from codesift.serve.jobs import IndexJob
 
 
@@ -94,7 +98,7 @@ class Workspace:
         try:
             with self.store() as store:
                 meta, counts, langs = store.meta(), store.counts(), store.languages()
-        except CodesiftError as e:  # being created by the job, or damaged
+        except (CodesiftError, sqlite3.Error) as e:  # being created by the job (schema not yet committed), or damaged
             state = "indexing" if info["job"]["state"] == "running" else "unreadable"
             return {**info, "state": state, "searchable": False, "hint": str(e)}
         info.update(state=meta.get("state"), searchable=bool(meta.get("model_sha256")), **counts,
@@ -113,7 +117,9 @@ class Workspace:
                          "an index run is already going; poll status for its progress")}
 
     def search(self, query: str, mode: str = "hybrid", k: int = 10, path: str | None = None,
-               language: str | None = None, max_tokens: int = 2000) -> dict:
+               language: str | None = None, max_tokens: int = 2000, format: str = "text") -> str | dict:
+        """Results fitted so that the whole response (text, or the JSON as sent) is within
+        `max_tokens` as an agent counts them (budget.response_tokens)."""
         if not query.strip():
             raise CodesiftError("the query is empty; give words, a question or an identifier")
         if path is not None and "\x00" in path:
@@ -121,24 +127,64 @@ class Workspace:
         searcher = self.searcher()
         results = searcher.search(query, mode=mode, k=k, path_glob=path or None,
                                   languages=[language] if language else None)
-        return search_response(query, results, max_tokens, mode=mode, note=index_note(searcher))
+        note = result_notes(searcher, results)
+        if format == "text":
+            return fit_response(results, max_tokens, lambda kept, left: search_text(query, mode, kept, left, note))[1]
+        if format != "json":
+            raise CodesiftError(f"unknown format {format!r}; use text or json")
 
-    def get_chunk(self, id_or_ref: str) -> dict:
+        def as_json(kept, left) -> dict:
+            return search_json(query, mode, kept, left, max_tokens, note)
+
+        fitted, _ = fit_response(results, max_tokens, lambda kept, left: json.dumps(
+            as_json(kept, left), ensure_ascii=False, separators=(",", ":")))
+        return as_json(fitted, len(results) - len(fitted))
+
+    def similar(self, target: str, k: int = 10, path: str | None = None) -> dict:
+        """Chunks most like the one at `target` (a ref or PATH:LINE), by its stored vector."""
+        if path is not None and "\x00" in path:
+            raise CodesiftError("the path glob contains a NUL byte")
+        searcher = self.searcher()
+        chunk = navigate.chunk_of(searcher.store, target)
+        return without_nulls(similar_dict(chunk, searcher.similar(chunk, k=k, path_glob=path or None)))
+
+    def get_chunk(self, id_or_ref: str, whole: bool = False) -> dict:
         with self.store() as store:
-            return chunk_dict(navigate.get_chunk(store, id_or_ref))
+            chunk = navigate.get_chunk(store, id_or_ref)
+            if whole:
+                return definition_dict(navigate.definition_of(store, chunk))
+            return without_nulls(chunk_dict(chunk))
+
+    def get_symbol(self, target: str) -> dict:
+        """The complete definitions of a symbol name, or the one holding PATH:LINE."""
+        with self.store() as store:
+            location = navigate.parse_location(target)
+            if location is not None:
+                definitions, total = [navigate.definition_at(store, *location)], 1
+            else:
+                definitions, total = navigate.get_symbol(store, target)
+        out = {"target": target, "total": total, "definitions": [definition_dict(d) for d in definitions]}
+        if total > len(definitions):
+            out["note"] = (f"{total - len(definitions)} more definitions not returned; qualify the name "
+                           "(Class.method) or use lookup to list them all")
+        return out
+
+    def read_lines(self, path: str, start_line: int = 1, end_line: int | None = None) -> dict:
+        with self.store() as store:
+            return lines_dict(navigate.read_lines(store, path, start_line, end_line))
 
     def lookup(self, name: str, prefix: bool = False, limit: int = 50) -> dict:
         with self.store() as store:
             rows = navigate.lookup(store, name, prefix=prefix, limit=limit)
-        return {"name": name, "prefix": prefix, "results": [chunk_meta(c) for c in rows]}
+        return {"name": name, "prefix": prefix, "results": [without_nulls(chunk_meta(c)) for c in rows]}
 
     def refs(self, symbol: str) -> dict:
         with self.store() as store:
-            return refs_dict(navigate.refs(store, symbol))
+            return without_nulls(refs_dict(navigate.refs(store, symbol)))
 
-    def explore(self, path: str | None = None) -> dict:
+    def explore(self, path: str | None = None, depth: int | None = 2, limit: int | None = 100) -> dict:
         with self.store() as store:
-            return explore_dict(navigate.explore(store, path))
+            return without_nulls(explore_dict(navigate.explore(store, path, depth=depth, limit=limit)))
 
     # --- background ---------------------------------------------------------------------
     def _index_once(self, progress) -> str:

@@ -70,3 +70,41 @@ def test_tiny_budgets_still_return_metadata():
     assert len(items) == 5 and all(b.content == "" or b.shown == "all" for b in items)
     with pytest.raises(CodesiftError, match="0 or more"):
         budgeted(results, -1)
+
+
+@pytest.mark.parametrize("seed", range(100))
+@pytest.mark.parametrize("form", ["text", "json"])
+def test_whole_responses_fit_their_budget(seed, form):
+    """fit_response over random results and budgets, with the MCP renderings: the whole response is
+    within budget whenever the response with no result is, results keep rank order, content
+    shrinks monotonically (all, then at most one partial, then none), and left-out results come last."""
+    import json
+
+    from codesift.search.budget import Fitted, fit_response, response_tokens
+    from codesift.search.views import search_json, search_text
+
+    rng = random.Random(seed)
+    results = [fake_result(rng, i) for i in range(rng.randint(0, 12))]
+    budget = rng.choice([20, 60, 100, 300, 1000, 5000, rng.randint(0, 40000)])
+    if form == "text":
+        def render(kept, left):
+            return search_text("q \"x\"", "hybrid", kept, left, note="a note")
+    else:
+        def render(kept, left):
+            return json.dumps(search_json("q", "hybrid", kept, left, budget), ensure_ascii=False,
+                              separators=(",", ":"))
+    kept, text = fit_response(results, budget, render)
+    assert text == render(kept, len(results) - len(kept))
+    if response_tokens(render([], len(results))) <= budget:
+        assert response_tokens(text) <= budget
+    assert [f.result for f in kept] == results[:len(kept)]
+    if response_tokens(render([Fitted(r, "", "none") for r in results], 0)) <= budget:
+        assert len(kept) == len(results)  # content never pushes a result's head line out
+    shown = "".join({"all": "A", "partial": "P", "none": "N"}[f.shown] for f in kept)
+    assert re.fullmatch("A*P?N*", shown)
+    for f in kept:
+        if f.shown == "partial":
+            assert f.content.startswith(f.result.chunk.content[:len(f.content.split("… [truncated")[0])])
+            assert estimate_tokens(f.content) >= MIN_USEFUL_TOKENS
+    if budget >= 40000 and sum(len(r.chunk.content) for r in results) < 40000:
+        assert shown == "A" * len(results)

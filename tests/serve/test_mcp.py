@@ -22,7 +22,8 @@ from tests.index.repo import make_repo
 
 PROJECT = Path(__file__).resolve().parents[2]
 SERVER_ENV = {"PYTHONPATH": str(PROJECT), "CODESIFT_DEVICE": "cpu"}
-TOOLS = {"status", "search", "get_chunk", "lookup", "refs", "explore", "index"}
+TOOLS = {"status", "search", "get_chunk", "get_symbol", "read_lines", "similar", "lookup", "refs", "explore",
+         "index"}
 
 
 @asynccontextmanager
@@ -48,6 +49,12 @@ class Client:
         result = self.call(tool, **arguments)
         assert not result.is_error, result.content[0].text
         return result.structured_content
+
+    def text(self, tool: str, **arguments) -> str:
+        """The response as the agent reads it: its one text block."""
+        result = self.call(tool, **arguments)
+        assert not result.is_error and len(result.content) == 1, result.content
+        return result.content[0].text
 
     def error(self, tool: str, **arguments) -> str:
         result = self.call(tool, **arguments)
@@ -88,7 +95,7 @@ def test_tools_are_described_with_schemas(server):
             assert prop.get("description"), (t.name, name)
     search = tools["search"].input_schema
     assert search["required"] == ["query"]
-    assert set(search["properties"]) == {"query", "mode", "k", "path", "language", "max_tokens"}
+    assert set(search["properties"]) == {"query", "mode", "k", "path", "language", "max_tokens", "format"}
     assert search["properties"]["mode"]["enum"] == ["hybrid", "bm25", "semantic"]
     assert tools["search"].annotations.read_only_hint is True
 
@@ -100,26 +107,49 @@ def test_status_reports_the_index(server, repo):
     assert status["job"]["state"] == "idle" and status["model"]
 
 
-@pytest.mark.parametrize("budget", [0, 20, 60, 150, 400, 100_000])
-def test_search_content_fits_the_budget(server, budget):
-    out = server.ok("search", query="start the http server socket", k=8, max_tokens=budget)
-    results = out["results"]
-    assert len(results) == 8  # metadata of every result, whatever the budget
-    used = sum(estimate_tokens(r["content"]) for r in results)
-    assert used <= budget and used == out["used_tokens"]
-    assert [r["shown"] for r in results] == sorted((r["shown"] for r in results), key=["all", "partial", "none"].index)
+@pytest.mark.parametrize("budget", [100, 150, 300, 600, 1500, 100_000])
+def test_the_budget_covers_the_whole_response(server, budget):
+    """Issue 15 #6: max_tokens bounds everything the agent reads (3 characters a token), not only content."""
+    from codesift.search.budget import response_tokens
+
+    query = "start the http server socket"
+    text = server.text("search", query=query, k=8, max_tokens=budget)
+    assert response_tokens(text) <= budget
+    heads = [line for line in text.splitlines() if line.startswith("[")]
+    assert [int(h[1:h.index("]")]) for h in heads if h[1].isdigit()] == list(range(1, len(heads) + 1 - (
+        "[no content]: the budget" in text)))
+    as_json = server.call("search", query=query, k=8, max_tokens=budget, format="json")
+    doc = as_json.structured_content
+    assert response_tokens(as_json.content[0].text) <= budget
+    results = doc["results"]
+    assert len(results) + doc.get("omitted", 0) == 8  # every result sent, or counted as left out
+    shown = [r["shown"] for r in results]
+    assert shown == sorted(shown, key=["all", "partial", "none"].index)
     for r in results:
-        assert r["ref"] == r["id"][:12] and {"path", "start_line", "end_line", "kind", "symbol"} <= set(r)
+        assert len(r["ref"]) == 12 and "id" not in r and None not in r.values()  # nothing empty is sent
+        assert ("content" in r) == (r["shown"] != "none")
         if r["shown"] == "partial":
             assert f"get_chunk {r['ref']} for the rest]" in r["content"]
     if budget >= 100_000:
-        assert all(r["shown"] == "all" for r in results)
+        assert shown == ["all"] * 8 and "omitted" not in doc and "more results not sent" not in text
+    if budget <= 150:
+        assert doc.get("omitted") and "more results not sent" in text
+
+
+def test_search_text_is_compact_and_lists_refs(server):
+    text = server.text("search", query="stop the server", k=3, max_tokens=100_000)
+    head = text.splitlines()[1]
+    rank, ref, where = head.split()[:3]
+    assert rank == "[1]" and len(ref) == 12 and where.startswith("src/server.py:")
+    assert "def stop(self):" in text
+    json_text = server.call("search", query="stop the server", k=3, max_tokens=100_000, format="json").content[0].text
+    assert len(text) < len(json_text)  # no escapes, keys or quotes
 
 
 def test_search_filters(server):
-    docs = server.ok("search", query="configuration", path="docs/*", max_tokens=100)["results"]
+    docs = server.ok("search", query="configuration", path="docs/*", max_tokens=300, format="json")["results"]
     assert docs and all(r["path"].startswith("docs/") for r in docs)
-    rust = server.ok("search", query="distance", language="rust", mode="bm25")["results"]
+    rust = server.ok("search", query="distance", language="rust", mode="bm25", format="json")["results"]
     assert {r["path"] for r in rust} == {"src/geometry.rs"}
 
 
@@ -134,7 +164,7 @@ def test_navigation_tools(server):
 
     refs = server.ok("refs", symbol="HttpServer.stop")
     assert refs["resolved"] == "by-name" and refs["definitions"][0]["symbol"] == "HttpServer.stop"
-    assert refs["callees"][0]["name"] == "close"
+    assert refs["callees"] == [] and refs["unresolved_callees"] == 1  # sock.close(): not in the index
 
     tree = server.ok("explore")
     assert tree["type"] == "tree" and "src/server.py" in {f["path"] for f in tree["files"]}
@@ -180,7 +210,7 @@ def test_index_tool_builds_in_the_background(tmp_path):
         assert status["job"]["state"] == "done", status["job"]
         assert status["state"] == "complete" and status["files"] == 7
         assert "indexed 7 files" in status["job"]["summary"]
-        top = server.ok("search", query="load the configuration from a json file", k=3)["results"][0]
+        top = server.ok("search", query="load the configuration from a json file", k=3, format="json")["results"][0]
         assert top["symbol"] == "load_config"
 
 
@@ -218,3 +248,27 @@ def test_http_transport_on_localhost(repo, tmp_path):
                 assert portal.call(lookup)["results"][0]["path"] == "src/config.py"
         finally:
             proc.terminate()
+
+
+def test_whole_definitions_and_line_ranges(server):
+    from tests.index.repo import FILES
+
+    lines = FILES["src/server.py"].split("\n")
+    out = server.ok("get_symbol", target="HttpServer")
+    (d,) = out["definitions"]
+    assert out["total"] == 1 and d["content"] == "\n".join(lines[3:23]) and len(d["refs"]) == 5
+    at = server.ok("get_symbol", target="src/server.py:16")["definitions"][0]
+    assert at["symbol"] == "HttpServer.stop" and (at["start_line"], at["end_line"]) == (15, 18)
+    read = server.ok("read_lines", path="src/server.py", start_line=11, end_line=13)
+    assert read["content"] == "\n".join(lines[10:13]) and read["total_lines"] == 23
+    whole = server.ok("get_chunk", ref=at["refs"][0], whole=True)
+    assert whole["symbol"] == "HttpServer.stop" and whole["content"] == at["content"]
+    assert "no symbol named" in server.error("get_symbol", target="Nope")
+    assert "refusing path" in server.error("read_lines", path="../x.py")
+
+
+def test_similar_tool(server):
+    out = server.ok("similar", target="src/server.py:16", k=2)
+    assert out["target"]["symbol"] == "HttpServer.stop" and len(out["results"]) == 2
+    assert all(set(r) >= {"ref", "path", "start_line", "end_line", "score"} for r in out["results"])
+    assert "not a chunk id or ref" in server.error("similar", target="nope")

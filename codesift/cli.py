@@ -250,6 +250,8 @@ def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
     if verbose:
         for s in summary.skipped:
             click.echo(f"skipped {s.rel}: {s.reason}", err=True)
+        for s in summary.fallbacks:
+            click.echo(f"windows {s.rel}: {s.reason}", err=True)
     if not quiet:
         click.echo(summary.line(), err=True)
     if as_json:
@@ -280,6 +282,7 @@ def _summary_dict(summary) -> dict:
         out[key] = getattr(summary, key)
     out["seconds"] = round(summary.seconds, 3)
     out["skipped"] = [{"path": s.rel, "reason": s.reason} for s in summary.skipped]
+    out["cut_into_windows"] = [{"path": s.rel, "reason": s.reason} for s in summary.fallbacks]
     out["line"] = summary.line()
     return out
 

@@ -41,12 +41,14 @@ def chunk_file(path: str, text: str, language: str | None = None, *, max_lines: 
     if not isinstance(text, str):
         text = bytes(text).decode("utf-8", "replace")
     source = SourceLines(text)
+    fallback = None
     try:
         pieces, imports, calls = _pieces(source, language, target, max_lines)
-    except Exception:  # a parser surprise must cost this file its structure, not the index run
+    except Exception as e:  # a parser surprise must cost this file its structure, not the index run
         log.debug("chunking %s as %s failed; falling back to line windows", path, language, exc_info=True)
+        fallback = f"{language} chunker failed ({type(e).__name__}): cut into line windows"
         pieces, imports, calls = chunk_windows(source, target, max_lines), [], None
-    return FileChunks(with_ids(build_chunks(path, language, source, pieces, calls)), imports)
+    return FileChunks(with_ids(build_chunks(path, language, source, pieces, calls)), imports, fallback)
 
 
 def _pieces(source: SourceLines, language: str, target: int,

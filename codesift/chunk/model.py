@@ -74,6 +74,8 @@ class Import:
 class FileChunks:
     chunks: list[Chunk]
     imports: list[Import] = field(default_factory=list)
+    # Why the file's structure could not be read (it was cut into line windows instead), if so
+    fallback: str | None = None
 
 
 def chunk_id(path: str, kind: str, symbol: str | None, heading_path: tuple[str, ...], content: str,

@@ -14,4 +14,10 @@ HEAD_FORMAT = 1
 # Bump STORE_FORMAT when how an index lays out what it holds changes (3: int8 vector segments).
 STORE_FORMAT = 3
 
-INDEX_FORMAT = f"{CHUNKER_VERSION}.{EMBED_FORMAT}.{TERMS_FORMAT}.{HEAD_FORMAT}.{STORE_FORMAT}"
+# The chunk sizes the indexer asks for (lines: the size aimed at, and the most a chunk may have).
+# Part of the stamp: other sizes make other chunks.
+CHUNK_TARGET_LINES = 40
+CHUNK_MAX_LINES = 80
+
+INDEX_FORMAT = (f"{CHUNKER_VERSION}.{EMBED_FORMAT}.{TERMS_FORMAT}.{HEAD_FORMAT}.{STORE_FORMAT}"
+                f"-{CHUNK_TARGET_LINES}x{CHUNK_MAX_LINES}")

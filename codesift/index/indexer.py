@@ -42,6 +42,7 @@ class IndexSummary:
     reused: int = 0  # ... or found in the index
     truncated: int = 0
     decode_errors: int = 0
+    fallbacks: list[Skipped] = field(default_factory=list)  # files cut into line windows: path, why
     skipped: list[Skipped] = field(default_factory=list)
     ignored: int = 0
     seconds: float = 0.0
@@ -63,6 +64,9 @@ class IndexSummary:
             parts.append("skipped " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
         if self.reformatted:
             parts.append("index format updated: every file chunked again, vectors reused where the text is unchanged")
+        if self.fallbacks:
+            parts.append(f"{len(self.fallbacks)} file(s) cut into line windows after a chunker error "
+                         "(--verbose lists them)")
         if self.decode_errors:
             parts.append(f"{self.decode_errors} file(s) with invalid UTF-8 decoded with replacement")
         if self.truncated:

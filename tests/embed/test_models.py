@@ -15,6 +15,10 @@ from codesift.errors import UnsupportedModelError
 def test_dispatch_by_model_type_then_class_names():
     assert architecture_for({"model_type": "bert"}).name == "bert"
     assert architecture_for({"architectures": ["BertForMaskedLM"]}).name == "bert"
+    assert architecture_for({"model_type": "roberta", "architectures": ["RobertaModel"]}).name == "xlm-roberta"
+    assert architecture_for({"architectures": ["XLMRobertaModel"]}).name == "xlm-roberta"
+    assert architecture_for({"model_type": "mpnet"}).name == "mpnet"
+    assert architecture_for({"architectures": ["ModernBertForMaskedLM"]}).name == "modernbert"
 
 
 def test_unsupported_names_what_is_supported():
@@ -30,6 +34,8 @@ def test_model_type_decides_over_class_names():
     """A class name that starts like a supported one does not make another model_type pass."""
     with pytest.raises(UnsupportedModelError):
         architecture_for({"model_type": "bert-generation", "architectures": ["BertGenerationEncoder"]})
+    with pytest.raises(UnsupportedModelError):
+        architecture_for({"model_type": "roberta-prelayernorm", "architectures": ["RobertaPreLayerNormModel"]})
 
 
 def test_max_tokens_is_clamped_once_to_the_position_table(model_files, tmp_path):

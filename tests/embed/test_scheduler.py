@@ -7,6 +7,7 @@ import torch
 
 from codesift.embed.batches import TokenBatch, fill_packed, pack
 from codesift.embed.scheduler import MultiRunner, PaddedRunner
+from tests.embed.conftest import embed_packed
 
 
 def run_all(texts, tokenizer, runner, dim: int, slice_size: int = 16) -> np.ndarray:
@@ -64,14 +65,6 @@ def test_fill_packed_layout():
     assert cu.tolist() == [0, 3, 7, 13, 19, 20] + [20] * 6
     assert seg.tolist()[7:] == [2] * 6 + [3] * 6 + [4]
     assert (pos[7:] < max_tokens).all()
-
-
-def embed_packed(backend, ids: list[list[int]], token_budget: int = 128) -> np.ndarray:
-    """The backend's packed path (CPU reference attention here) on one batch laid out by fill_packed."""
-    lengths = np.array([len(x) for x in ids], np.int32)
-    v = [np.zeros(token_budget, np.int32) for _ in range(3)] + [np.zeros(len(ids) + 3, np.int32)]
-    fill_packed(*v, np.concatenate([np.array(x, np.int32) for x in ids]), lengths, backend.max_tokens)
-    return backend.embed_packed(*(torch.from_numpy(a) for a in v), backend.max_tokens)[: len(ids)].numpy()
 
 
 def test_packed_forward_matches_padded(embedder):

@@ -53,6 +53,12 @@ _M = "codesift.embed.models."
 ARCHITECTURES: tuple[Architecture, ...] = (
     Architecture("bert", "BERT", ("bert",), ("Bert",), _M + "bert", "BertConfig", "NumpyBert",
                  _M + "bert_torch:Bert"),
+    Architecture("xlm-roberta", "XLM-RoBERTa", ("xlm-roberta", "roberta"), ("XLMRoberta", "Roberta"),
+                 _M + "xlm_roberta", "XLMRobertaConfig", "NumpyBert", _M + "bert_torch:Bert"),
+    Architecture("mpnet", "MPNet", ("mpnet",), ("MPNet",), _M + "mpnet", "MPNetConfig", "NumpyMPNet",
+                 _M + "mpnet_torch:MPNet"),
+    Architecture("modernbert", "ModernBERT", ("modernbert",), ("ModernBert",), _M + "modernbert",
+                 "ModernBertConfig", "NumpyModernBert", _M + "modernbert_torch:ModernBert"),
 )
 
 

@@ -102,7 +102,7 @@ def load_module(module_cls: type[nn.Module], cfg: ModelConfig, weights: str | Pa
     with safe_open(str(weights), framework="pt", device="cpu") as f:
         state = {ours: f.get_tensor(name) for ours, name in mapping.items()}
     state = module_cls.prepare_state(state, cfg)
-    state = {k: v.to(device=device, dtype=dtype) for k, v in state.items()}
+    state = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in state.items()}
     model = module_cls(cfg, device="meta")
     model.load_state_dict(state, assign=True, strict=True)
     return model.eval().requires_grad_(False)

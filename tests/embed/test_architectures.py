@@ -169,3 +169,27 @@ def test_gpu_matches_cpu(tiny, texts, dtype):
     cos = _worst(got, cpu.embed(texts))
     print(f"\n{arch} {dtype} on cuda vs cpu fp32: min cos {cos:.6f}")
     assert cos >= 0.999
+
+
+@pytest.mark.slow
+def test_all_mpnet_base_v2_matches_sentence_transformers():
+    """The real MPNet model (assembled by `codesift models add all-mpnet-base-v2`) on the parity texts."""
+    from codesift.embed.embedder import Embedder
+    from codesift.embed.model_files import resolve_model
+    from codesift.embed.query_encoder import QueryEncoder
+    from codesift.errors import ModelNotFoundError
+    from tests.embed.texts import parity_texts
+
+    try:
+        files = resolve_model("all-mpnet-base-v2")
+    except ModelNotFoundError:
+        pytest.skip("all-mpnet-base-v2 is not in the models folder: codesift models add all-mpnet-base-v2")
+    st = import_reference("sentence_transformers")
+    texts = parity_texts()
+    ours = Embedder.load(files, device="cpu", dtype="fp32").embed(texts)
+    ref = st.SentenceTransformer(str(files.root), device="cpu").encode(texts, batch_size=32, convert_to_numpy=True)
+    cos = _worst(ours, ref)
+    numpy_cos = _worst(QueryEncoder(files).encode(texts[::10]), ours[::10])
+    print(f"\nall-mpnet-base-v2 over {len(texts)} texts: min cos vs sentence-transformers {cos:.8f}, "
+          f"numpy vs torch {numpy_cos:.8f}")
+    assert cos >= MIN_COS and numpy_cos >= MIN_COS

@@ -31,6 +31,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _results import write_result  # noqa: E402
 
+from codesift.embed.batches import DEFAULT_TOKEN_BUDGET  # noqa: E402  (after the path set-up)
+
 
 def chunk_texts(corpus: Path, workers: int) -> list[str]:
     import multiprocessing as mp
@@ -48,11 +50,105 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# --- the benchmark's own end-to-end path: tokenizer processes ahead of the GPU --------------------
+# (`codesift index` tokenizes in its file workers instead, see codesift/index/prepare.py)
+
+_worker_tokenizer = None
+
+
+def _init_tokenizer_worker(files) -> None:
+    global _worker_tokenizer
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one thread per process: the processes are the parallelism
+    from codesift.embed.tokenizer import TextTokenizer
+
+    _worker_tokenizer = TextTokenizer(files)
+
+
+def _tokenize_in_worker(texts: list[str]):
+    return _worker_tokenizer.encode_flat(texts)
+
+
+# Texts in the first slice: small, so the GPU's first batch is ready soon; later slices double.
+FIRST_SLICE = 64
+
+
+def _slices(texts, size: int):
+    """Consecutive lists of texts: FIRST_SLICE at first, doubling up to `size`."""
+    part: list[str] = []
+    target = min(FIRST_SLICE, size)
+    for t in texts:
+        part.append(t)
+        if len(part) == target:
+            yield part
+            part = []
+            target = min(2 * target, size)
+    if part:
+        yield part
+
+
+class TokenizerPool:
+    """Tokenizes slices of texts in worker processes, results in order."""
+
+    def __init__(self, files, workers: int):
+        import multiprocessing as mp
+
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                        initializer=_init_tokenizer_worker, initargs=(files,))
+
+    def map(self, slices):
+        from codesift.embed.ordered import ordered_map
+
+        return ordered_map(self.pool, _tokenize_in_worker, slices, window=4 * self.workers)
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+
+def embed_stream(texts, tokenize, runner, slice_size: int, stats: dict):
+    """(input positions, vectors) for a stream of texts: tokenized ahead, packed, run, in order."""
+    from codesift.embed.batches import TokenBatch, pack
+
+    stats.setdefault("tokens", 0)
+
+    def tokenized():
+        base = 0
+        for flat, lengths, _truncated in tokenize(_slices(texts, slice_size)):
+            stats["tokens"] += int(lengths.sum())
+            yield TokenBatch(np.arange(base, base + len(lengths), dtype=np.int64), flat, lengths)
+            base += len(lengths)
+
+    yield from runner.run(pack(tokenized(), runner.token_budget, runner.max_seqs))
+
+
+def run_in_thread(iterator, maxsize: int = 8):
+    """Drive `iterator` in a background thread (the GPU loop) and yield its items here."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize)
+    done = object()
+
+    def work():
+        try:
+            for item in iterator:
+                q.put(item)
+        except BaseException as e:  # errors propagate to the consumer
+            q.put(e)
+        q.put(done)
+
+    threading.Thread(target=work, daemon=True).start()
+    while (item := q.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", type=Path)
     ap.add_argument("--model", default="default")
-    ap.add_argument("--budget", type=int, default=65536, help="tokens per packed batch")
+    ap.add_argument("--token-budget", type=int, default=DEFAULT_TOKEN_BUDGET, help="tokens per packed batch")
     ap.add_argument("--workers", type=int, default=(os.cpu_count() or 2) - 1, help="tokenizer processes")
     ap.add_argument("--skip-st", action="store_true")
     ap.add_argument("--scale", type=int, default=10, help="corpus copies streamed for the memory check")
@@ -62,9 +158,9 @@ def main() -> None:
     import torch
 
     from codesift.embed.backend import load_backend
+    from codesift.embed.batches import TokenBatch, pack
     from codesift.embed.model_files import resolve_model
-    from codesift.embed.scheduler import (PackedRunner, PaddedRunner, TokenBatch, TokenizerPool, embed_stream,
-                                          pack, run_in_thread)
+    from codesift.embed.scheduler import PackedRunner, PaddedRunner
     from codesift.embed.tokenizer import TextTokenizer
     from codesift.index.store import Store
 
@@ -74,7 +170,7 @@ def main() -> None:
     t0 = time.perf_counter()
     texts = chunk_texts(args.corpus, args.workers + 1)
     out["chunk_s"] = round(time.perf_counter() - t0, 2)
-    tok = TextTokenizer(files, files.max_seq_length)
+    tok = TextTokenizer(files)
     t0 = time.perf_counter()
     flat, lengths, truncated = tok.encode_flat(texts)
     out["tokenize_1proc_s"] = round(time.perf_counter() - t0, 2)
@@ -89,12 +185,12 @@ def main() -> None:
     backends = {dt: load_backend(files, device="cuda", dtype=dt) for dt in ("fp16", "bf16")}
     vectors = {}
     for name, dt, graph in (("fp16_graph", "fp16", True), ("fp16_eager", "fp16", False), ("bf16_graph", "bf16", True)):
-        runner = PackedRunner(backends[dt], args.budget, cuda_graph=graph)
+        runner = PackedRunner(backends[dt], args.token_budget, cuda_graph=graph)
         res = np.zeros((len(texts), files.dim), np.float32)
         for _ in range(2):  # the first pass warms up; the second is timed
             torch.cuda.synchronize()
             t0 = time.perf_counter()
-            for keys, vecs in runner.run(pack([whole_batch()], runner.budget, runner.max_seqs)):
+            for keys, vecs in runner.run(pack([whole_batch()], runner.token_budget, runner.max_seqs)):
                 res[keys] = vecs
             torch.cuda.synchronize()
             dt_s = time.perf_counter() - t0
@@ -106,7 +202,8 @@ def main() -> None:
     # fp32 reference on the GPU (same weights), padded batches
     fp32 = load_backend(files, device="cuda", dtype="fp32")
     ref32 = np.zeros((len(texts), files.dim), np.float32)
-    for keys, vecs in PaddedRunner(fp32, 65536, batch_size=256).run(pack([whole_batch()], 65536, 65536)):
+    padded = PaddedRunner(fp32, batch_size=256)
+    for keys, vecs in padded.run(pack([whole_batch()], padded.token_budget, padded.max_seqs)):
         ref32[keys] = vecs
     for dt in ("fp16", "bf16"):
         cos = (vectors[dt] * ref32).sum(1)
@@ -118,11 +215,11 @@ def main() -> None:
         cpu_ref = ref["vectors"].astype(np.float32)
         ids = tok.encode(rt).ids
         for dt in ("fp16", "bf16"):
-            runner = PackedRunner(backends[dt], args.budget, cuda_graph=True)
+            runner = PackedRunner(backends[dt], args.token_budget, cuda_graph=True)
             lens = np.array([len(x) for x in ids], np.int32)
             got = np.zeros_like(cpu_ref)
             for keys, vecs in runner.run(pack([TokenBatch(np.arange(len(ids)), np.concatenate(
-                    [np.array(x, np.int32) for x in ids]), lens)], runner.budget, runner.max_seqs)):
+                    [np.array(x, np.int32) for x in ids]), lens)], runner.token_budget, runner.max_seqs)):
                 got[keys] = vecs
             cos = (got * cpu_ref).sum(1) / np.linalg.norm(cpu_ref, axis=1)
             out[f"{dt}_vs_cpu_fp32_true_weights_min_cos"] = round(float(cos.min()), 6)
@@ -130,7 +227,7 @@ def main() -> None:
     print({k: v for k, v in out.items() if "cos" in k}, flush=True)
 
     # --- end to end: texts -> tokenizer processes -> GPU -> SQLite ----------------------------
-    pool = TokenizerPool(files, files.max_seq_length, workers=args.workers)
+    pool = TokenizerPool(files, workers=args.workers)
     list(pool.map([texts[:64]] * args.workers))  # start the workers before timing
 
     from codesift.index.pipeline import GPU_SWITCH_INTERVAL
@@ -138,7 +235,7 @@ def main() -> None:
     sys.setswitchinterval(GPU_SWITCH_INTERVAL)  # as the indexer does while it feeds a GPU
 
     def end_to_end(stream_texts, n_expected: int) -> tuple[float, int]:
-        runner = PackedRunner(backends["fp16"], args.budget, cuda_graph=True)
+        runner = PackedRunner(backends["fp16"], args.token_budget, cuda_graph=True)
         with tempfile.TemporaryDirectory() as d:
             store = Store(Path(d), create=True)
             stats: dict = {}
@@ -146,7 +243,7 @@ def main() -> None:
             q: list = []
             written = 0
             # the GPU loop runs in its own thread, as in the indexer; this thread stores vectors
-            for keys, vecs in run_in_thread(embed_stream(stream_texts, pool.map, runner, args.budget,
+            for keys, vecs in run_in_thread(embed_stream(stream_texts, pool.map, runner,
                                                          slice_size=512, stats=stats)):
                 q.append((keys, vecs))
                 if len(q) >= 4:
@@ -197,7 +294,7 @@ def main() -> None:
         for dt, bs in (("fp16", 32), ("fp16", 256), ("fp32", 32)):
             model = SentenceTransformer(str(files.root), device="cuda",
                                         model_kwargs={"torch_dtype": torch.float16 if dt == "fp16" else torch.float32})
-            model.max_seq_length = files.max_seq_length
+            model.max_seq_length = files.max_tokens
             model.encode(texts[:256], batch_size=bs)
             torch.cuda.synchronize()
             t0 = time.perf_counter()

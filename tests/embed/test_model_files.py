@@ -10,6 +10,7 @@ import pytest
 
 from codesift.embed.model_files import read_model_folder, resolve_model
 from codesift.errors import ModelLoadError, ModelNotFoundError, UnsupportedModelError
+from tests.embed.conftest import import_reference
 
 SMALL_FILES = ["config.json", "tokenizer.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json"]
 
@@ -143,7 +144,7 @@ def test_missing_files(tmp_path):
 
 @pytest.mark.parametrize("mode", ["cls", "max", "mean_sqrt_len"])
 def test_pooling_modes_match_reference(model_files, tmp_path, mode):
-    st = pytest.importorskip("sentence_transformers")
+    st = import_reference("sentence_transformers")
     folder = copy_model(model_files.root, tmp_path / "m")
     pcfg = json.loads((folder / "1_Pooling/config.json").read_text())
     pcfg["pooling_mode_mean_tokens"] = False

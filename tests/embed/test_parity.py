@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from codesift.embed.query_encoder import QueryEncoder
+from tests.embed.conftest import import_reference
 from tests.embed.texts import parity_texts
 
 
@@ -62,3 +63,13 @@ def test_golden_vectors(embedder):
     golden = np.load(Path(__file__).parent.parent / "data" / "golden_minilm.npz")
     got = embedder.embed(list(golden["texts"]))
     assert cosines(got, golden["vectors"]).min() >= 0.99999
+
+
+def test_missing_reference_fails_under_ci(monkeypatch):
+    """Under CI a parity test whose reference does not import fails; locally it skips."""
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(ImportError):
+        import_reference("codesift_no_such_reference")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        import_reference("codesift_no_such_reference")

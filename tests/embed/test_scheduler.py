@@ -5,16 +5,23 @@ import numpy as np
 import pytest
 import torch
 
-from codesift.embed.scheduler import MultiRunner, PaddedRunner, TokenBatch, embed_all, fill_packed, pack
+from codesift.embed.batches import TokenBatch, fill_packed, pack
+from codesift.embed.scheduler import MultiRunner, PaddedRunner
+from tests.embed.conftest import embed_packed
 
 
-def in_process(embedder):
-    """A tokenize function for embed_stream that runs in this process."""
-    def tokenize(slices):
-        for s in slices:
-            yield embedder.tokenizer.encode_flat(s)
+def run_all(texts, tokenizer, runner, dim: int, slice_size: int = 16) -> np.ndarray:
+    """Vectors of `texts` in input order: tokenized in slices, packed to the runner's budgets, run."""
+    def tokenized():
+        for start in range(0, len(texts), slice_size):
+            flat, lengths, _ = tokenizer.encode_flat(texts[start:start + slice_size])
+            yield TokenBatch(np.arange(start, start + len(lengths)), flat, lengths)
 
-    return tokenize
+    out = np.full((len(texts), dim), np.nan, dtype=np.float32)
+    for keys, vecs in runner.run(pack(tokenized(), runner.token_budget, runner.max_seqs)):
+        out[keys] = vecs
+    assert not np.isnan(out).any()  # every text came back
+    return out
 
 
 def _stream(lengths_per_part):
@@ -42,14 +49,14 @@ def test_pack_respects_budgets_and_order():
 
 
 def test_pack_rejects_sequence_over_budget():
-    with pytest.raises(ValueError, match="exceeds the budget"):
+    with pytest.raises(ValueError, match="exceeds the token budget"):
         list(pack(_stream([[3, 20]]), token_budget=10, max_seqs=4))
 
 
 def test_fill_packed_layout():
-    budget, max_len = 20, 6
-    v = [np.full(budget, -1, np.int32) for _ in range(3)] + [np.full(12, -1, np.int32)]
-    fill_packed(*v, np.arange(1, 8, dtype=np.int32), np.array([3, 4], np.int32), max_len)
+    token_budget, max_tokens = 20, 6
+    v = [np.full(token_budget, -1, np.int32) for _ in range(3)] + [np.full(12, -1, np.int32)]
+    fill_packed(*v, np.arange(1, 8, dtype=np.int32), np.array([3, 4], np.int32), max_tokens)
     ids, pos, seg, cu = v
     assert ids.tolist()[:7] == [1, 2, 3, 4, 5, 6, 7] and (ids[7:] == 0).all()
     assert pos.tolist()[:7] == [0, 1, 2, 0, 1, 2, 3]
@@ -57,36 +64,22 @@ def test_fill_packed_layout():
     # 13 padding tokens -> segments of 6, 6, 1
     assert cu.tolist() == [0, 3, 7, 13, 19, 20] + [20] * 6
     assert seg.tolist()[7:] == [2] * 6 + [3] * 6 + [4]
-    assert (pos[7:] < max_len).all()
+    assert (pos[7:] < max_tokens).all()
 
 
 def test_packed_forward_matches_padded(embedder):
-    """Bert.forward_packed + pool_packed (CPU reference attention) == the padded path."""
-    from codesift.embed.pooling import normalize, pool_packed
-
+    """The backend's packed forward and pooling (CPU reference attention) == its padded path."""
     texts = ["def f(x):\n    return x", "a longer piece of prose about searching code " * 3, "", "z"]
-    enc = embedder.tokenizer.encode(texts).ids
-    lengths = np.array([len(x) for x in enc], np.int32)
-    budget, max_len = 128, embedder.max_tokens
-    v = [np.zeros(budget, np.int32) for _ in range(3)] + [np.zeros(len(texts) + 3, np.int32)]
-    fill_packed(*v, np.concatenate([np.array(x, np.int32) for x in enc]), lengths, max_len)
-    ids, pos, seg, cu = (torch.from_numpy(a) for a in v)
-    with torch.inference_mode():
-        hidden = embedder.backend.model.forward_packed(ids, pos, cu, max_len)
-        got = normalize(pool_packed(hidden, seg, cu, "mean"))[: len(texts)].numpy()
-    ref = embedder.embed(texts)
-    assert (got * ref).sum(1).min() > 0.99999
+    got = embed_packed(embedder.backend, embedder.tokenizer.encode(texts).ids)
+    assert (got * embedder.embed(texts)).sum(1).min() > 0.99999
 
 
 def test_padded_runner_stream_in_order(embedder):
     texts = [f"item {i} " * (1 + i % 13) for i in range(50)]
 
-    runner = PaddedRunner(embedder.backend, window_tokens=256, batch_size=8)
-    stats = {}
-    got = embed_all(texts, in_process(embedder), runner, 512, embedder.dim, stats=stats)
-    ref = embedder.embed(texts)
-    assert (got * ref).sum(1).min() > 0.99999
-    assert stats["tokens"] == sum(len(x) for x in embedder.tokenizer.encode(texts).ids)
+    runner = PaddedRunner(embedder.backend, token_budget=256, batch_size=8)
+    got = run_all(texts, embedder.tokenizer, runner, embedder.dim)
+    assert (got * embedder.embed(texts)).sum(1).min() > 0.99999
 
 
 class _KeyRunner:
@@ -94,7 +87,7 @@ class _KeyRunner:
     the runners finish out of step and only the merge can put results back in order."""
 
     def __init__(self, delay: float, fail_at: int | None = None):
-        self.budget, self.max_seqs, self.delay, self.fail_at, self.seen = 12, 3, delay, fail_at, 0
+        self.token_budget, self.max_seqs, self.delay, self.fail_at, self.seen = 12, 3, delay, fail_at, 0
 
     def run(self, batches):
         import time
@@ -112,7 +105,7 @@ def test_multi_runner_keeps_input_order(n_runners):
     runners = [_KeyRunner(delay=0.001 * (n_runners - k)) for k in range(n_runners)]
     multi = MultiRunner(runners)
     parts = [[5, 7, 3], [10, 2, 2, 9], [4], [1] * 20, [12, 11]]
-    out = list(multi.run(pack(_stream(parts), multi.budget, multi.max_seqs)))
+    out = list(multi.run(pack(_stream(parts), multi.token_budget, multi.max_seqs)))
     keys = np.concatenate([k for k, _ in out])
     assert keys.tolist() == list(range(sum(len(p) for p in parts)))
     assert all(np.array_equal(k, v[:, 0]) for k, v in out)
@@ -123,7 +116,7 @@ def test_multi_runner_error_surfaces_after_earlier_results():
     multi = MultiRunner([_KeyRunner(0.0), _KeyRunner(0.0, fail_at=10)])
     got = []
     with pytest.raises(RuntimeError, match="device lost"):
-        for keys, _ in multi.run(pack(_stream([[1] * 40]), multi.budget, multi.max_seqs)):
+        for keys, _ in multi.run(pack(_stream([[1] * 40]), multi.token_budget, multi.max_seqs)):
             got.extend(keys.tolist())
     assert got == list(range(len(got))) and len(got) >= 3  # in order up to the failure
 
@@ -131,8 +124,8 @@ def test_multi_runner_error_surfaces_after_earlier_results():
 def test_multi_runner_matches_single_on_cpu(embedder):
     texts = [f"def f{i}(x):\n    return x * {i}  # item " + "word " * (i % 17) for i in range(60)]
 
-    multi = MultiRunner([PaddedRunner(embedder.backend, window_tokens=300, batch_size=8) for _ in range(2)])
-    got = embed_all(texts, in_process(embedder), multi, 300, embedder.dim)
+    multi = MultiRunner([PaddedRunner(embedder.backend, token_budget=300, batch_size=8) for _ in range(2)])
+    got = run_all(texts, embedder.tokenizer, multi, embedder.dim)
     assert (got * embedder.embed(texts)).sum(1).min() > 0.99999
 
 
@@ -156,7 +149,7 @@ def test_packed_runner_matches_cpu(embedder, model_files, cuda_graph):
     backend = load_backend(model_files, device="cuda", dtype="fp16")
     runner = PackedRunner(backend, token_budget=4096, cuda_graph=cuda_graph)
 
-    got = embed_all(texts, in_process(embedder), runner, 4096, embedder.dim)
+    got = run_all(texts, embedder.tokenizer, runner, embedder.dim, slice_size=64)
     cos = (got * embedder.embed(texts)).sum(1)
     print(f"\npacked fp16 (graph={cuda_graph}) vs cpu fp32: min cos {cos.min():.6f}")
     assert cos.min() >= 0.999
@@ -174,7 +167,7 @@ def test_multi_runner_two_packed_runners_on_one_gpu(embedder, model_files):
     devices = (visible_gpus() * 2)[:max(2, len(visible_gpus()))]
     multi = MultiRunner([make_runner(load_backend(model_files, device=d, dtype="fp16"), 4096) for d in devices])
 
-    got = embed_all(texts, in_process(embedder), multi, 4096, embedder.dim)
+    got = run_all(texts, embedder.tokenizer, multi, embedder.dim, slice_size=64)
     cos = (got * embedder.embed(texts)).sum(1)
     print(f"\nmulti-runner {devices} fp16 vs cpu fp32: min cos {cos.min():.6f}")
     assert cos.min() >= 0.999

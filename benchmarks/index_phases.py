@@ -35,7 +35,7 @@ class ConstantRunner:
     """Stands in for the model: the indexer's cost with embedding taken out."""
 
     def __init__(self, dim: int):
-        self.dim, self.budget, self.max_seqs = dim, 65536, 8192
+        self.dim, self.token_budget, self.max_seqs = dim, 65536, 8192
 
     def run(self, batches):
         for b in batches:

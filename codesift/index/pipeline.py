@@ -72,7 +72,7 @@ class EmbedPipeline:
             self.load_error = e
 
     def _start(self) -> None:
-        from codesift.embed.scheduler import pack
+        from codesift.embed.batches import pack
 
         if self.loader is None:
             self._load_runner()
@@ -91,7 +91,7 @@ class EmbedPipeline:
 
         def work():
             try:
-                for item in runner.run(pack(feed(), runner.budget, runner.max_seqs)):
+                for item in runner.run(pack(feed(), runner.token_budget, runner.max_seqs)):
                     self.outq.put(item)
             except BaseException as e:  # surfaces in the indexing thread
                 self.outq.put(e)
@@ -139,7 +139,7 @@ class EmbedPipeline:
     def _hand_over(self) -> None:
         if not self.parts:
             return
-        from codesift.embed.scheduler import TokenBatch
+        from codesift.embed.batches import TokenBatch
 
         parts, self.parts, self.part_tokens = self.parts, [], 0
         self.inq.put(parts[0] if len(parts) == 1 else TokenBatch(
@@ -249,7 +249,7 @@ class Writer:
             for h in set(p.hashes):
                 self.needed[h] = self.needed.get(h, 0) + 1
             if new:
-                from codesift.embed.scheduler import TokenBatch
+                from codesift.embed.batches import TokenBatch
 
                 offsets = np.concatenate(([0], np.cumsum(p.token_lengths, dtype=np.int64)))
                 ids = np.concatenate([p.token_ids[offsets[i]:offsets[i + 1]] for i in new])

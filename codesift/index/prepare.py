@@ -60,8 +60,7 @@ def _tokenizer_for(files: ModelFiles):
     if tk is None:
         from codesift.embed.tokenizer import TextTokenizer
 
-        tk = _tokenizers[files.root] = TextTokenizer(files, min(files.max_seq_length,
-                                                                int(files.config.get("max_position_embeddings", 512))))
+        tk = _tokenizers[files.root] = TextTokenizer(files)  # files.max_tokens
     return tk
 
 
@@ -135,7 +134,7 @@ def prepare_files(todo: list[tuple[SourceFile, str | None]], workers: int | None
     if workers <= 1 or len(todo) < 32 or total_bytes < 1 << 20:
         yield from (prepare_file(f, sha, model, include_secrets) for f, sha in todo)
         return
-    from codesift.embed.scheduler import ordered_map
+    from codesift.embed.ordered import ordered_map
 
     yield from ordered_map(_worker_pool(workers), _prepare_star, ((f, sha, model, include_secrets) for f, sha in todo),
                            window=8 * workers)

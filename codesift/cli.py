@@ -228,9 +228,10 @@ class _Progress:
 @click.option("--exclude", multiple=True, help="Extra gitignore-style pattern to leave out (repeatable).")
 @click.option("--workers", type=int, default=None, help="Processes for reading and chunking. Default: all cores.")
 @click.option("--batch-size", default=32, show_default=True, help="Chunks per forward pass (CPU path).")
-@click.option("--batch-tokens", type=click.IntRange(min=512), default=None, envvar="CODESIFT_BATCH_TOKENS",
+@click.option("--token-budget", "--batch-tokens", "token_budget", type=click.IntRange(min=512), default=None,
+              envvar=["CODESIFT_TOKEN_BUDGET", "CODESIFT_BATCH_TOKENS"],
               help="Tokens per packed GPU batch (default 65536); also the CPU path's sorting window. "
-                   "[env: CODESIFT_BATCH_TOKENS]")
+                   "(--batch-tokens is its former name.) [env: CODESIFT_TOKEN_BUDGET]")
 @click.option("--devices", default=None, envvar="CODESIFT_DEVICES",
               help="Embed on several devices at once, comma-separated (e.g. cuda:0,cuda:1). "
                    "Default: every visible GPU when --device is auto or cuda. [env: CODESIFT_DEVICES]")
@@ -242,7 +243,7 @@ class _Progress:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary of the run on stdout.")
 def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: str, rebuild: bool,
           max_file_size: str, exclude: tuple[str, ...], workers: int | None, batch_size: int,
-          batch_tokens: int | None, devices: str | None, force: bool, include_secrets: bool, quiet: bool,
+          token_budget: int | None, devices: str | None, force: bool, include_secrets: bool, quiet: bool,
           verbose: bool, as_json: bool) -> None:
     """Index the tree at ROOT (default: the current folder), or update its index.
 
@@ -264,7 +265,7 @@ def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
     try:
         summary = index_tree(root, index_dir, model=model, device=device, dtype=None if dtype == "auto" else dtype,
                              rebuild=rebuild, max_file_bytes=_parse_size(max_file_size), excludes=exclude,
-                             workers=workers, batch_size=batch_size, token_budget=batch_tokens, progress=bar,
+                             workers=workers, batch_size=batch_size, token_budget=token_budget, progress=bar,
                              devices=[d.strip() for d in devices.split(",") if d.strip()] if devices else None,
                              force=force, include_secrets=include_secrets)
     finally:

@@ -17,7 +17,7 @@ RESULT_KEYS = {"path", "start_line", "end_line", "score", "kind", "symbol", "hea
 def indexed(tmp_path_factory):
     repo = make_repo(tmp_path_factory.mktemp("cli") / "repo")
     # small batches: the repo's chunks go through the model in several of them
-    r = CliRunner().invoke(cli, ["index", str(repo), "--workers", "1", "--device", "cpu", "--batch-tokens", "1024"])
+    r = CliRunner().invoke(cli, ["index", str(repo), "--workers", "1", "--device", "cpu", "--token-budget", "1024"])
     assert r.exit_code == 0, r.output
     assert "indexed 7 files" in r.stderr
     return repo

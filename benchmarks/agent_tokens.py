@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from codesift.chunk.model import estimate_tokens
-from codesift.search.budget import BudgetedResult, budgeted, split_lines
+from codesift.search.budget import BudgetedResult, budgeted, content_lines
 from codesift.search.searcher import Searcher
 from codesift.walk import read_text
 
@@ -32,7 +32,7 @@ def shown_lines(item: BudgetedResult) -> set[int]:
     if item.shown == "all":
         return set(range(c.start_line, c.end_line + 1))
     if item.shown == "partial":
-        n = len(split_lines(item.content)) - 1  # minus the marker line
+        n = len(content_lines(item.content)) - 1  # minus the marker line
         return set(range(c.start_line, c.start_line + n))
     return set()
 

@@ -66,7 +66,7 @@ def chunk_code(source: SourceLines, language: str, target: int,
     if b"\r" in data:  # old Mac line ends: tree-sitter only knows \n; same length keeps offsets
         data = _LONE_CR.sub(b"\n", data)
     root = _parser(language).parse(data).root_node
-    pieces = _Walker(spec, source, root, target, max_lines).pieces()
+    pieces = _SyntaxWalker(spec, source, root, target, max_lines).pieces()
     captures = QueryCursor(_query(language)).captures(root)
     line_of = source.line_of_byte
     calls = CallIndex((line_of(name.start_byte), name.text.decode("utf-8", "replace"))
@@ -90,7 +90,7 @@ class _Unit:
     statements: list[Node] = field(default_factory=list)  # its own code, where long stretches are cut
 
 
-class _Walker:
+class _SyntaxWalker:
     """One file's walk: its definitions found as nested units, then cut into pieces."""
 
     def __init__(self, spec: CodeSpec, source: SourceLines, root: Node, target: int, max_lines: int):

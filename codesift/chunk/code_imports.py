@@ -18,7 +18,7 @@ def _text(node: Node | None) -> str | None:
     return None if node is None else node.text.decode("utf-8", "replace")
 
 
-def _unquote(literal: str) -> str:
+def _string_literal_value(literal: str) -> str:
     return literal.strip().strip("\"'`<>")
 
 
@@ -60,7 +60,7 @@ def javascript(captures: Captures, line_of: LineOf) -> Iterator[Import]:
             source = clause.child_by_field_name("source")
         if source is None:
             continue
-        module = _unquote(_text(source) or "")
+        module = _string_literal_value(_text(source) or "")
         if clause is None:  # import "side-effect"
             yield Import(module, None, None, line)
             continue
@@ -83,7 +83,7 @@ def javascript(captures: Captures, line_of: LineOf) -> Iterator[Import]:
             declarator = name.parent.parent  # const fs = require("fs")
             alias = declarator.child_by_field_name("name") if declarator is not None \
                 and declarator.type == "variable_declarator" else None
-            yield Import(_unquote(_text(first) or ""), None, _text(alias) if alias is not None \
+            yield Import(_string_literal_value(_text(first) or ""), None, _text(alias) if alias is not None \
                          and alias.type == "identifier" else None, line_of(name.start_byte))
 
 
@@ -133,7 +133,7 @@ def go(captures: Captures, line_of: LineOf) -> Iterator[Import]:
     for spec in captures.get("import", ()):
         path = spec.child_by_field_name("path")
         if path is not None:
-            yield Import(_unquote(_text(path) or ""), None, _text(spec.child_by_field_name("name")),
+            yield Import(_string_literal_value(_text(path) or ""), None, _text(spec.child_by_field_name("name")),
                          line_of(spec.start_byte))
 
 
@@ -155,4 +155,4 @@ def c(captures: Captures, line_of: LineOf) -> Iterator[Import]:
     for node in captures.get("import", ()):
         path = node.child_by_field_name("path")
         if path is not None:
-            yield Import(_unquote(_text(path) or ""), None, None, line_of(node.start_byte))
+            yield Import(_string_literal_value(_text(path) or ""), None, None, line_of(node.start_byte))

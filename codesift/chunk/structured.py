@@ -211,7 +211,7 @@ def _scan_toml(source: SourceLines) -> KeyStarts:
         elif depth == 0:
             table = _TOML_TABLE.match(line)
             if table and len(table.group(1)) == len(table.group(3)):
-                path = tuple(_unquote(k) for k in _TOML_KEY_PART.findall(table.group(2)))
+                path = tuple(_unquote_toml_key(k) for k in _TOML_KEY_PART.findall(table.group(2)))
                 starts.append((_comments_above(source, n, indented=True), path))
                 continue
         open_string, depth = _scan_toml_line(line, position, depth)
@@ -257,7 +257,7 @@ def _closing_quotes(line: str, start: int, quotes: str) -> int:
         start = found + 1
 
 
-def _unquote(key: str) -> str:
+def _unquote_toml_key(key: str) -> str:
     if len(key) >= 2 and key[0] == key[-1] and key[0] in "\"'":
         return key[1:-1]
     return key

@@ -35,7 +35,7 @@ def truncation_marker(shown: int, total: int, ref: str) -> str:
     return f"… [truncated: {shown} of {total} lines; get_chunk {ref} for the rest]\n"
 
 
-def split_lines(text: str) -> list[str]:
+def content_lines(text: str) -> list[str]:
     """Lines with their "\n". Chunk content joins the file's lines with "\n" (codesift.chunk.lines),
     so splitting on "\n" alone gives back the lines the index numbers."""
     parts = text.split("\n")
@@ -45,7 +45,7 @@ def split_lines(text: str) -> list[str]:
 def cut_to_fit(content: str, ref: str, max_tokens: int) -> str | None:
     """The longest run of leading whole lines, plus the marker, whose estimate is within
     `max_tokens`; None if not even one line fits."""
-    lines = split_lines(content)
+    lines = content_lines(content)
     n, length = 0, 0
     # the estimate grows with the length (and the marker with its digits): stop at the first miss
     while n + 1 < len(lines):
@@ -152,7 +152,7 @@ def fit_response(results: Sequence[SearchResult], max_tokens: int, render: Rende
 def _cut_fitting(r: SearchResult, fits: Callable[[Fitted], bool]) -> Fitted | None:
     """The longest cut of r's content (leading whole lines and the marker) that fits, if it shows
     at least MIN_USEFUL_TOKENS of content; None otherwise."""
-    lines = split_lines(r.chunk.content)
+    lines = content_lines(r.chunk.content)
 
     def cut(n: int) -> Fitted:
         return Fitted(r, "".join(lines[:n]) + truncation_marker(n, len(lines), r.chunk.ref), "partial")

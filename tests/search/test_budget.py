@@ -10,7 +10,7 @@ import pytest
 from codesift.chunk.model import estimate_tokens
 from codesift.errors import CodesiftError
 from codesift.index.store import ChunkRow
-from codesift.search.budget import MIN_USEFUL_TOKENS, budgeted, split_lines
+from codesift.search.budget import MIN_USEFUL_TOKENS, budgeted, content_lines
 from codesift.search.searcher import SearchResult
 
 
@@ -47,8 +47,8 @@ def test_budget_is_never_exceeded_and_whole_chunks_come_first(seed):
         if nxt.shown == "partial":
             assert left >= MIN_USEFUL_TOKENS
             body, marker = nxt.content.rsplit("… [truncated: ", 1)
-            lines = split_lines(nxt.result.chunk.content)
-            n = len(split_lines(body))
+            lines = content_lines(nxt.result.chunk.content)
+            n = len(content_lines(body))
             assert body == "".join(lines[:n]) and 1 <= n < len(lines)
             assert marker == f"{n} of {len(lines)} lines; get_chunk {nxt.result.chunk.ref} for the rest]\n"
 
@@ -59,7 +59,7 @@ def test_cut_is_as_long_as_the_budget_allows():
     (item,) = budgeted([SearchResult(row, 1.0)], 200)
     assert item.shown == "partial" and item.tokens <= 200
     n = int(item.content.split("[truncated: ")[1].split(" of")[0])
-    longer = "".join(split_lines(row.content)[:n + 1]) + f"… [truncated: {n + 1} of 100 lines; get_chunk cccccccccccc for the rest]\n"
+    longer = "".join(content_lines(row.content)[:n + 1]) + f"… [truncated: {n + 1} of 100 lines; get_chunk cccccccccccc for the rest]\n"
     assert estimate_tokens(longer) > 200  # one more line would not have fitted
 
 

@@ -6,13 +6,17 @@ Heavy imports (torch, the model) happen inside the commands that need them, so t
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sqlite3
 import sys
 from pathlib import Path
 
 import click
 
 from codesift.version import __version__
-from codesift.cli_agents import AGENT_COMMANDS, INDEX_DIR_OPTION, JSON_OPTION, print_budgeted
+from codesift.cli_agents import AGENT_COMMANDS, INDEX_DIR_OPTION, JSON_OPTION, NOT_UTF8, not_utf8, print_budgeted, \
+    utf8_text
 from codesift.errors import CodesiftError
 
 MODEL_OPTION = click.option("--model", "-m", default="default", envvar="CODESIFT_MODEL", show_default=True,
@@ -25,7 +29,8 @@ DTYPE_OPTION = click.option("--dtype", type=click.Choice(["auto", "fp32", "fp16"
 
 
 class CodesiftGroup(click.Group):
-    """Turns our expected errors into clean messages (no traceback) and exit status 1."""
+    """Turns expected errors into one-line messages (no traceback) and exit status 1: ours, and
+    those of the disk and the database under us (disk full, a damaged or locked index)."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -35,6 +40,66 @@ class CodesiftGroup(click.Group):
         except BrokenPipeError:  # `codesift search ... | head`
             sys.stderr.close()
             sys.exit(0)
+        except sqlite3.Error as e:
+            raise click.ClickException(sqlite_message(e)) from e
+        except OSError as e:
+            message = os_message(e)
+            if message is None:
+                raise
+            raise click.ClickException(message) from e
+        except UnicodeEncodeError as e:  # text from argv or stdin that is not valid UTF-8
+            if "surrogates not allowed" not in str(e):
+                raise
+            raise click.ClickException(f"{NOT_UTF8}: {e.object[:80]!r}; give it as UTF-8 text") from e
+        except KeyboardInterrupt:
+            _exit_now(INTERRUPTED, "interrupted")
+
+
+INTERRUPTED, TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM: what shells report for these signals
+_DISK_FULL_HINT = "free some space (or point --index-dir elsewhere) and run again; what was already indexed is kept"
+
+
+def sqlite_message(e: sqlite3.Error) -> str:
+    """A database error as one line that says what to do."""
+    text = str(e)
+    low = text.lower()
+    if "full" in low:
+        return f"the disk is full ({text}): {_DISK_FULL_HINT}"
+    if "i/o" in low:
+        return f"the disk failed to read or write the index ({text}); if it is full, {_DISK_FULL_HINT}"
+    if "malformed" in low or "not a database" in low or "corrupt" in low:
+        return f"the index is damaged ({text}); rebuild it with `codesift index --rebuild`"
+    if "locked" in low or "busy" in low:
+        return f"the index is busy ({text}): another process holds it; try again when it is done"
+    if "readonly" in low or "read-only" in low:
+        return f"the index cannot be written ({text}): its folder is read-only; index into another --index-dir"
+    return f"the index could not be read or written ({text}); check `codesift status`, or rebuild it with " \
+           "`codesift index --rebuild`"
+
+
+def os_message(e: OSError) -> str | None:
+    """The one-line message for the disk's expected failures; None for others (a traceback: a bug)."""
+    import errno
+
+    where = f" ({e.filename})" if e.filename else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk is full{where}: {_DISK_FULL_HINT}"
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{e.strerror}{where}: check the folder's permissions, or use another --index-dir"
+    return None
+
+
+def _exit_now(status: int, message: str) -> None:
+    """Leave at once with `status`, skipping interpreter shutdown: threads still inside torch would
+    abort it ("terminate called without an active exception"). Committed work is already on disk."""
+    click.echo(f"{message}", err=True)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
 
 
 @click.group(cls=CodesiftGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -186,18 +251,37 @@ def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
     from codesift.index.indexer import index_tree
 
     bar = _ProgressBar(not quiet)
+    status = 0
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         summary = index_tree(root, index_dir, model=model, device=device, dtype=None if dtype == "auto" else dtype,
                              rebuild=rebuild, max_file_bytes=_parse_size(max_file_size), excludes=exclude,
                              workers=workers, batch_size=batch_size, token_budget=batch_tokens, progress=bar,
-                             devices=[d.strip() for d in devices.split(",") if d.strip()] if devices else None)
+                             devices=[d.strip() for d in devices.split(",") if d.strip()] if devices else None,
+                             notify=None if quiet else lambda note: click.echo(f"note: {note}", err=True))
+    except KeyboardInterrupt:
+        status = INTERRUPTED
+    except _Terminated:
+        status = TERMINATED
     finally:
+        signal.signal(signal.SIGTERM, previous)
         bar.close()
+    if status:  # the run has rolled back its open transaction and closed the index by now
+        _exit_now(status, f"{'interrupted' if status == INTERRUPTED else 'terminated'}: the files indexed so far "
+                          "are kept; run `codesift index` again to finish")
     if verbose:
         for s in summary.skipped:
             click.echo(f"skipped {s.rel}: {s.reason}", err=True)
     if not quiet:
         click.echo(summary.line(), err=True)
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that the index run unwinds as it does for Ctrl-C."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated()
 
 
 def _open_searcher(index_dir: Path | None, model: str | None):
@@ -227,7 +311,7 @@ def _print_human(results, query: str) -> None:
 
 
 @cli.command()
-@click.argument("query", required=False)
+@click.argument("query", required=False, callback=utf8_text)
 @click.option("--mode", type=click.Choice(["hybrid", "bm25", "semantic"]), default="hybrid", show_default=True,
               envvar="CODESIFT_MODE", help="Retrieval mode. [env: CODESIFT_MODE]")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of results.")
@@ -253,9 +337,7 @@ def search(query: str | None, mode: str, k: int, path_glob: str | None, language
         click.echo(f"note: {note}", err=True)
     filters = {"path_glob": path_glob, "languages": languages or None}
     if jsonl:
-        queries = [line.strip() for line in sys.stdin if line.strip()]
-        for q, results in zip(queries, searcher.search_many(queries, mode=mode, k=k, **filters)):
-            click.echo(json.dumps(search_response(q, results, max_tokens), ensure_ascii=False))
+        _search_lines(searcher, sys.stdin.buffer, mode, k, filters, max_tokens)
         return
     results = searcher.search(query, mode=mode, k=k, **filters)
     if as_json:
@@ -264,6 +346,38 @@ def search(query: str | None, mode: str, k: int, path_glob: str | None, language
         print_budgeted(results, max_tokens, query)
     else:
         _print_human(results, query)
+
+
+def _search_lines(searcher, lines, mode: str, k: int, filters: dict, max_tokens: int | None) -> None:
+    """--jsonl: one JSON line out per query line in. A line that cannot be answered (not valid
+    UTF-8, or refused by the searcher) gets {"query", "error"} in its place; the others still answer."""
+    from codesift.search.views import search_response
+
+    queries: list[str] = []
+    errors: dict[int, str] = {}
+    for raw in lines:
+        text = raw.decode("utf-8", errors="surrogateescape").strip()
+        if not text:
+            continue
+        if not_utf8(text):
+            errors[len(queries)] = f"the query is {NOT_UTF8}; give it as UTF-8 text"
+        queries.append(text)
+    good = [q for i, q in enumerate(queries) if i not in errors]
+    qvecs = iter(searcher.encode_queries(good) if mode != "bm25" and good else [None] * len(good))
+    failed = 0
+    for i, q in enumerate(queries):
+        if i not in errors:
+            try:
+                out = search_response(q, searcher.search(q, mode=mode, k=k, qvec=next(qvecs), **filters), max_tokens)
+            except CodesiftError as e:
+                errors[i] = str(e)
+        if i in errors:
+            failed += 1
+            out = {"query": q.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace"),
+                   "error": errors[i]}
+        click.echo(json.dumps(out, ensure_ascii=False))
+    if failed:
+        raise click.ClickException(f"{failed} of {len(queries)} queries could not be answered (see their \"error\")")
 
 
 @cli.command()

@@ -152,8 +152,18 @@ class EmbedPipeline:
 
     def close(self) -> None:
         if self.thread is not None and not self.finished:
+            # Stopped early (an error, Ctrl-C): drop the queued input rather than wait for room in
+            # the queue, which could take the model thread many batches; it stops after its current one.
             self.parts = []
-            self.inq.put(None)
+            while True:
+                try:
+                    self.inq.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                self.inq.put_nowait(None)
+            except queue.Full:  # the model thread drained nothing meanwhile: it is dead or done
+                pass
         if self.switch_interval is not None:
             sys.setswitchinterval(self.switch_interval)
             self.switch_interval = None

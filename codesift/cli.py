@@ -90,9 +90,19 @@ def os_message(e: OSError) -> str | None:
 
 
 def _exit_now(status: int, message: str) -> None:
-    """Leave at once with `status`, skipping interpreter shutdown: threads still inside torch would
-    abort it ("terminate called without an active exception"). Committed work is already on disk."""
-    click.echo(f"{message}", err=True)
+    """Leave at once with `status` (after a signal). Worker processes are stopped first. While a
+    thread is still inside the model (a forward pass is not interruptible), interpreter shutdown
+    would abort under it ("terminate called without an active exception"): then it is skipped,
+    which loses nothing, as committed work is already on disk."""
+    import threading
+
+    if "codesift.index.prepare" in sys.modules:
+        from codesift.index.prepare import stop_workers
+
+        stop_workers()
+    click.echo(message, err=True)
+    if not any(t.is_alive() and t.daemon for t in threading.enumerate()):
+        sys.exit(status)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -43,6 +43,7 @@ class EmbedPipeline:
         self.parts: list = []  # sequences not yet handed over, and their token count
         self.part_tokens = 0
         self.switch_interval: float | None = None
+        self.stopped = False
 
     def _start(self) -> None:
         from codesift.embed.scheduler import MultiRunner, make_runner, pack
@@ -66,6 +67,8 @@ class EmbedPipeline:
         def work():
             try:
                 for item in runner.run(pack(feed(), runner.budget, runner.max_seqs)):
+                    if self.stopped:  # closed early (an error, Ctrl-C): embed no further
+                        break
                     self.outq.put(item)
             except BaseException as e:  # surfaces in the indexing thread
                 self.outq.put(e)
@@ -155,6 +158,7 @@ class EmbedPipeline:
             # Stopped early (an error, Ctrl-C): drop the queued input rather than wait for room in
             # the queue, which could take the model thread many batches; it stops after its current one.
             self.parts = []
+            self.stopped = True
             while True:
                 try:
                     self.inq.get_nowait()

@@ -170,6 +170,21 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="codesift-parent-watch", daemon=True).start()
 
 
+def stop_workers() -> None:
+    """End the worker processes now, without waiting for the files they hold (a run stopped by
+    a signal), and release the pools' semaphores, so that a process leaving by os._exit leaks none."""
+    import atexit
+    import gc
+
+    for workers, pool in list(_pools.items()):
+        for process in list((pool._processes or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        atexit.unregister(pool.shutdown)
+        del _pools[workers]
+    gc.collect()  # the pools' queues and locks go now, unregistering their semaphores
+
+
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
     """One pool per process, kept for later runs: a long-lived process (the MCP server, a warm
     benchmark) pays the workers' start-up once."""

@@ -39,15 +39,16 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def start_index(root: Path, *args: str) -> subprocess.Popen:
+def start_index(root: Path, *args: str, quiet: bool = True, session: bool = False) -> subprocess.Popen:
     """`codesift index ROOT` started in the background, with SIGINT at its default (a shell
-    running tests in the background would otherwise hand it down ignored)."""
+    running tests in the background would otherwise hand it down ignored); with `session`, in a
+    process group of its own, as a terminal's foreground job (Ctrl-C reaches the whole group)."""
     def default_sigint() -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
-    return subprocess.Popen([sys.executable, "-m", "codesift.cli", "index", str(root), "--device", "cpu", "-q",
-                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
-                            preexec_fn=default_sigint)
+    return subprocess.Popen([sys.executable, "-m", "codesift.cli", "index", str(root), "--device", "cpu",
+                             *(["-q"] if quiet else []), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+                            preexec_fn=default_sigint, start_new_session=session)
 
 
 def committed_files(index_dir: Path) -> int:

@@ -111,7 +111,6 @@ def _exit_now(status: int, message: str) -> None:
     os._exit(status)
 
 
-
 @click.group(cls=CodesiftGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="codesift")
 def cli() -> None:

@@ -47,7 +47,8 @@ def start_index(root: Path, *args: str, quiet: bool = True, session: bool = Fals
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     return subprocess.Popen([sys.executable, "-m", "codesift.cli", "index", str(root), "--device", "cpu",
-                             *(["-q"] if quiet else []), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+                             *(["-q"] if quiet else []), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
                             preexec_fn=default_sigint, start_new_session=session)
 
 

@@ -106,7 +106,8 @@ def test_searches_while_a_first_index_is_built_and_after_a_killed_update(tmp_pat
     # failure was the new chunk at similarity 1.0, carrying the old text's vector)
     with searcher.store.snapshot():
         rows = {r.rowid: r for r in searcher.store.iter_chunks()}
-        replaced = [old_rows[p] for p in probes if "beta_handler" in next(r for r in rows.values() if r.path == p).content]
+        now = {r.path: r for r in rows.values()}
+        replaced = [old_rows[p] for p in probes if "beta_handler" in now[p].content]
         assert replaced, "no probed file was updated before the kill"
         for old in replaced:
             qvec = searcher.encode_queries([embed_text(old)])[0]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -14,7 +16,8 @@ from pathlib import Path
 import click
 
 from codesift.version import __version__
-from codesift.cli_agents import AGENT_COMMANDS, INDEX_DIR_OPTION, JSON_OPTION, no_match, print_budgeted
+from codesift.cli_agents import AGENT_COMMANDS, INDEX_DIR_OPTION, JSON_OPTION, NOT_UTF8, no_match, not_utf8, \
+    print_budgeted, utf8_text
 from codesift.errors import CodesiftError
 
 MODEL_OPTION = click.option("--model", "-m", default="default", envvar="CODESIFT_MODEL", show_default=True,
@@ -27,7 +30,8 @@ DTYPE_OPTION = click.option("--dtype", type=click.Choice(["auto", "fp32", "fp16"
 
 
 class CodesiftGroup(click.Group):
-    """Turns our expected errors into clean messages (no traceback) and exit status 1."""
+    """Turns expected errors into one-line messages (no traceback) and exit status 1: ours, and
+    those of the disk and the database under us (disk full, a damaged or locked index)."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -37,6 +41,75 @@ class CodesiftGroup(click.Group):
         except BrokenPipeError:  # `codesift search ... | head`
             sys.stderr.close()
             sys.exit(0)
+        except sqlite3.Error as e:
+            raise click.ClickException(sqlite_message(e)) from e
+        except OSError as e:
+            message = os_message(e)
+            if message is None:
+                raise
+            raise click.ClickException(message) from e
+        except UnicodeEncodeError as e:  # text from argv or stdin that is not valid UTF-8
+            if "surrogates not allowed" not in str(e):
+                raise
+            raise click.ClickException(f"{NOT_UTF8}: {e.object[:80]!r}; give it as UTF-8 text") from e
+        except KeyboardInterrupt:
+            _exit_now(INTERRUPTED, "interrupted")
+
+
+INTERRUPTED, TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM: what shells report for these signals
+_DISK_FULL_HINT = "free some space (or point --index-dir elsewhere) and run again; what was already indexed is kept"
+
+
+def sqlite_message(e: sqlite3.Error) -> str:
+    """A database error as one line that says what to do."""
+    text = str(e)
+    low = text.lower()
+    if "full" in low:
+        return f"the disk is full ({text}): {_DISK_FULL_HINT}"
+    if "i/o" in low:
+        return f"the disk failed to read or write the index ({text}); if it is full, {_DISK_FULL_HINT}"
+    if "malformed" in low or "not a database" in low or "corrupt" in low:
+        return f"the index is damaged ({text}); rebuild it with `codesift index --rebuild`"
+    if "locked" in low or "busy" in low:
+        return f"the index is busy ({text}): another process holds it; try again when it is done"
+    if "readonly" in low or "read-only" in low:
+        return f"the index cannot be written ({text}): its folder is read-only; index into another --index-dir"
+    return f"the index could not be read or written ({text}); check `codesift status`, or rebuild it with " \
+           "`codesift index --rebuild`"
+
+
+def os_message(e: OSError) -> str | None:
+    """The one-line message for the disk's expected failures; None for others (a traceback: a bug)."""
+    import errno
+
+    where = f" ({e.filename})" if e.filename else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk is full{where}: {_DISK_FULL_HINT}"
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{e.strerror}{where}: check the folder's permissions, or use another --index-dir"
+    return None
+
+
+def _exit_now(status: int, message: str) -> None:
+    """Leave at once with `status` (after a signal). Worker processes are stopped first. While a
+    thread is still inside the model (a forward pass is not interruptible), interpreter shutdown
+    would abort under it ("terminate called without an active exception"): then it is skipped,
+    which loses nothing, as committed work is already on disk."""
+    import threading
+
+    if "codesift.index.prepare" in sys.modules:
+        from codesift.index.prepare import stop_workers
+
+        stop_workers()
+    click.echo(message, err=True)
+    if not any(t.is_alive() and t.daemon for t in threading.enumerate()):
+        sys.exit(status)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
 
 
 @click.group(cls=CodesiftGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -262,14 +335,25 @@ def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
                 click.echo(f"updating the index of {root} (found at {index_dir}); give --index-dir to index "
                            "this folder on its own", err=True)
     bar = _Progress(not quiet)
+    status = 0
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         summary = index_tree(root, index_dir, model=model, device=device, dtype=None if dtype == "auto" else dtype,
                              rebuild=rebuild, max_file_bytes=_parse_size(max_file_size), excludes=exclude,
                              workers=workers, batch_size=batch_size, token_budget=token_budget, progress=bar,
                              devices=[d.strip() for d in devices.split(",") if d.strip()] if devices else None,
-                             force=force, include_secrets=include_secrets)
+                             force=force, include_secrets=include_secrets,
+                             notify=None if quiet else lambda note: click.echo(f"note: {note}", err=True))
+    except KeyboardInterrupt:
+        status = INTERRUPTED
+    except _Terminated:
+        status = TERMINATED
     finally:
+        signal.signal(signal.SIGTERM, previous)
         bar.close()
+    if status:  # the run has rolled back its open transaction and closed the index by now
+        _exit_now(status, f"{'interrupted' if status == INTERRUPTED else 'terminated'}: the files indexed so far "
+                          "are kept; run `codesift index` again to finish")
     if verbose:
         for s in summary.skipped:
             click.echo(f"skipped {s.rel}: {s.reason}", err=True)
@@ -342,6 +426,14 @@ def remove(root: Path | None, index_dir: Path | None) -> None:
     click.echo(f"removed the index at {index_dir} ({size / 1e6:.1f} MB)", err=True)
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that the index run unwinds as it does for Ctrl-C."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated()
+
+
 def _open_searcher(index_dir: Path | None, model: str | None):
     from codesift.index.store import locate_index
     from codesift.search.searcher import Searcher
@@ -367,7 +459,7 @@ def _print_human(results, query: str) -> None:
 
 
 @cli.command()
-@click.argument("query", required=False)
+@click.argument("query", required=False, callback=utf8_text)
 @click.option("--mode", type=click.Choice(["hybrid", "bm25", "semantic"]), default="hybrid", show_default=True,
               envvar="CODESIFT_MODE", help="Retrieval mode. [env: CODESIFT_MODE]")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of results.")
@@ -401,13 +493,7 @@ def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], ex
         click.echo(f"note: {note}", err=True)
     filters = {"path_glob": path_globs or None, "languages": languages or None, "exclude_paths": exclude_paths or None}
     if jsonl:
-        queries = [line.strip() for line in sys.stdin if line.strip()]
-        found = False
-        for q, results in zip(queries, searcher.search_many(queries, mode=mode, k=k, **filters)):
-            click.echo(json.dumps(search_response(q, results, max_tokens, note=fresh(results)), ensure_ascii=False))
-            found = found or bool(results)
-        if not found:
-            no_match("no results for any query" if queries else "no queries on stdin")
+        _search_lines(searcher, sys.stdin.buffer, mode, k, filters, max_tokens, fresh)
         return
     results = searcher.search(query, mode=mode, k=k, **filters)
     stale = fresh(results)
@@ -454,6 +540,44 @@ def similar(target: str, k: int, path_globs: tuple[str, ...], exclude_paths: tup
     if not results:
         no_match(f"no other chunk to compare {chunk.ref} with" + (" under these filters"
                                                                   if path_globs or languages or exclude_paths else ""))
+
+
+def _search_lines(searcher, lines, mode: str, k: int, filters: dict, max_tokens: int | None,
+                  fresh=lambda results: None) -> None:
+    """--jsonl: one JSON line out per query line in. A line that cannot be answered (not valid
+    UTF-8, or refused by the searcher) gets {"query", "error"} in its place; the others still answer."""
+    from codesift.search.views import search_response
+
+    queries: list[str] = []
+    errors: dict[int, str] = {}
+    for raw in lines:
+        text = raw.decode("utf-8", errors="surrogateescape").strip()
+        if not text:
+            continue
+        if not_utf8(text):
+            errors[len(queries)] = f"the query is {NOT_UTF8}; give it as UTF-8 text"
+        queries.append(text)
+    good = [q for i, q in enumerate(queries) if i not in errors]
+    qvecs = iter(searcher.encode_queries(good) if mode != "bm25" and good else [None] * len(good))
+    failed = 0
+    found = False
+    for i, q in enumerate(queries):
+        if i not in errors:
+            try:
+                results = searcher.search(q, mode=mode, k=k, qvec=next(qvecs), **filters)
+                out = search_response(q, results, max_tokens, note=fresh(results))
+                found = found or bool(results)
+            except CodesiftError as e:
+                errors[i] = str(e)
+        if i in errors:
+            failed += 1
+            out = {"query": q.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace"),
+                   "error": errors[i]}
+        click.echo(json.dumps(out, ensure_ascii=False))
+    if failed:
+        raise click.ClickException(f"{failed} of {len(queries)} queries could not be answered (see their \"error\")")
+    if not found:
+        no_match("no results for any query" if queries else "no queries on stdin")
 
 
 @cli.command()

@@ -19,6 +19,23 @@ INDEX_DIR_OPTION = click.option("--index-dir", type=click.Path(file_okay=False, 
                                 help="Index folder. Default: the nearest .codesift folder from the current "
                                      "directory up. [env: CODESIFT_INDEX_DIR]")
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+NOT_UTF8 = "not valid UTF-8"
+
+
+def utf8_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuses argv text that is not valid UTF-8 (Python hands such bytes on as lone surrogates),
+    in one line: the search, tokenizer and database below it take only Unicode."""
+    if value is not None and not_utf8(value):
+        raise click.ClickException(f"{param.human_readable_name} is {NOT_UTF8} ({value!r}); give it as UTF-8 text")
+    return value
+
+
+def not_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _open_store(index_dir: Path | None):
@@ -48,7 +65,7 @@ def _chunk_line(c) -> str:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", callback=utf8_text)
 @click.option("--prefix", is_flag=True, help="Match names starting with NAME (at the start or after any dot).")
 @INDEX_DIR_OPTION
 @JSON_OPTION
@@ -69,7 +86,7 @@ def lookup(name: str, prefix: bool, index_dir: Path | None, as_json: bool) -> No
 
 
 @click.command()
-@click.argument("symbol")
+@click.argument("symbol", callback=utf8_text)
 @INDEX_DIR_OPTION
 @JSON_OPTION
 def refs(symbol: str, index_dir: Path | None, as_json: bool) -> None:
@@ -107,7 +124,7 @@ def refs(symbol: str, index_dir: Path | None, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("path", required=False)
+@click.argument("path", required=False, callback=utf8_text)
 @click.option("--depth", type=click.IntRange(min=1), default=None,
               help="List folders and files only this many levels below PATH (deeper ones count in their folder).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="List at most this many folders and files.")
@@ -142,7 +159,7 @@ def explore(path: str | None, depth: int | None, limit: int | None, index_dir: P
 
 
 @click.command(name="get")
-@click.argument("target")
+@click.argument("target", callback=utf8_text)
 @click.option("--lines", "line_range", default=None, metavar="A-B",
               help="Read lines A to B of the file TARGET from the index (A- for A to the end).")
 @click.option("--whole", is_flag=True, help="For a ref: the whole definition its chunk belongs to.")

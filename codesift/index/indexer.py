@@ -140,6 +140,7 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
     files = embedder.files if embedder is not None else resolve_model(options.model)
     summary = IndexSummary(root=root, index_dir=index_dir, model=files.name)
     with Store(index_dir, create=True) as store:
+        store.check_integrity()  # before anything is written: a damaged index is never marked complete
         meta = store.meta()
         known = store.files()
         # An index with no file yet takes the model it is given: a first run that failed (say, on a

@@ -45,6 +45,7 @@ class EmbedPipeline:
         self.parts: list = []  # sequences not yet handed over, and their token count
         self.part_tokens = 0
         self.switch_interval: float | None = None
+        self.stopped = False
         self.loader: threading.Thread | None = None
         self.runner = None
         self.load_error: BaseException | None = None
@@ -92,6 +93,8 @@ class EmbedPipeline:
         def work():
             try:
                 for item in runner.run(pack(feed(), runner.token_budget, runner.max_seqs)):
+                    if self.stopped:  # closed early (an error, Ctrl-C): embed no further
+                        break
                     self.outq.put(item)
             except BaseException as e:  # surfaces in the indexing thread
                 self.outq.put(e)
@@ -177,11 +180,22 @@ class EmbedPipeline:
         return [] if self.finished else self._get(block=True)
 
     def close(self) -> None:
-        if self.loader is not None and self.thread is None:
-            self.loader.join()  # a model half-loaded in the background must not outlive the run
+        # A model still loading in the background (the run ended before its first embedding, or was
+        # stopped) is left to finish on its daemon thread: waiting here would hold up Ctrl-C.
         if self.thread is not None and not self.finished:
+            # Stopped early (an error, Ctrl-C): drop the queued input rather than wait for room in
+            # the queue, which could take the model thread many batches; it stops after its current one.
             self.parts = []
-            self.inq.put(None)
+            self.stopped = True
+            while True:
+                try:
+                    self.inq.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                self.inq.put_nowait(None)
+            except queue.Full:  # the model thread drained nothing meanwhile: it is dead or done
+                pass
         if self.switch_interval is not None:
             sys.setswitchinterval(self.switch_interval)
             self.switch_interval = None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -147,6 +148,49 @@ def _init_worker() -> None:
     # the processes are the parallelism: a rayon pool per worker (tokenizers' default) would put
     # workers x cores threads on the cores for batches of a few dozen texts
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    # Ctrl-C in a terminal reaches the whole process group: the parent handles it, and its workers
+    # must not each print a KeyboardInterrupt traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
+
+
+PARENT_CHECK_SECONDS = 0.25
+
+
+def _exit_with_parent() -> None:
+    """Make this worker exit when the process that started it dies, even by kill -9: nothing
+    else would end it (it waits on a queue whose writing end it holds itself), and an orphan
+    keeps its memory and the parent's stdout pipe, so a reader of that pipe never sees its end.
+
+    A thread watches the parent's pid. (Linux's PR_SET_PDEATHSIG is not used: it fires when the
+    *thread* that started the worker ends, and the pool outlives such threads, e.g. the MCP
+    server's index jobs.)"""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="codesift-parent-watch", daemon=True).start()
+
+
+def stop_workers() -> None:
+    """End the worker processes now, without waiting for the files they hold (a run stopped by
+    a signal), and release the pools' semaphores, so that a process leaving by os._exit leaks none."""
+    import atexit
+    import gc
+
+    for workers, pool in list(_pools.items()):
+        for process in list((pool._processes or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        atexit.unregister(pool.shutdown)
+        del _pools[workers]
+    gc.collect()  # the pools' queues and locks go now, unregistering their semaphores
 
 
 def _worker_pool(workers: int) -> ProcessPoolExecutor:

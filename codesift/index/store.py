@@ -282,6 +282,8 @@ class Store:
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if readonly and version == 0 and self.path.stat().st_size == 0:
                 raise sqlite3.DatabaseError("the database file is empty")
+        except sqlite3.OperationalError:
+            raise  # the disk, not the index (full, failing, locked): the caller says what to do
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path} is not a readable codesift index ({e}); "
                              "rebuild it with `codesift index --rebuild`") from e
@@ -312,6 +314,19 @@ class Store:
             # immutable is safe; index runs end with a checkpoint, so the WAL holds nothing unread.
             db.close()
             return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
+
+    def check_integrity(self) -> None:
+        """Raise StoreError if the database is damaged (SQLite's quick_check: every page and row
+        read once, indexes not compared): an index run must not build on a damaged index and then
+        mark it complete."""
+        try:
+            problems = [r[0] for r in self.db.execute("PRAGMA quick_check(3)")]
+        except sqlite3.DatabaseError as e:
+            problems = [str(e)]
+        if problems != ["ok"]:
+            detail = " ".join(" ".join(problems).split())  # quick_check's lines, as one line
+            raise StoreError(f"{self.path} is damaged ({detail[:200]}); rebuild it with "
+                             "`codesift index --rebuild` (the damaged index is replaced only once the new one is complete)")
 
     def _migrate(self, version: int) -> None:
         # the version is read again under the write lock: another process may have migrated meanwhile

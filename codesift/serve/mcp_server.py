@@ -190,4 +190,107 @@ def serve(ws: Workspace, http: bool = False, port: int = 8765) -> None:
     if http:
         server.run("streamable-http", host=LOCALHOST, port=port)
     else:
-        server.run("stdio")
+        import anyio
+
+        anyio.run(_serve_stdio, server)
+
+
+async def _serve_stdio(server: MCPServer) -> None:
+    """The SDK's stdio transport, except that a line it cannot parse is answered (see AnsweringReader)."""
+    from mcp.server.stdio import stdio_server
+
+    lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async serves
+    async with stdio_server() as (read_stream, write_stream):
+        await lowlevel.run(AnsweringReader(read_stream, write_stream), write_stream,
+                           lowlevel.create_initialization_options())
+
+
+def error_for_unparsed(exc: Exception):
+    """The JSON-RPC error response for a line the SDK could not parse, or None for a notification.
+
+    The SDK's parser refuses JSON that Python's accepts, such as a lone surrogate escape
+    (`"\\udcff"`), and then drops the line silently, so a client would wait forever for its
+    answer. Python's parser usually still finds the request's id to answer to."""
+    from mcp_types import ErrorData, JSONRPCError
+    from mcp_types.jsonrpc import INVALID_REQUEST, PARSE_ERROR
+
+    line = next((e.get("input") for e in getattr(exc, "errors", lambda: [])() if isinstance(e.get("input"), str)),
+                None)
+    try:
+        request = json.loads(line) if line is not None else None
+    except ValueError:
+        request = None
+    if not isinstance(request, dict):
+        return JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=PARSE_ERROR, message="parse error: "
+                                                                    "the message is not one JSON object"))
+    request_id = request.get("id")
+    if "method" in request and request_id is None:
+        return None  # a notification: JSON-RPC never answers one
+    if not isinstance(request_id, (int, str)) or isinstance(request_id, bool) or _has_surrogate(request_id):
+        request_id = None
+    if _has_surrogate(request):
+        message = ("the request holds a string that is not valid Unicode (a lone surrogate escape such as "
+                   "\\udcff); send text as valid UTF-8")
+    else:
+        message = f"invalid request: {str(exc).splitlines()[-1].strip()}"
+    return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=INVALID_REQUEST, message=message))
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(map(_has_surrogate, value))
+    return False
+
+
+class AnsweringReader:
+    """The server's read stream, answering the lines the transport could not parse (which it hands
+    on as exceptions) with an error response instead of passing them to the SDK, which drops them."""
+
+    def __init__(self, inner, write_stream):
+        self._inner, self._write = inner, write_stream
+
+    @property
+    def last_context(self):
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self):
+        from mcp.shared.message import SessionMessage
+
+        while True:
+            item = await self._inner.receive()
+            if not isinstance(item, Exception):
+                return item
+            response = error_for_unparsed(item)
+            if response is not None:
+                await self._write.send(SessionMessage(response))
+
+    def __aiter__(self) -> "AnsweringReader":
+        return self
+
+    async def __anext__(self):
+        import anyio
+
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    def close(self) -> None:
+        self._inner.close()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> "AnsweringReader":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()

@@ -65,6 +65,15 @@ class SearchResult:
                 "heading_path": list(c.heading_path) if c.heading_path else None, "id": c.id}
 
 
+def check_text(query: str) -> None:
+    """A query must be text the tokenizer and the index can hold: no lone surrogates (what Python
+    makes of bytes that are not UTF-8)."""
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CodesiftError("the query is not valid UTF-8 text; give it as UTF-8") from None
+
+
 def path_matches(path: str, pattern: str) -> bool:
     """Glob on the relative path; a pattern without '/' also matches the file name; a plain folder matches below it."""
     if fnmatch.fnmatchcase(path, pattern):
@@ -221,6 +230,7 @@ class Searcher:
             raise CodesiftError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if not query.strip():
             raise CodesiftError("the query is empty; give words, a question or an identifier")
+        check_text(query)
         if mode != "bm25" and qvec is None:
             qvec = self.encode_queries([query])[0]
         with self.store.snapshot():  # every read below sees one committed state
@@ -324,6 +334,8 @@ class Searcher:
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Query vectors, with identifiers spelled as words as in the embedded documents."""
+        for q in queries:
+            check_text(q)
         return self.encoder().encode([spaced_identifiers(q) for q in queries])
 
     def search_many(self, queries: Sequence[str], mode: str = "hybrid", k: int = 10, **filters

@@ -456,6 +456,59 @@ def similar(target: str, k: int, path_globs: tuple[str, ...], exclude_paths: tup
 
 
 @cli.command()
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".")
+@INDEX_TARGET_OPTION
+@MODEL_OPTION
+@DEVICE_OPTION
+@DTYPE_OPTION
+@click.option("--exclude", multiple=True, help="Extra gitignore-style pattern to leave out (repeatable).")
+@click.option("--quiet-ms", type=click.IntRange(10, 60_000), default=300, show_default=True,
+              help="Index once no file event has come for this long (an editor's save, a checkout).")
+@click.option("--max-wait-ms", type=click.IntRange(10, 600_000), default=2000, show_default=True,
+              help="Index at the latest this long after the first event, even while events keep coming.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def watch(root: Path, index_dir: Path | None, model: str, device: str, dtype: str, exclude: tuple[str, ...],
+          quiet_ms: int, max_wait_ms: int, quiet: bool) -> None:
+    """Keep the index of ROOT fresh: index it, then again after each group of file changes, until Ctrl-C.
+
+    Each run is incremental (only changed files are read, unchanged text is not embedded again)
+    and waits its turn with a concurrent `codesift index`. The model stays loaded between runs.
+    """
+    from codesift.embed.embedder import Embedder
+    from codesift.index.indexer import index_tree
+    from codesift.serve.watch import Watcher
+
+    if index_dir is None:
+        enclosing = _enclosing_index(root)
+        if enclosing is not None:
+            root, index_dir = enclosing
+    root = root.resolve()
+    index_dir = (index_dir or root / ".codesift").resolve()
+    embedder = Embedder.load(model, device=device, dtype=None if dtype == "auto" else dtype)
+
+    def run_index() -> str:
+        summary = index_tree(root, index_dir, embedder=embedder, model=model, excludes=exclude,
+                             notify=None if quiet else lambda text: click.echo(f"note: {text}", err=True))
+        if not quiet and (summary.new or summary.changed or summary.deleted or summary.reformatted):
+            click.echo(f"{time.strftime('%H:%M:%S')} {summary.line()}", err=True)
+        return summary.line()
+
+    def on_run(summary: str | None, error: str | None) -> None:
+        if error:
+            click.echo(f"{time.strftime('%H:%M:%S')} error: index run failed: {error}; watching on", err=True)
+
+    watcher = Watcher(root, index_dir, run_index, quiet_ms=quiet_ms, max_wait_ms=max_wait_ms, on_run=on_run)
+    if not quiet:
+        click.echo(f"watching {root} (index {index_dir}); Ctrl-C stops", err=True)
+    try:
+        watcher.run()
+    except KeyboardInterrupt:
+        pass
+    if not quiet:
+        click.echo(f"stopped watching after {watcher.stats.runs} index run(s)", err=True)
+
+
+@cli.command()
 @INDEX_DIR_OPTION
 @JSON_OPTION
 def status(index_dir: Path | None, as_json: bool) -> None:

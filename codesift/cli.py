@@ -388,9 +388,10 @@ def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], ex
     """Search the index for QUERY: words, a question, or an identifier."""
     if jsonl == (query is not None):
         raise click.UsageError("give a QUERY, or --jsonl with queries on stdin (not both)")
-    from codesift.search.views import freshness_note, index_note, search_response
+    from codesift.search.views import freshness_line, freshness_note, index_note, search_response
 
     searcher = _open_searcher(index_dir, model)
+    freshness = searcher.freshness()
 
     def fresh(results) -> str | None:
         return freshness_note(searcher.changed_since_indexed({r.chunk.path for r in results}))
@@ -403,7 +404,8 @@ def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], ex
         queries = [line.strip() for line in sys.stdin if line.strip()]
         found = False
         for q, results in zip(queries, searcher.search_many(queries, mode=mode, k=k, **filters)):
-            click.echo(json.dumps(search_response(q, results, max_tokens, note=fresh(results)), ensure_ascii=False))
+            click.echo(json.dumps(search_response(q, results, max_tokens, note=fresh(results), fresh=freshness),
+                                  ensure_ascii=False))
             found = found or bool(results)
         if not found:
             no_match("no results for any query" if queries else "no queries on stdin")
@@ -411,13 +413,15 @@ def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], ex
     results = searcher.search(query, mode=mode, k=k, **filters)
     stale = fresh(results)
     if as_json:
-        click.echo(json.dumps(search_response(query, results, max_tokens, note=stale), ensure_ascii=False))
+        click.echo(json.dumps(search_response(query, results, max_tokens, note=stale, fresh=freshness),
+                              ensure_ascii=False))
     elif max_tokens is not None:
         print_budgeted(results, max_tokens)
     else:
         _print_human(results, query)
     if stale:
         click.echo(f"note: {stale}", err=True)
+    click.echo(freshness_line(freshness), err=True)
     if not results:
         no_match(f"no results for {query!r}" + (" with these filters" if any(filters.values()) else ""))
 

@@ -396,9 +396,12 @@ class Store:
         return {r[1]: FileRow(*r) for r in self.db.execute(
             "SELECT id, path, sha256, size, mtime_ns, language, n_lines FROM files")}
 
-    def file_stamps(self, paths: Iterable[str]) -> dict[str, tuple[int, int]]:
-        """path -> (size, mtime_ns) as last indexed, for the given paths that are indexed."""
+    def file_stamps(self, paths: Iterable[str] | None = None) -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime_ns) as last indexed, for the given paths that are indexed (None: every file)."""
         out: dict[str, tuple[int, int]] = {}
+        if paths is None:
+            return {path: (size, mtime_ns) for path, size, mtime_ns in
+                    self.db.execute("SELECT path, size, mtime_ns FROM files")}
         for part in _slices(list(paths)):
             for path, size, mtime_ns in self.db.execute(
                     f"SELECT path, size, mtime_ns FROM files WHERE path IN ({_marks(len(part))})", part):

@@ -54,6 +54,12 @@ DEFAULT_CONFIG = SearchConfig()
 
 
 @dataclass(frozen=True)
+class Freshness:
+    indexed_at: str | None  # when the last index run finished (store.now() format), None if none did
+    changed: dict[str, str]  # path -> "changed" or "deleted", for indexed files edited or gone since
+
+
+@dataclass(frozen=True)
 class SearchResult:
     chunk: ChunkRow
     score: float
@@ -260,14 +266,15 @@ class Searcher:
         return kept
 
     # --- freshness --------------------------------------------------------------------
-    def changed_since_indexed(self, paths: Iterable[str]) -> dict[str, str]:
-        """path -> "deleted" or "changed" for those of `paths` whose file on disk is gone or no
-        longer has the size and mtime it was indexed with (the test `codesift index` itself uses)."""
+    def changed_since_indexed(self, paths: Iterable[str] | None) -> dict[str, str]:
+        """path -> "deleted" or "changed" for those of `paths` (None: every indexed file) whose file
+        on disk is gone or no longer has the size and mtime it was indexed with (the test `codesift
+        index` itself uses)."""
         root = self.meta.get("root")
         if not root:
             return {}
         out = {}
-        for path, (size, mtime_ns) in sorted(self.store.file_stamps(set(paths)).items()):
+        for path, (size, mtime_ns) in sorted(self.store.file_stamps(None if paths is None else set(paths)).items()):
             try:
                 st = os.stat(Path(root) / path)
             except FileNotFoundError:
@@ -278,6 +285,11 @@ class Searcher:
             if st.st_size != size or st.st_mtime_ns != mtime_ns:
                 out[path] = "changed"
         return out
+
+    def freshness(self) -> "Freshness":
+        """When the index was last brought up to date, and which indexed files changed or were
+        deleted on disk since (a stat of each: files added since are not seen without a walk)."""
+        return Freshness(self.store.get_meta("indexed_at"), self.changed_since_indexed(None))
 
     # --- similar ----------------------------------------------------------------------
     def similar(self, chunk: ChunkRow, k: int = 10, path_glob: str | Sequence[str] | None = None,

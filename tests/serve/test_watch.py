@@ -83,3 +83,65 @@ def test_events_in_the_index_folder_start_no_run(tmp_path):
     assert not watcher.relevant(None, str(repo / ".git" / "index"))
     assert watcher.relevant(None, str(repo / "src" / "app.py"))
     assert watcher.relevant(None, str(repo / ".codesiftignore"))
+
+
+def test_every_search_answer_says_how_fresh_the_index_is(tmp_path, embedder):
+    import json
+    import os
+
+    from click.testing import CliRunner
+
+    from codesift.cli import cli
+    from codesift.serve.workspace import Workspace
+
+    repo = make_repo(tmp_path / "repo")
+    index_tree(repo, embedder=embedder, workers=1)
+    ws = Workspace(repo, repo / ".codesift")
+    doc = ws.search("http server socket", mode="bm25", k=3, format="json")
+    assert doc["index"]["indexed_at"] and doc["index"]["changed_files"] == 0
+    assert "no indexed file changed since" in ws.search("http server socket", mode="bm25", k=3)
+    assert ws.status()["changed_files"] == 0
+
+    docs = repo / "docs" / "guide.md"  # not among the results of this query: only the index-wide count sees it
+    docs.write_text(docs.read_text() + "\nmore\n")
+    (repo / "src" / "config.py").unlink()
+    doc = ws.search("http server socket", mode="bm25", k=3, format="json")
+    assert doc["index"]["changed_files"] == 2
+    assert set(doc["index"]["changed"]) == {"docs/guide.md changed", "src/config.py deleted"}
+    assert "2 indexed file(s) changed since" in ws.search("http server socket", mode="bm25", k=3)
+    assert ws.status()["changed_files"] == 2
+    old = os.getcwd()
+    try:
+        os.chdir(repo)
+        r = CliRunner().invoke(cli, ["search", "http server socket", "--mode", "bm25", "-k", "3"])
+        assert r.exit_code == 0 and "2 indexed file(s) changed since" in r.stderr
+        r = CliRunner().invoke(cli, ["search", "http server socket", "--mode", "bm25", "--json"])
+        assert json.loads(r.stdout)["index"]["changed_files"] == 2
+    finally:
+        os.chdir(old)
+
+
+def test_the_mcp_workspace_keeps_its_index_fresh(tmp_path, embedder):
+    from codesift.serve.workspace import Workspace
+
+    repo = make_repo(tmp_path / "repo")
+    index_tree(repo, embedder=embedder, workers=1)
+    ws = Workspace(repo, repo / ".codesift", device="cpu")
+    ws._embedder = embedder  # the model already loaded by this session (the server loads it on its first run)
+    ws.watch(quiet_ms=100, max_wait_ms=1000)
+    try:
+        assert _poll(lambda: ws.watcher.stats.runs >= 1)
+        (repo / "src" / "quota.py").write_text("def enforce_upload_quota(user, size):\n    return size < user.quota\n")
+
+        def fresh_and_found() -> bool:
+            doc = ws.search("enforce_upload_quota", mode="bm25", k=3, format="json")
+            return (any(r.get("symbol") == "enforce_upload_quota" for r in doc["results"])
+                    and doc["index"]["changed_files"] == 0)
+
+        assert _poll(fresh_and_found), ws.status()
+        status = ws.status()
+        assert status["watch"]["running"] and status["watch"]["runs"] >= 2 and "last_error" not in status["watch"]
+        assert status["job"]["state"] == "done"
+    finally:
+        ws.stop_watching()
+    assert not ws.watcher.running

@@ -349,12 +349,13 @@ def _open_searcher(index_dir: Path | None, model: str | None):
 
 
 def _print_human(results, query: str) -> None:
-    from codesift.search.views import chunk_label
+    from codesift.search.views import chunk_label, shown_role
 
     for r in results:
         c = r.chunk
+        role = click.style(f"[{c.role}]  ", fg="yellow") if shown_role(c) else ""
         click.echo(f"{c.ref}  " + click.style(f"{c.path}:{c.start_line}-{c.end_line}", fg="green")
-                   + f"  {chunk_label(c)}  " + click.style(f"({r.score:.4f})", dim=True))
+                   + f"  {chunk_label(c)}  {role}" + click.style(f"({r.score:.4f})", dim=True))
         shown = 0
         for line in c.content.splitlines():
             if line.strip():
@@ -375,6 +376,8 @@ def _print_human(results, query: str) -> None:
 @click.option("--exclude-path", "exclude_paths", multiple=True,
               help="Leave out paths matching this glob (e.g. 'tests/*', '*.min.js'); repeatable.")
 @click.option("--lang", "languages", multiple=True, help="Only these languages (repeatable), e.g. --lang python.")
+@click.option("--include-generated", is_flag=True,
+              help="Search lock files and bundles too (left out by default; a --path search includes them).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {query, results}.")
 @click.option("--jsonl", is_flag=True, help="Read one query per line from stdin; write one JSON object per line.")
 @click.option("--max-tokens", type=click.IntRange(0), default=None,
@@ -383,7 +386,7 @@ def _print_human(results, query: str) -> None:
 @click.option("--model", "-m", default=None, envvar="CODESIFT_MODEL",
               help="Query model; default: the model the index was built with. [env: CODESIFT_MODEL]")
 def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], exclude_paths: tuple[str, ...],
-           languages: tuple[str, ...],
+           languages: tuple[str, ...], include_generated: bool,
            as_json: bool, jsonl: bool, max_tokens: int | None, index_dir: Path | None, model: str | None) -> None:
     """Search the index for QUERY: words, a question, or an identifier."""
     if jsonl == (query is not None):
@@ -399,7 +402,8 @@ def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], ex
     note = index_note(searcher)
     if note:
         click.echo(f"note: {note}", err=True)
-    filters = {"path_glob": path_globs or None, "languages": languages or None, "exclude_paths": exclude_paths or None}
+    filters = {"path_glob": path_globs or None, "languages": languages or None, "exclude_paths": exclude_paths or None,
+               "include_generated": include_generated}
     if jsonl:
         queries = [line.strip() for line in sys.stdin if line.strip()]
         found = False

@@ -8,6 +8,7 @@ from typing import Sequence
 from codesift.chunk.model import symbol_or_heading
 from codesift.index.store import ChunkRow
 from codesift.search.navigate import Definition, Lines, Outline, Refs, Tree
+from codesift.walk.roles import SOURCE
 
 
 def chunk_label(c: ChunkRow) -> str:
@@ -18,9 +19,14 @@ def chunk_label(c: ChunkRow) -> str:
 def chunk_meta(c: ChunkRow) -> dict:
     """A chunk without its content: enough to cite it and to fetch it with get_chunk."""
     return {"ref": c.ref, "id": c.id, "path": c.path, "start_line": c.start_line, "end_line": c.end_line,
-            "kind": c.kind, "language": c.language, "symbol": c.symbol,
+            "kind": c.kind, "language": c.language, "role": shown_role(c), "symbol": c.symbol,
             "heading_path": list(c.heading_path) if c.heading_path else None, "part": c.part,
             "tokens": c.token_estimate}
+
+
+def shown_role(c: ChunkRow) -> str | None:
+    """The file's role where it is worth a reader's attention: anything but plain source."""
+    return None if c.role == SOURCE else c.role
 
 
 def index_note(searcher) -> str | None:
@@ -169,8 +175,9 @@ def _result_head(rank: int, f) -> str:
     c = f.result.chunk
     label = chunk_label(c)
     what = f"{label} ({c.kind})" if label != c.kind else c.kind
-    return f"[{rank}] {c.ref} {c.path}:{c.start_line}-{c.end_line} {what}" + (" [no content]" if f.shown == "none"
-                                                                             else "")
+    role = f" [{c.role}]" if shown_role(c) else ""
+    return f"[{rank}] {c.ref} {c.path}:{c.start_line}-{c.end_line} {what}{role}" + (
+        " [no content]" if f.shown == "none" else "")
 
 
 def search_text(query: str, mode: str, fitted: Sequence, omitted: int, note: str | None = None,
@@ -200,7 +207,7 @@ def search_json(query: str, mode: str, fitted: Sequence, omitted: int, max_token
     for f in fitted:
         c = f.result.chunk
         item = {"ref": c.ref, "path": c.path, "start_line": c.start_line, "end_line": c.end_line, "kind": c.kind,
-                "symbol": c.symbol, "heading_path": list(c.heading_path) if c.heading_path else None,
+                "role": shown_role(c), "symbol": c.symbol, "heading_path": list(c.heading_path) if c.heading_path else None,
                 "score": round(float(f.result.score), 4), "shown": f.shown, "content": f.content or None}
         results.append({k: v for k, v in item.items() if v is not None})
     out: dict = {"query": query, "mode": mode, "max_tokens": max_tokens, "results": results}

@@ -127,7 +127,8 @@ class Workspace:
                          "an index run is already going; poll status for its progress")}
 
     def search(self, query: str, mode: str = "hybrid", k: int = 10, path: str | None = None,
-               language: str | None = None, max_tokens: int = 2000, format: str = "text") -> str | dict:
+               language: str | None = None, max_tokens: int = 2000, format: str = "text",
+               include_generated: bool = False) -> str | dict:
         """Results fitted so that the whole response (text, or the JSON as sent) is within
         `max_tokens` as an agent counts them (budget.response_tokens)."""
         if not query.strip():
@@ -136,7 +137,7 @@ class Workspace:
             raise CodesiftError("the path glob contains a NUL byte")
         searcher = self.searcher()
         results = searcher.search(query, mode=mode, k=k, path_glob=path or None,
-                                  languages=[language] if language else None)
+                                  languages=[language] if language else None, include_generated=include_generated)
         note, fresh = result_notes(searcher, results), searcher.freshness()
         if format == "text":
             return fit_response(results, max_tokens,

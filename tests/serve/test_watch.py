@@ -145,3 +145,42 @@ def test_the_mcp_workspace_keeps_its_index_fresh(tmp_path, embedder):
     finally:
         ws.stop_watching()
     assert not ws.watcher.running
+
+
+def test_codesift_watch_indexes_then_stops_cleanly_on_ctrl_c(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = make_repo(tmp_path / "repo")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", "from codesift.cli import main; main()", "watch", str(repo),
+                             "--device", "cpu", "--quiet-ms", "100"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _poll(lambda: (repo / ".codesift" / "index.db").is_file() and _complete(repo / ".codesift")
+                     or proc.poll() is not None), "no index was built"
+        assert proc.poll() is None, proc.stderr.read()
+        (repo / "src" / "cache.py").write_text("def evict_stale_entries(cache):\n    cache.clear()\n")
+        assert _poll(lambda: _found(repo / ".codesift", "evict_stale_entries"))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "watching" in err and "stopped watching after" in err and "Traceback" not in err
+    assert "1 new" in err  # the run that indexed the new file said so
+
+
+def _complete(index_dir) -> bool:
+    from codesift.index.store import Store
+
+    try:
+        with Store(index_dir, readonly=True) as store:
+            return store.get_meta("state") == "complete"
+    except Exception:
+        return False

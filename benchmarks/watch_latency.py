@@ -118,7 +118,6 @@ def main() -> None:
         latencies, missed = [], []
         for i, path in enumerate(targets):
             name = f"watch_probe_{i}_{rng.randrange(1 << 30):x}"
-            before = len(runs)
             t_edit = time.perf_counter()
             with open(path, "a", encoding="utf-8") as f:
                 f.write(f"\n\ndef {name}(value):\n    return value\n")
@@ -137,7 +136,7 @@ def main() -> None:
             else:
                 latencies.append(found)
             print(f"edit {i + 1}/{len(targets)} {rel}: "
-                  f"{'not found' if found is None else f'{found:.3f} s'} ({len(runs) - before} run(s))", flush=True)
+                  f"{'not found' if found is None else f'{found:.3f} s'}", flush=True)
             time.sleep(0.5)  # separate edits: one group each
         searcher.close()
         watcher.stop()

@@ -166,15 +166,16 @@ def test_codesift_watch_indexes_then_stops_cleanly_on_ctrl_c(tmp_path):
                      or proc.poll() is not None), "no index was built"
         assert proc.poll() is None, proc.stderr.read()
         (repo / "src" / "cache.py").write_text("def evict_stale_entries(cache):\n    cache.clear()\n")
-        assert _poll(lambda: _found(repo / ".codesift", "evict_stale_entries"))
+        assert _poll(lambda: _found(repo / ".codesift", "evict_stale_entries")), "the edit was not indexed"
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=WAIT_S)
     finally:
         if proc.poll() is None:
             proc.kill()
+            err = proc.communicate()[1]
     assert proc.returncode == 0, err
-    assert "watching" in err and "stopped watching after" in err and "Traceback" not in err
-    assert "1 new" in err  # the run that indexed the new file said so
+    assert "watching" in err and "stopped watching after" in err and "Traceback" not in err, err
+    assert "(1 new, 0 changed" in err, err  # the run that indexed the new file said so
 
 
 def _complete(index_dir) -> bool:

@@ -474,9 +474,10 @@ def similar(target: str, k: int, path_globs: tuple[str, ...], exclude_paths: tup
               help="Index once no file event has come for this long (an editor's save, a checkout).")
 @click.option("--max-wait-ms", type=click.IntRange(10, 600_000), default=2000, show_default=True,
               help="Index at the latest this long after the first event, even while events keep coming.")
+@click.option("--force", is_flag=True, help="Watch a system folder or the home folder all the same.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def watch(root: Path, index_dir: Path | None, model: str, device: str, dtype: str, exclude: tuple[str, ...],
-          quiet_ms: int, max_wait_ms: int, quiet: bool) -> None:
+          quiet_ms: int, max_wait_ms: int, force: bool, quiet: bool) -> None:
     """Keep the index of ROOT fresh: index it, then again after each group of file changes, until Ctrl-C.
 
     Each run is incremental (only changed files are read, unchanged text is not embedded again)
@@ -485,17 +486,18 @@ def watch(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
     from codesift.embed.embedder import Embedder
     from codesift.index.indexer import index_tree
     from codesift.serve.watch import Watcher
+    from codesift.walk import check_root
 
     if index_dir is None:
         enclosing = _enclosing_index(root)
         if enclosing is not None:
             root, index_dir = enclosing
-    root = root.resolve()
+    root = check_root(root, force=force)  # a system folder or the home folder: refused before the model loads
     index_dir = (index_dir or root / ".codesift").resolve()
     embedder = Embedder.load(model, device=device, dtype=None if dtype == "auto" else dtype)
 
     def run_index() -> str:
-        summary = index_tree(root, index_dir, embedder=embedder, model=model, excludes=exclude,
+        summary = index_tree(root, index_dir, embedder=embedder, model=model, excludes=exclude, force=force,
                              notify=None if quiet else lambda text: click.echo(f"note: {text}", err=True))
         if not quiet and (summary.new or summary.changed or summary.deleted or summary.reformatted):
             click.echo(f"{time.strftime('%H:%M:%S')} {summary.line()}", err=True)

@@ -186,3 +186,12 @@ def _complete(index_dir) -> bool:
             return store.get_meta("state") == "complete"
     except Exception:
         return False
+
+
+def test_codesift_watch_refuses_a_system_root_before_loading_anything():
+    from click.testing import CliRunner
+
+    from codesift.cli import cli
+
+    r = CliRunner().invoke(cli, ["watch", "/"])
+    assert r.exit_code == 1 and "--force" in r.stderr and "Traceback" not in r.output

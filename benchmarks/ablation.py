@@ -20,7 +20,7 @@ from _kit import load_jsonl, score
 from _results import write_result
 
 FIRST_VERSION = dict(field_weights=(3.0, 1.0, 1.0), fusion="rrf", one_part_per_symbol=False, kind_weights=(),
-                     candidates=100, head_vectors=False)
+                     candidates=100, head_vectors=False, role_weights=(), skipped_roles=())
 
 
 def configs():
@@ -32,6 +32,8 @@ def configs():
         "- deep candidate lists (100 instead of 1000)": replace(shipped, candidates=100),
         "- one part per symbol": replace(shipped, one_part_per_symbol=False),
         "- definition prior (kind weights)": replace(shipped, kind_weights=()),
+        "- file role prior (role weights, lock files and bundles kept)": replace(shipped, role_weights=(),
+                                                                                skipped_roles=()),
         "- normalized fusion (RRF k=60)": replace(shipped, fusion="rrf"),
         "- field weights (3, 1, 1)": replace(shipped, field_weights=(3.0, 1.0, 1.0)),
         "- field weights (1, 1, 1)": replace(shipped, field_weights=(1.0, 1.0, 1.0)),

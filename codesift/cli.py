@@ -442,12 +442,13 @@ def _open_searcher(index_dir: Path | None, model: str | None):
 
 
 def _print_human(results, query: str) -> None:
-    from codesift.search.views import chunk_label
+    from codesift.search.views import chunk_label, shown_role
 
     for r in results:
         c = r.chunk
+        role = click.style(f"[{c.role}]  ", fg="yellow") if shown_role(c) else ""
         click.echo(f"{c.ref}  " + click.style(f"{c.path}:{c.start_line}-{c.end_line}", fg="green")
-                   + f"  {chunk_label(c)}  " + click.style(f"({r.score:.4f})", dim=True))
+                   + f"  {chunk_label(c)}  {role}" + click.style(f"({r.score:.4f})", dim=True))
         shown = 0
         for line in c.content.splitlines():
             if line.strip():
@@ -468,6 +469,8 @@ def _print_human(results, query: str) -> None:
 @click.option("--exclude-path", "exclude_paths", multiple=True,
               help="Leave out paths matching this glob (e.g. 'tests/*', '*.min.js'); repeatable.")
 @click.option("--lang", "languages", multiple=True, help="Only these languages (repeatable), e.g. --lang python.")
+@click.option("--include-generated", is_flag=True,
+              help="Search lock files and bundles too (left out by default; a --path search includes them).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {query, results}.")
 @click.option("--jsonl", is_flag=True, help="Read one query per line from stdin; write one JSON object per line.")
 @click.option("--max-tokens", type=click.IntRange(0), default=None,
@@ -476,14 +479,15 @@ def _print_human(results, query: str) -> None:
 @click.option("--model", "-m", default=None, envvar="CODESIFT_MODEL",
               help="Query model; default: the model the index was built with. [env: CODESIFT_MODEL]")
 def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], exclude_paths: tuple[str, ...],
-           languages: tuple[str, ...],
+           languages: tuple[str, ...], include_generated: bool,
            as_json: bool, jsonl: bool, max_tokens: int | None, index_dir: Path | None, model: str | None) -> None:
     """Search the index for QUERY: words, a question, or an identifier."""
     if jsonl == (query is not None):
         raise click.UsageError("give a QUERY, or --jsonl with queries on stdin (not both)")
-    from codesift.search.views import freshness_note, index_note, search_response
+    from codesift.search.views import freshness_line, freshness_note, index_note, search_response
 
     searcher = _open_searcher(index_dir, model)
+    freshness = searcher.freshness()
 
     def fresh(results) -> str | None:
         return freshness_note(searcher.changed_since_indexed({r.chunk.path for r in results}))
@@ -491,20 +495,23 @@ def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], ex
     note = index_note(searcher)
     if note:
         click.echo(f"note: {note}", err=True)
-    filters = {"path_glob": path_globs or None, "languages": languages or None, "exclude_paths": exclude_paths or None}
+    filters = {"path_glob": path_globs or None, "languages": languages or None, "exclude_paths": exclude_paths or None,
+               "include_generated": include_generated}
     if jsonl:
-        _search_lines(searcher, sys.stdin.buffer, mode, k, filters, max_tokens, fresh)
+        _search_lines(searcher, sys.stdin.buffer, mode, k, filters, max_tokens, fresh, freshness)
         return
     results = searcher.search(query, mode=mode, k=k, **filters)
     stale = fresh(results)
     if as_json:
-        click.echo(json.dumps(search_response(query, results, max_tokens, note=stale), ensure_ascii=False))
+        click.echo(json.dumps(search_response(query, results, max_tokens, note=stale, fresh=freshness),
+                              ensure_ascii=False))
     elif max_tokens is not None:
         print_budgeted(results, max_tokens)
     else:
         _print_human(results, query)
     if stale:
         click.echo(f"note: {stale}", err=True)
+    click.echo(freshness_line(freshness), err=True)
     if not results:
         no_match(f"no results for {query!r}" + (" with these filters" if any(filters.values()) else ""))
 
@@ -543,7 +550,7 @@ def similar(target: str, k: int, path_globs: tuple[str, ...], exclude_paths: tup
 
 
 def _search_lines(searcher, lines, mode: str, k: int, filters: dict, max_tokens: int | None,
-                  fresh=lambda results: None) -> None:
+                  fresh=lambda results: None, freshness: dict | None = None) -> None:
     """--jsonl: one JSON line out per query line in. A line that cannot be answered (not valid
     UTF-8, or refused by the searcher) gets {"query", "error"} in its place; the others still answer."""
     from codesift.search.views import search_response
@@ -565,7 +572,7 @@ def _search_lines(searcher, lines, mode: str, k: int, filters: dict, max_tokens:
         if i not in errors:
             try:
                 results = searcher.search(q, mode=mode, k=k, qvec=next(qvecs), **filters)
-                out = search_response(q, results, max_tokens, note=fresh(results))
+                out = search_response(q, results, max_tokens, note=fresh(results), fresh=freshness)
                 found = found or bool(results)
             except CodesiftError as e:
                 errors[i] = str(e)
@@ -578,6 +585,61 @@ def _search_lines(searcher, lines, mode: str, k: int, filters: dict, max_tokens:
         raise click.ClickException(f"{failed} of {len(queries)} queries could not be answered (see their \"error\")")
     if not found:
         no_match("no results for any query" if queries else "no queries on stdin")
+
+
+@cli.command()
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".")
+@INDEX_TARGET_OPTION
+@MODEL_OPTION
+@DEVICE_OPTION
+@DTYPE_OPTION
+@click.option("--exclude", multiple=True, help="Extra gitignore-style pattern to leave out (repeatable).")
+@click.option("--quiet-ms", type=click.IntRange(10, 60_000), default=300, show_default=True,
+              help="Index once no file event has come for this long (an editor's save, a checkout).")
+@click.option("--max-wait-ms", type=click.IntRange(10, 600_000), default=2000, show_default=True,
+              help="Index at the latest this long after the first event, even while events keep coming.")
+@click.option("--force", is_flag=True, help="Watch a system folder or the home folder all the same.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def watch(root: Path, index_dir: Path | None, model: str, device: str, dtype: str, exclude: tuple[str, ...],
+          quiet_ms: int, max_wait_ms: int, force: bool, quiet: bool) -> None:
+    """Keep the index of ROOT fresh: index it, then again after each group of file changes, until Ctrl-C.
+
+    Each run is incremental (only changed files are read, unchanged text is not embedded again)
+    and waits its turn with a concurrent `codesift index`. The model stays loaded between runs.
+    """
+    from codesift.embed.embedder import Embedder
+    from codesift.index.indexer import index_tree
+    from codesift.serve.watch import Watcher
+    from codesift.walk import check_root
+
+    if index_dir is None:
+        enclosing = _enclosing_index(root)
+        if enclosing is not None:
+            root, index_dir = enclosing
+    root = check_root(root, force=force)  # a system folder or the home folder: refused before the model loads
+    index_dir = (index_dir or root / ".codesift").resolve()
+    embedder = Embedder.load(model, device=device, dtype=None if dtype == "auto" else dtype)
+
+    def run_index() -> str:
+        summary = index_tree(root, index_dir, embedder=embedder, model=model, excludes=exclude, force=force,
+                             notify=None if quiet else lambda text: click.echo(f"note: {text}", err=True))
+        if not quiet and (summary.new or summary.changed or summary.deleted or summary.reformatted):
+            click.echo(f"{time.strftime('%H:%M:%S')} {summary.line()}", err=True)
+        return summary.line()
+
+    def on_run(summary: str | None, error: str | None) -> None:
+        if error:
+            click.echo(f"{time.strftime('%H:%M:%S')} error: index run failed: {error}; watching on", err=True)
+
+    watcher = Watcher(root, index_dir, run_index, quiet_ms=quiet_ms, max_wait_ms=max_wait_ms, on_run=on_run)
+    if not quiet:
+        click.echo(f"watching {root} (index {index_dir}); Ctrl-C stops", err=True)
+    try:
+        watcher.run()
+    except KeyboardInterrupt:
+        pass
+    if not quiet:
+        click.echo(f"stopped watching after {watcher.stats.runs} index run(s)", err=True)
 
 
 @cli.command()

@@ -271,7 +271,10 @@ def print_budgeted(results, max_tokens: int) -> None:
               help="Model for the index tool; default: the index's own, else the default model.")
 @click.option("--device", default="auto", envvar="CODESIFT_DEVICE", show_default=True,
               help="Device for the index tool: auto, cpu, cuda, cuda:N or mps.")
-def mcp(root: Path | None, index_dir: Path | None, http: bool, port: int, model: str | None, device: str) -> None:
+@click.option("--watch", is_flag=True,
+              help="Keep the index fresh: index now, then again after each group of file changes.")
+def mcp(root: Path | None, index_dir: Path | None, http: bool, port: int, model: str | None, device: str,
+        watch: bool) -> None:
     """Serve one indexed tree to agents over MCP (stdio by default).
 
     \b
@@ -285,7 +288,12 @@ def mcp(root: Path | None, index_dir: Path | None, http: bool, port: int, model:
     ws = Workspace.locate(root=root, index_dir=index_dir, model=model, device=device)
     if http:
         click.echo(f"codesift MCP for {ws.root} at http://127.0.0.1:{port}/mcp", err=True)
-    serve(ws, http=http, port=port)
+    if watch:
+        ws.watch()
+    try:
+        serve(ws, http=http, port=port)
+    finally:
+        ws.stop_watching()
 
 
 @click.command()

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from codesift.cli import cli
 from tests.index.repo import make_repo
 
-RESULT_KEYS = {"path", "start_line", "end_line", "score", "kind", "symbol", "heading_path", "id"}
+RESULT_KEYS = {"path", "start_line", "end_line", "score", "kind", "role", "symbol", "heading_path", "id"}
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from codesift.cli import cli
 from codesift.index.indexer import index_tree
 from tests.index.repo import make_repo
 
-RESULT_KEYS = {"path", "start_line", "end_line", "score", "kind", "symbol", "heading_path", "id"}
+RESULT_KEYS = {"path", "start_line", "end_line", "score", "kind", "role", "symbol", "heading_path", "id"}
 
 
 @pytest.fixture(scope="module")

@@ -161,6 +161,7 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
                 store.defer_indexes()
             else:
                 store.ensure_indexes()  # a first build stopped half-way left them out
+                store.fill_roles()  # files indexed before roles were (schema 3) get theirs
                 if reformat:
                     store.forget_all_terms()  # every file is chunked again, and its terms inserted anew
 

@@ -23,6 +23,7 @@ from codesift.chunk.model import MIN_REF_LENGTH, chunk_ref
 from codesift.errors import StoreError
 from codesift.index import vectors as vector_files
 from codesift.walk.ignore import DEFAULT_INDEX_DIR_NAME as DEFAULT_DIR_NAME
+from codesift.walk.roles import file_role
 
 DB_NAME = "index.db"
 # SQLite limits the parameters of one statement; IN lists are sent in slices of this many.
@@ -94,6 +95,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX tombstones_head ON tombstones(head_hash);
     CREATE VIRTUAL TABLE terms_fts USING fts5(name, path, body, content='', tokenize = "{FTS_TOKENIZER}");
     """,
+    # 4: each file's role (walk/roles.py: source, test, docs, changelog, manifest, lock, bundle,
+    # generated), a ranking prior; NULL in rows written before, filled by the next index run.
+    """
+    ALTER TABLE files ADD COLUMN role TEXT;
+    """,
 ]
 LEGACY_TABLES = ("vectors", "chunks_fts")
 # Secondary indexes a first build of an index does without, and creates once at the end: keyed by
@@ -136,6 +142,7 @@ class ChunkRow:
     part: str | None
     token_estimate: int
     content: str
+    role: str = "source"  # walk/roles.py; from the path for an index written before schema 4
 
     @property
     def ref(self) -> str:
@@ -160,7 +167,8 @@ def unpack_text(stored: str | bytes) -> str:
 
 def _chunk_row(r: tuple) -> ChunkRow:
     hp = tuple(json.loads(r[8])) if r[8] else ()
-    return ChunkRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], hp, r[9], r[10], r[11], unpack_text(r[12]))
+    role = (r[13] if len(r) > 13 else None) or file_role(r[2])
+    return ChunkRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], hp, r[9], r[10], r[11], unpack_text(r[12]), role)
 
 
 def _statements(script: str) -> list[str]:
@@ -250,6 +258,7 @@ class FileRecord:
     imports: list
     vectors: np.ndarray  # int8 [len(chunks), 2, dim]
     packed: list[bytes] | None = None  # pack_text of each chunk's content, if done already (in a worker)
+    role: str | None = None  # walk/roles.py; None: from the path
 
 
 class Store:
@@ -372,6 +381,10 @@ class Store:
         finally:
             self.db.execute("COMMIT")
 
+    @property
+    def _role_column(self) -> str:
+        return "f.role" if self.schema >= 4 else "NULL"
+
     def close(self) -> None:
         self.db.close()
 
@@ -411,13 +424,33 @@ class Store:
         return {r[1]: FileRow(*r) for r in self.db.execute(
             "SELECT id, path, sha256, size, mtime_ns, language, n_lines FROM files")}
 
-    def file_stamps(self, paths: Iterable[str]) -> dict[str, tuple[int, int]]:
-        """path -> (size, mtime_ns) as last indexed, for the given paths that are indexed."""
+    def file_stamps(self, paths: Iterable[str] | None = None) -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime_ns) as last indexed, for the given paths that are indexed (None: every file)."""
         out: dict[str, tuple[int, int]] = {}
+        if paths is None:
+            return {path: (size, mtime_ns) for path, size, mtime_ns in
+                    self.db.execute("SELECT path, size, mtime_ns FROM files")}
         for part in _slices(list(paths)):
             for path, size, mtime_ns in self.db.execute(
                     f"SELECT path, size, mtime_ns FROM files WHERE path IN ({_marks(len(part))})", part):
                 out[path] = (size, mtime_ns)
+        return out
+
+    def fill_roles(self, role_of: Callable[[str], str] = file_role) -> int:
+        """Give a role to files indexed before roles were (call inside a transaction); returns how many."""
+        rows = self.db.execute("SELECT id, path FROM files WHERE role IS NULL").fetchall()
+        self.db.executemany("UPDATE files SET role = ? WHERE id = ?", [(role_of(path), i) for i, path in rows])
+        return len(rows)
+
+    def chunk_kinds_roles(self, rowids: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """rowid -> (kind, role of its file) for the given chunks."""
+        role = "f.role" if self.schema >= 4 else "NULL"
+        out: dict[int, tuple[str, str]] = {}
+        for part in _slices(list(rowids)):
+            for rowid, kind, r, path in self.db.execute(
+                    f"SELECT c.rowid, c.kind, {role}, f.path FROM chunks c JOIN files f ON f.id = c.file_id "
+                    f"WHERE c.rowid IN ({_marks(len(part))})", part):
+                out[rowid] = (kind, r or file_role(path))
         return out
 
     def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
@@ -469,8 +502,10 @@ class Store:
         seg_vectors: list[np.ndarray] = []
         for r in records:
             file_id = self.db.execute(
-                "INSERT INTO files(path, sha256, size, mtime_ns, language, n_lines, decode_errors) VALUES(?,?,?,?,?,?,?)",
-                (r.path, r.sha256, r.size, r.mtime_ns, r.language, r.n_lines, r.decode_errors)).lastrowid
+                "INSERT INTO files(path, sha256, size, mtime_ns, language, n_lines, decode_errors, role) "
+                "VALUES(?,?,?,?,?,?,?,?)",
+                (r.path, r.sha256, r.size, r.mtime_ns, r.language, r.n_lines, r.decode_errors,
+                 r.role or file_role(r.path))).lastrowid
             base = len(seg_rowids)
             rowids = list(range(next_rowid, next_rowid + len(r.chunks)))
             next_rowid += len(r.chunks)
@@ -640,17 +675,11 @@ class Store:
         """(rowid, path, language) of every chunk: what path and language filters look at."""
         return self.db.execute("SELECT c.rowid, f.path, f.language FROM chunks c JOIN files f ON f.id = c.file_id")
 
-    def chunk_kinds(self, rowids: Iterable[int]) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for part in _slices(list(rowids)):
-            out.update(self.db.execute(f"SELECT rowid, kind FROM chunks WHERE rowid IN ({_marks(len(part))})", part))
-        return out
-
     # --- chunks -----------------------------------------------------------------------
     def chunks_by_rowid(self, rowids: Iterable[int]) -> dict[int, ChunkRow]:
         out: dict[int, ChunkRow] = {}
         for part in _slices(list(rowids)):
-            q = (f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
+            q = (f"SELECT {CHUNK_COLUMNS}, {self._role_column} FROM chunks c JOIN files f ON f.id = c.file_id "
                  f"WHERE c.rowid IN ({_marks(len(part))})")
             out.update((r[0], _chunk_row(r)) for r in self.db.execute(q, part))
         return out
@@ -659,8 +688,8 @@ class Store:
         """By full id or a unique prefix of at least MIN_REF_LENGTH characters (the `ref`)."""
         if len(chunk_id) < MIN_REF_LENGTH:
             return None
-        rows = self.db.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
-                               "WHERE c.id >= ? AND c.id < ? LIMIT 2", (chunk_id, chunk_id + "\U0010ffff")).fetchall()
+        rows = self.db.execute(f"SELECT {CHUNK_COLUMNS}, {self._role_column} FROM chunks c "
+                               "JOIN files f ON f.id = c.file_id WHERE c.id >= ? AND c.id < ? LIMIT 2", (chunk_id, chunk_id + "\U0010ffff")).fetchall()
         return _chunk_row(rows[0]) if len(rows) == 1 else None
 
     def vector_location(self, rowid: int) -> VectorLocation | None:
@@ -682,7 +711,7 @@ class Store:
                                (len(prefix), prefix)).fetchone()[0]
 
     def iter_chunks(self, path: str | None = None) -> Iterator[ChunkRow]:
-        q = f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id"
+        q = f"SELECT {CHUNK_COLUMNS}, {self._role_column} FROM chunks c JOIN files f ON f.id = c.file_id"
         args: tuple = ()
         if path is not None:
             q += " WHERE f.path = ?"

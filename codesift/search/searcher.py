@@ -19,6 +19,7 @@ from codesift.index.formats import INDEX_FORMAT
 from codesift.index.store import ChunkRow, Store
 from codesift.search.fusion import normalized_fusion, reciprocal_rank_fusion, top_k
 from codesift.terms import query_terms, spaced_identifiers
+from codesift.walk.roles import SKIPPED_BY_DEFAULT
 
 MODES = ("hybrid", "bm25", "semantic")
 # Ranked results read before pieces of one symbol are folded together: room for those dropped.
@@ -45,12 +46,25 @@ class SearchConfig:
     # and a chunk just past a shallow cut no longer counts as absent (measured: 100 -> 1000 gave
     # +0.011 / +0.010 / +0.010 hybrid MRR@10 on stdlib / sklearn / held-out sympy).
     candidates: int = 1000
+    # What a file is for (walk/roles.py) as a prior: build output, lock files, manifests and
+    # changelogs crowd source out of results for words they share with it. Mild and not tuned on
+    # the eval sets yet. Multiplies scores normalised to [0, 1], as kind_weights do.
+    role_weights: tuple[tuple[str, float], ...] = (("test", 0.9), ("changelog", 0.7), ("manifest", 0.7),
+                                                   ("generated", 0.5), ("bundle", 0.5), ("lock", 0.5))
+    # Roles left out of results unless the search asks for them (include_generated) or names paths.
+    skipped_roles: tuple[str, ...] = SKIPPED_BY_DEFAULT
     # A chunk's dense score is the better of its text vector and its head vector (path, name,
     # signature; see index/document.py); False uses the text vector alone.
     head_vectors: bool = True
 
 
 DEFAULT_CONFIG = SearchConfig()
+
+
+@dataclass(frozen=True)
+class Freshness:
+    indexed_at: str | None  # when the last index run finished (store.now() format), None if none did
+    changed: dict[str, str]  # path -> "changed" or "deleted", for indexed files edited or gone since
 
 
 @dataclass(frozen=True)
@@ -61,7 +75,7 @@ class SearchResult:
     def to_dict(self) -> dict:
         c = self.chunk
         return {"path": c.path, "start_line": c.start_line, "end_line": c.end_line,
-                "score": round(float(self.score), 6), "kind": c.kind, "symbol": c.symbol,
+                "score": round(float(self.score), 6), "kind": c.kind, "role": c.role, "symbol": c.symbol,
                 "heading_path": list(c.heading_path) if c.heading_path else None, "id": c.id}
 
 
@@ -223,9 +237,11 @@ class Searcher:
     # --- search -----------------------------------------------------------------------
     def search(self, query: str, mode: str = "hybrid", k: int = 10, path_glob: str | Sequence[str] | None = None,
                languages: Sequence[str] | None = None, qvec: np.ndarray | None = None,
-               exclude_paths: Sequence[str] | None = None) -> list[SearchResult]:
+               exclude_paths: Sequence[str] | None = None, include_generated: bool = False) -> list[SearchResult]:
         """The k best chunks for `query`, one per split symbol. `path_glob` (one glob or several: any
-        may match), `languages` and `exclude_paths` (globs) narrow the files searched."""
+        may match), `languages` and `exclude_paths` (globs) narrow the files searched. Lock files
+        and bundles (config.skipped_roles) are left out unless `include_generated` or a `path_glob`
+        is given (a path asked for by name is searched whatever its role)."""
         if mode not in MODES:
             raise CodesiftError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if not query.strip():
@@ -234,10 +250,12 @@ class Searcher:
         if mode != "bm25" and qvec is None:
             qvec = self.encode_queries([query])[0]
         with self.store.snapshot():  # every read below sees one committed state
-            return self._search(query, mode, k, self.allowed_rowids(path_glob, languages, exclude_paths), qvec)
+            skipped = () if include_generated or path_glob else self.config.skipped_roles
+            return self._search(query, mode, k, self.allowed_rowids(path_glob, languages, exclude_paths), qvec,
+                                skipped)
 
     def _search(self, query: str, mode: str, k: int, allowed: set[int] | None,
-                qvec: np.ndarray | None) -> list[SearchResult]:
+                qvec: np.ndarray | None, skipped_roles: Sequence[str] = ()) -> list[SearchResult]:
         cfg = self.config
         n = max(cfg.candidates, k)
         lists = []
@@ -246,13 +264,13 @@ class Searcher:
         if mode in ("hybrid", "semantic"):
             lists.append(self.semantic_scores(qvec, allowed, n))
         if len(lists) == 1:
-            fused = normalized_fusion(lists) if cfg.kind_weights else lists[0]
+            fused = normalized_fusion(lists) if cfg.kind_weights or cfg.role_weights else lists[0]
         else:
             weights = cfg.identifier_weights if cfg.identifier_weights and looks_like_identifier(query) else None
             fused = (normalized_fusion(lists, weights) if cfg.fusion == "normalized"
                      else reciprocal_rank_fusion(lists, weights))
-        if cfg.kind_weights:
-            fused = self._weigh_kinds(fused, dict(cfg.kind_weights))
+        if cfg.kind_weights or cfg.role_weights or skipped_roles:
+            fused = self._weigh(fused, dict(cfg.kind_weights), dict(cfg.role_weights), set(skipped_roles))
         ranked = top_k(fused, len(fused))
         results: list[SearchResult] = []
         kept: list[SearchResult] = []
@@ -270,14 +288,15 @@ class Searcher:
         return kept
 
     # --- freshness --------------------------------------------------------------------
-    def changed_since_indexed(self, paths: Iterable[str]) -> dict[str, str]:
-        """path -> "deleted" or "changed" for those of `paths` whose file on disk is gone or no
-        longer has the size and mtime it was indexed with (the test `codesift index` itself uses)."""
+    def changed_since_indexed(self, paths: Iterable[str] | None) -> dict[str, str]:
+        """path -> "deleted" or "changed" for those of `paths` (None: every indexed file) whose file
+        on disk is gone or no longer has the size and mtime it was indexed with (the test `codesift
+        index` itself uses)."""
         root = self.meta.get("root")
         if not root:
             return {}
         out = {}
-        for path, (size, mtime_ns) in sorted(self.store.file_stamps(set(paths)).items()):
+        for path, (size, mtime_ns) in sorted(self.store.file_stamps(None if paths is None else set(paths)).items()):
             try:
                 st = os.stat(Path(root) / path)
             except FileNotFoundError:
@@ -288,6 +307,11 @@ class Searcher:
             if st.st_size != size or st.st_mtime_ns != mtime_ns:
                 out[path] = "changed"
         return out
+
+    def freshness(self) -> "Freshness":
+        """When the index was last brought up to date, and which indexed files changed or were
+        deleted on disk since (a stat of each: files added since are not seen without a walk)."""
+        return Freshness(self.store.get_meta("indexed_at"), self.changed_since_indexed(None))
 
     # --- similar ----------------------------------------------------------------------
     def similar(self, chunk: ChunkRow, k: int = 10, path_glob: str | Sequence[str] | None = None,
@@ -328,9 +352,17 @@ class Searcher:
                     return kept
                 n *= 4
 
-    def _weigh_kinds(self, scores: dict[int, float], weights: dict[str, float]) -> dict[int, float]:
-        kinds = self.store.chunk_kinds(scores)
-        return {r: s * weights.get(kinds.get(r, ""), 1.0) for r, s in scores.items()}
+    def _weigh(self, scores: dict[int, float], kind_weights: dict[str, float], role_weights: dict[str, float],
+               skipped_roles: set[str]) -> dict[int, float]:
+        """Scores times the weight of the chunk's kind and of its file's role; chunks of skipped roles dropped."""
+        about = self.store.chunk_kinds_roles(scores)
+        out = {}
+        for r, s in scores.items():
+            kind, role = about.get(r, ("", ""))
+            if role in skipped_roles:
+                continue
+            out[r] = s * kind_weights.get(kind, 1.0) * role_weights.get(role, 1.0)
+        return out
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Query vectors, with identifiers spelled as words as in the embedded documents."""

@@ -8,6 +8,7 @@ from typing import Sequence
 from codesift.chunk.model import symbol_or_heading
 from codesift.index.store import ChunkRow
 from codesift.search.navigate import Definition, Lines, Outline, Refs, Tree
+from codesift.walk.roles import SOURCE
 
 
 def chunk_label(c: ChunkRow) -> str:
@@ -18,9 +19,14 @@ def chunk_label(c: ChunkRow) -> str:
 def chunk_meta(c: ChunkRow) -> dict:
     """A chunk without its content: enough to cite it and to fetch it with get_chunk."""
     return {"ref": c.ref, "id": c.id, "path": c.path, "start_line": c.start_line, "end_line": c.end_line,
-            "kind": c.kind, "language": c.language, "symbol": c.symbol,
+            "kind": c.kind, "language": c.language, "role": shown_role(c), "symbol": c.symbol,
             "heading_path": list(c.heading_path) if c.heading_path else None, "part": c.part,
             "tokens": c.token_estimate}
+
+
+def shown_role(c: ChunkRow) -> str | None:
+    """The file's role where it is worth a reader's attention: anything but plain source."""
+    return None if c.role == SOURCE else c.role
 
 
 def index_note(searcher) -> str | None:
@@ -44,6 +50,26 @@ def freshness_note(changed: dict[str, str], shown: int = 3) -> str | None:
             "run `codesift index` to update the index")
 
 
+def freshness_dict(fresh, listed: int = 5) -> dict:
+    """How fresh the index is, as JSON: indexed_at, changed_files (indexed files edited or deleted
+    on disk since) and the first few of them."""
+    out: dict = {"indexed_at": fresh.indexed_at, "changed_files": len(fresh.changed)}
+    if fresh.changed:
+        out["changed"] = [f"{p} {why}" for p, why in list(fresh.changed.items())[:listed]]
+    return without_nulls(out)
+
+
+def freshness_line(fresh, listed: int = 3) -> str:
+    """How fresh the index is, in one line for people and agents."""
+    when = f"index updated {fresh.indexed_at}" if fresh.indexed_at else "index never completed"
+    if not fresh.changed:
+        return f"{when}; no indexed file changed since"
+    names = ", ".join(f"{p} {why}" for p, why in list(fresh.changed.items())[:listed])
+    more = f" and {len(fresh.changed) - listed} more" if len(fresh.changed) > listed else ""
+    return (f"{when}; {len(fresh.changed)} indexed file(s) changed since ({names}{more}); "
+            "`codesift index` or `codesift watch` updates it")
+
+
 def result_notes(searcher, results: Sequence) -> str | None:
     """Every note for one search's results: the index's state, then its freshness for them."""
     notes = [index_note(searcher), freshness_note(searcher.changed_since_indexed({r.chunk.path for r in results}))]
@@ -51,7 +77,7 @@ def result_notes(searcher, results: Sequence) -> str | None:
 
 
 def search_response(query: str, results: Sequence, max_tokens: int | None, mode: str | None = None,
-                    note: str | None = None) -> dict:
+                    note: str | None = None, fresh=None) -> dict:
     """A search as one JSON object: {query, results}; with a token budget each result also carries
     its inline content (shown: all, partial or none)."""
     out: dict = {"query": query}
@@ -66,6 +92,8 @@ def search_response(query: str, results: Sequence, max_tokens: int | None, mode:
         out.update(max_tokens=max_tokens, used_tokens=sum(b["tokens"] for b in items), results=items)
     if note:
         out["note"] = note
+    if fresh is not None:
+        out["index"] = freshness_dict(fresh)
     return out
 
 
@@ -147,11 +175,13 @@ def _result_head(rank: int, f) -> str:
     c = f.result.chunk
     label = chunk_label(c)
     what = f"{label} ({c.kind})" if label != c.kind else c.kind
-    return f"[{rank}] {c.ref} {c.path}:{c.start_line}-{c.end_line} {what}" + (" [no content]" if f.shown == "none"
-                                                                             else "")
+    role = f" [{c.role}]" if shown_role(c) else ""
+    return f"[{rank}] {c.ref} {c.path}:{c.start_line}-{c.end_line} {what}{role}" + (
+        " [no content]" if f.shown == "none" else "")
 
 
-def search_text(query: str, mode: str, fitted: Sequence, omitted: int, note: str | None = None) -> str:
+def search_text(query: str, mode: str, fitted: Sequence, omitted: int, note: str | None = None,
+                fresh=None) -> str:
     """Search results as compact text for an agent: per result a head line (rank, ref, path:lines,
     symbol or heading, kind) and its content as is; then what was left out, and how to get it."""
     out = [f"{len(fitted)} results for {query!r} ({mode})"]
@@ -165,17 +195,19 @@ def search_text(query: str, mode: str, fitted: Sequence, omitted: int, note: str
         out.append(f"{omitted} more results not sent: raise max_tokens or lower k")
     if note:
         out.append(f"note: {note}")
+    if fresh is not None:
+        out.append(freshness_line(fresh))
     return "\n".join(out)
 
 
 def search_json(query: str, mode: str, fitted: Sequence, omitted: int, max_tokens: int,
-                note: str | None = None) -> dict:
+                note: str | None = None, fresh=None) -> dict:
     """The same results as one JSON object, for programs; fields without a value are not sent."""
     results = []
     for f in fitted:
         c = f.result.chunk
         item = {"ref": c.ref, "path": c.path, "start_line": c.start_line, "end_line": c.end_line, "kind": c.kind,
-                "symbol": c.symbol, "heading_path": list(c.heading_path) if c.heading_path else None,
+                "role": shown_role(c), "symbol": c.symbol, "heading_path": list(c.heading_path) if c.heading_path else None,
                 "score": round(float(f.result.score), 4), "shown": f.shown, "content": f.content or None}
         results.append({k: v for k, v in item.items() if v is not None})
     out: dict = {"query": query, "mode": mode, "max_tokens": max_tokens, "results": results}
@@ -183,6 +215,8 @@ def search_json(query: str, mode: str, fitted: Sequence, omitted: int, max_token
         out["omitted"] = omitted
     if note:
         out["note"] = note
+    if fresh is not None:
+        out["index"] = freshness_dict(fresh)
     return out
 
 

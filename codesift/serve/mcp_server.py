@@ -57,8 +57,10 @@ def build_server(ws: Workspace) -> MCPServer:
     @server.tool(annotations=READ_ONLY)
     def status() -> CallToolResult:
         """Index readiness and contents: state (complete, indexing, not indexed), file and chunk counts per
-        language, the embedding model, when it was indexed, and the background index job's progress
-        (job.state idle/running/done/failed, files_done of files_total)."""
+        language, the embedding model, when it was indexed (indexed_at) and how many indexed files changed
+        on disk since (changed_files), the background index job's progress (job.state
+        idle/running/done/failed, files_done of files_total), and the file watcher's runs when the server
+        keeps the index fresh (watch)."""
         return _call(ws.status)
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
@@ -90,12 +92,17 @@ def build_server(ws: Workspace) -> MCPServer:
             description="text (default): compact, one head line per result (rank, ref, path:lines, symbol or "
                         "heading, kind) then its content. json: one object for programs, fields without a "
                         "value left out.")] = "text",
+        include_generated: Annotated[bool, Field(
+            description="Also search lock files and bundled or minified output (left out by default; a "
+                        "path filter includes them).")] = False,
     ) -> CallToolResult:
         """Search the index. Each result: its ref (for get_chunk, or get_chunk with whole=true for a split
-        function), path and lines, symbol or heading, kind, and its content while the max_tokens budget
-        lasts. The budget covers the whole response, not only the content."""
+        function), path and lines, symbol or heading, kind, the file's role when not plain source (test, docs,
+        changelog, manifest, generated; ranked a little lower), and its content while the max_tokens budget
+        lasts, then how fresh the index is (when indexed, how many files changed since). The budget covers
+        the whole response, not only the content."""
         return _call(ws.search, query=query, mode=mode, k=k, path=path, language=language, max_tokens=max_tokens,
-                     format=format)
+                     format=format, include_generated=include_generated)
 
     @server.tool(annotations=READ_ONLY)
     def get_chunk(

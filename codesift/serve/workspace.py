@@ -30,6 +30,8 @@ class Workspace:
         self.model, self.device = model, device
         self.job = IndexJob(self._index_once)
         self._local = threading.local()
+        self.watcher = None  # serve.watch.Watcher, once watch() is called
+        self._embedder = None  # kept loaded between the watcher's runs
 
     @classmethod
     def locate(cls, root: Path | None = None, index_dir: Path | None = None, cwd: Path | None = None,
@@ -92,6 +94,10 @@ class Workspace:
     # --- tools ------------------------------------------------------------------------
     def status(self) -> dict:
         info = {"root": str(self.root), "index_dir": str(self.index_dir), "job": self.job.snapshot()}
+        if self.watcher is not None:
+            stats = self.watcher.stats
+            info["watch"] = without_nulls({"running": self.watcher.running, "runs": stats.runs,
+                                           "failures": stats.failures, "last_error": stats.last_error})
         if not self.has_index():
             return {**info, "state": "not indexed", "searchable": False,
                     "hint": "call the index tool to build the index, then poll status"}
@@ -104,6 +110,10 @@ class Workspace:
         info.update(state=meta.get("state"), searchable=bool(meta.get("model_sha256")), **counts,
                     languages={k: {"files": v[0], "chunks": v[1]} for k, v in langs.items()},
                     model=meta.get("model_name"), indexed_at=meta.get("indexed_at"))
+        try:
+            info["changed_files"] = len(self.searcher().freshness().changed)
+        except (CodesiftError, sqlite3.Error):
+            pass  # no model stamp yet (a first run going): nothing indexed to be stale
         if meta.get("state") != "complete":
             info["hint"] = ("the index is incomplete: being built now (see job), or an earlier run was "
                             "interrupted (call index to finish it); search answers from what is there")
@@ -117,7 +127,8 @@ class Workspace:
                          "an index run is already going; poll status for its progress")}
 
     def search(self, query: str, mode: str = "hybrid", k: int = 10, path: str | None = None,
-               language: str | None = None, max_tokens: int = 2000, format: str = "text") -> str | dict:
+               language: str | None = None, max_tokens: int = 2000, format: str = "text",
+               include_generated: bool = False) -> str | dict:
         """Results fitted so that the whole response (text, or the JSON as sent) is within
         `max_tokens` as an agent counts them (budget.response_tokens)."""
         if not query.strip():
@@ -126,15 +137,16 @@ class Workspace:
             raise CodesiftError("the path glob contains a NUL byte")
         searcher = self.searcher()
         results = searcher.search(query, mode=mode, k=k, path_glob=path or None,
-                                  languages=[language] if language else None)
-        note = result_notes(searcher, results)
+                                  languages=[language] if language else None, include_generated=include_generated)
+        note, fresh = result_notes(searcher, results), searcher.freshness()
         if format == "text":
-            return fit_response(results, max_tokens, lambda kept, left: search_text(query, mode, kept, left, note))[1]
+            return fit_response(results, max_tokens,
+                                lambda kept, left: search_text(query, mode, kept, left, note, fresh))[1]
         if format != "json":
             raise CodesiftError(f"unknown format {format!r}; use text or json")
 
         def as_json(kept, left) -> dict:
-            return search_json(query, mode, kept, left, max_tokens, note)
+            return search_json(query, mode, kept, left, max_tokens, note, fresh)
 
         fitted, _ = fit_response(results, max_tokens, lambda kept, left: json.dumps(
             as_json(kept, left), ensure_ascii=False, separators=(",", ":")))
@@ -191,7 +203,39 @@ class Workspace:
         from codesift.index.indexer import index_tree  # torch loads only if something needs embedding
 
         model = self.model or _recorded_model(self.index_dir) or "default"
-        return index_tree(self.root, self.index_dir, model=model, device=self.device, progress=progress).line()
+        embedder = None
+        if self.watcher is not None:  # runs come often: load the model once
+            if self._embedder is None:
+                from codesift.embed.embedder import Embedder
+
+                self._embedder = Embedder.load(model, device=self.device)
+            embedder = self._embedder
+        return index_tree(self.root, self.index_dir, model=model, device=self.device, progress=progress,
+                          embedder=embedder).line()
+
+    def watch(self, quiet_ms: int | None = None, max_wait_ms: int | None = None) -> None:
+        """Keep the index fresh from now on: a watcher thread starts an index job after each group of
+        file changes (and once at the start, for what changed while nobody watched)."""
+        from codesift.serve import watch
+
+        self.watcher = watch.Watcher(self.root, self.index_dir, self._index_for_watcher,
+                                     quiet_ms=quiet_ms or watch.DEFAULT_QUIET_MS,
+                                     max_wait_ms=max_wait_ms or watch.DEFAULT_MAX_WAIT_MS).start()
+
+    def _index_for_watcher(self) -> str:
+        """One index job, run to its end: the job the index tool shows in status. A job already
+        going may have walked the tree before the change: wait for it, then run one more."""
+        while not self.job.start():
+            self.job.wait()
+        self.job.wait()
+        done = self.job.snapshot()
+        if done["state"] == "failed":
+            raise CodesiftError(done["error"] or "the index run failed")
+        return done["summary"] or ""
+
+    def stop_watching(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
 
 
 def _recorded_root(index_dir: Path) -> Path | None:

@@ -77,9 +77,9 @@ class TorchBackend:
         self.dtype = resolve_dtype(dtype, self.device)
         self.normalize = files.normalize if normalize is None else normalize
         cfg = arch.read_config(files.config, source=str(files.root / "config.json"))
-        from codesift.embed.safetensors_file import SafetensorsFile
+        from codesift.embed.weights_file import open_weights
 
-        mapping = arch.map_weights(SafetensorsFile(files.weights), cfg)  # checks every tensor first
+        mapping = arch.map_weights(open_weights(files.weights), cfg)  # checks every tensor first
         self.model = load_module(arch.torch_module(), cfg, files.weights, mapping, self.device, self.dtype)
         self.max_tokens = files.max_tokens  # longest input (in tokens, specials included) accepted
         self.dim = files.dim

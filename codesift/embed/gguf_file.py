@@ -13,13 +13,17 @@ as the rest of codesift sees a safetensors model folder:
   read from the memory-mapped file on demand, so a load holds one tensor's temporaries at a time;
 - `tokenizer()`: a Hugging Face `tokenizers.Tokenizer` built from the file's own vocabulary.
 
-Reading and dequantising go through the `gguf` package (llama.cpp's own Python reader). Free of torch.
+The header (metadata and tensor table) is parsed here, in one pass over the file: the `gguf`
+package's GGUFReader keeps every vocabulary entry as numpy arrays (tens of MB for a 30k-token
+vocabulary), more than the load's memory budget allows. Tensor types and dequantisation come from
+the `gguf` package (llama.cpp's own Python code). Free of torch.
 """
 from __future__ import annotations
 
+import mmap
 import re
+import struct
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +79,11 @@ POOLING_TYPES = {1: "mean", 2: "cls", 3: "lasttoken"}
 # gguf.TokenType values
 _NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _UNUSED, _BYTE = 1, 2, 3, 4, 5, 6
 
+# GGUF metadata value types (gguf.GGUFValueType): struct formats of the scalar ones
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
+_DEFAULT_ALIGNMENT = 32
+
 _BLOCK = re.compile(r"blk\.(\d+)\.(.+)\.(weight|bias)")
 _GLOBAL = re.compile(r"(.+)\.(weight|bias)")
 
@@ -106,7 +115,46 @@ class GGUFTensor:
     gguf_name: str
     dtype: str  # ggml type name: "F16", "Q8_0", ...
     shape: tuple[int, ...]  # Hugging Face order (outermost first)
+    start: int  # absolute byte offset of the data in the file
     n_bytes: int
+    row_bytes: int  # bytes of one innermost row (a whole number of quantisation blocks)
+
+
+class _Cursor:
+    """Reads GGUF's little-endian header values from a buffer."""
+
+    def __init__(self, buf, path: Path):
+        self.buf, self.pos, self.path = buf, 0, path
+
+    def take(self, fmt: str):
+        v = struct.unpack_from(fmt, self.buf, self.pos)[0]
+        self.pos += struct.calcsize(fmt)
+        return v
+
+    def string(self) -> str:
+        n = self.take("<Q")
+        if self.pos + n > len(self.buf):
+            raise ValueError("string runs past the end of the file")
+        raw = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
+        return raw.decode("utf-8", "replace")
+
+    def value(self, vtype: int):
+        if vtype == _STRING:
+            return self.string()
+        if vtype == _ARRAY:
+            etype, n = self.take("<I"), self.take("<Q")
+            if etype in _SCALARS:
+                size = struct.calcsize(_SCALARS[etype])
+                if self.pos + n * size > len(self.buf):
+                    raise ValueError("array runs past the end of the file")
+                vals = list(struct.unpack_from(f"<{n}{_SCALARS[etype][1]}", self.buf, self.pos))
+                self.pos += n * size
+                return vals
+            return [self.value(etype) for _ in range(n)]
+        if vtype not in _SCALARS:
+            raise ValueError(f"unknown metadata value type {vtype}")
+        return self.take(_SCALARS[vtype])
 
 
 class GGUFFile:
@@ -114,33 +162,57 @@ class GGUFFile:
 
     def __init__(self, path: str | Path):
         try:
-            from gguf import GGUFReader
+            from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
         except ImportError as e:  # pragma: no cover - a declared dependency
             raise ModelLoadError("reading GGUF models needs the `gguf` package: pip install gguf") from e
         self.path = Path(path)
         if not is_gguf(self.path):
             raise ModelLoadError(f"{self.path}: not a GGUF file (no GGUF magic at its start)")
         try:
-            self._reader = GGUFReader(self.path, "r")
-        except (OSError, ValueError, KeyError, IndexError) as e:
+            with open(self.path, "rb") as f:
+                self._mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            cur = _Cursor(self._mmap, self.path)
+            cur.pos = 4
+            version, n_tensors, n_kv = cur.take("<I"), cur.take("<Q"), cur.take("<Q")
+            if version not in (2, 3):
+                raise ModelLoadError(f"{self.path}: GGUF version {version} is not supported (2 or 3); "
+                                     f"re-convert it with a current llama.cpp")
+            self.metadata: dict[str, object] = {}
+            for _ in range(n_kv):
+                key = cur.string()
+                self.metadata[key] = cur.value(cur.take("<I"))
+            infos = []
+            for _ in range(n_tensors):
+                name = cur.string()
+                ne = [cur.take("<Q") for _ in range(cur.take("<I"))]
+                infos.append((name, ne, cur.take("<I"), cur.take("<Q")))
+            align = int(self.metadata.get("general.alignment", _DEFAULT_ALIGNMENT))
+            data_start = -(-cur.pos // align) * align
+        except (OSError, ValueError, struct.error) as e:
             raise ModelLoadError(f"{self.path}: damaged or truncated GGUF file ({e}); "
                                  f"re-download or re-convert it") from e
-        self.metadata: dict[str, object] = {}
-        for key, field in self._reader.fields.items():
-            if key.startswith("GGUF."):
-                continue
-            try:
-                self.metadata[key] = field.contents()
-            except (ValueError, UnicodeDecodeError):  # a value we cannot decode is not one we use
-                continue
         self.architecture = str(self.metadata.get("general.architecture", ""))
         self.tensors: dict[str, GGUFTensor] = {}
-        self._raw = {}
-        for t in self._reader.tensors:
-            name = hf_tensor_name(self.architecture, t.name)
-            shape = tuple(int(d) for d in reversed([int(x) for x in t.shape]))
-            self.tensors[name] = GGUFTensor(name, t.name, t.tensor_type.name, shape, int(t.n_bytes))
-            self._raw[name] = t
+        size = len(self._mmap)
+        for gguf_name, ne, type_id, offset in infos:
+            try:
+                qtype = GGMLQuantizationType(type_id)
+            except ValueError:
+                raise UnsupportedModelError(f"{self.path}: tensor {gguf_name!r} has unknown type {type_id}; "
+                                            f"supported types: {', '.join(TENSOR_TYPES)}") from None
+            block, type_size = GGML_QUANT_SIZES[qtype]
+            n = 1
+            for d in ne:
+                n *= d
+            row_bytes = ne[0] // block * type_size if ne else type_size
+            n_bytes = n // block * type_size
+            start = data_start + offset
+            if start + n_bytes > size:
+                raise ModelLoadError(f"{self.path}: file is truncated: tensor {gguf_name!r} needs bytes up to "
+                                     f"{start + n_bytes}, the file has {size}; re-download it")
+            name = hf_tensor_name(self.architecture, gguf_name)
+            self.tensors[name] = GGUFTensor(name, gguf_name, qtype.name, tuple(reversed(ne)), start, n_bytes,
+                                            row_bytes)
 
     # --- what the weight maps use (same surface as SafetensorsFile) ---
 
@@ -150,6 +222,11 @@ class GGUFFile:
     def keys(self) -> list[str]:
         return list(self.tensors)
 
+    def _raw(self, name: str) -> np.ndarray:
+        """The tensor's bytes as [rows, row_bytes] uint8, a read-only view of the mapped file."""
+        t = self.tensors[name]
+        return np.frombuffer(self._mmap, np.uint8, t.n_bytes, t.start).reshape(-1, t.row_bytes)
+
     def _dequantize(self, name: str, data: np.ndarray) -> np.ndarray:
         from gguf import GGMLQuantizationType
         from gguf.quants import dequantize
@@ -158,25 +235,36 @@ class GGUFFile:
         if t.dtype not in TENSOR_TYPES:
             raise UnsupportedModelError(f"{self.path}: tensor {t.gguf_name!r} is {t.dtype}; "
                                         f"supported types: {', '.join(TENSOR_TYPES)}")
-        qtype = GGMLQuantizationType[t.dtype]
-        if qtype == GGMLQuantizationType.BF16:  # stored as raw bits: widen to float32 ourselves
-            bits = np.ascontiguousarray(data).view(np.uint16)
-            return (bits.astype(np.uint32) << 16).view(np.float32)
-        return dequantize(data, qtype)
+        if t.dtype == "BF16":  # widen the raw bits to float32 ourselves
+            return (np.ascontiguousarray(data).view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        return dequantize(data, GGMLQuantizationType[t.dtype])
 
     def array(self, name: str, dtype=np.float32) -> np.ndarray:
-        """One tensor in Hugging Face shape, dequantised to float32 (a fresh array: the file stays
-        mapped read-only)."""
+        """One tensor in Hugging Face shape, dequantised to a fresh float32 array. The file pages it
+        was read from are then dropped from this process (they stay in the page cache), so a load
+        holds the tensors it made, not the file besides."""
         t = self.tensors[name]
-        out = self._dequantize(name, self._raw[name].data).reshape(t.shape)
-        out = np.array(out, dtype=dtype, copy=not out.flags.owndata or out.dtype != dtype)
+        out = self._dequantize(name, self._raw(name)).reshape(t.shape)
+        if not out.flags.writeable or out.dtype != dtype:  # still a view of the file (F32), or to convert
+            out = out.astype(dtype)
+        self._release(t)
         return out
+
+    def _release(self, t: GGUFTensor) -> None:
+        advice = getattr(mmap, "MADV_DONTNEED", None)
+        if advice is None:
+            return
+        page = mmap.PAGESIZE
+        start = t.start // page * page
+        try:
+            self._mmap.madvise(advice, start, t.start + t.n_bytes - start)
+        except (OSError, ValueError):  # advice only
+            pass
 
     def rows(self, name: str, ids: np.ndarray) -> np.ndarray:
         """Rows `ids` of a 2-d table as float32, shape ids.shape + (dim,): only those rows are read
         and dequantised (each row is a whole number of quantisation blocks)."""
-        data = self._raw[name].data
-        picked = data.reshape(self.tensors[name].shape[0], -1)[ids.reshape(-1)]
+        picked = self._raw(name)[ids.reshape(-1)]
         return self._dequantize(name, picked).astype(np.float32, copy=False).reshape(*ids.shape, -1)
 
     @property
@@ -293,7 +381,3 @@ class GGUFFile:
             single=f"{cls_tok} $A {sep_tok}", pair=f"{cls_tok} $A {sep_tok} $B:1 {sep_tok}:1",
             special_tokens=[(cls_tok, cls_id), (sep_tok, sep_id)])
         return tk
-
-    @cached_property
-    def size(self) -> int:
-        return self.path.stat().st_size

@@ -82,7 +82,7 @@ class TorchBackend:
         mapping = arch.map_weights(open_weights(files.weights), cfg)  # checks every tensor first
         self.model = load_module(arch.torch_module(), cfg, files.weights, mapping, self.device, self.dtype)
         self.max_tokens = files.max_tokens  # longest input (in tokens, specials included) accepted
-        self.dim = files.dim
+        self.dim = files.hidden_size  # pooled width; Embedder applies files.truncate_dim (Matryoshka)
         self.is_gpu = self.device.type in ("cuda", "mps")
         self.name = f"torch-{arch.name}-{self.device}-{str(self.dtype).removeprefix('torch.')}"
         self.pad_id = int(files.config.get("pad_token_id", 0) or 0)

@@ -135,3 +135,26 @@ def test_lasttoken_pooling(model_files, tmp_path):
     np.testing.assert_allclose(QueryEncoder(files).encode(texts), want, atol=1e-4)
     mean = Embedder.load(dataclasses.replace(files, pooling="mean"), device="cpu").embed_ids(ids)
     assert np.abs(mean - got).max() > 0.1  # the mode matters: not mean pooling under another name
+
+
+def test_document_prompt_reaches_the_indexers_tokens(model_files, tmp_path):
+    """The indexer tokenizes each chunk after the model's document prompt (index/prepare.py)."""
+    from codesift.embed.tokenizer import TextTokenizer
+    from codesift.index.prepare import prepare_file
+    from codesift.walk.model import SourceFile
+
+    folder = copy_model(model_files.root, tmp_path / "m")
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(
+        {"prompts": {"query": "query: ", "document": "passage: "}}))
+    files = read_model_folder(folder)
+    src = tmp_path / "a.py"
+    src.write_text("def add(a, b):\n    return a + b\n")
+    st = src.stat()
+    source = SourceFile("a.py", src, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
+    with_prompt, without = prepare_file(source, None, files), prepare_file(source, None, model_files)
+    prompt_ids = TextTokenizer(files).encode(["passage:"]).ids[0][1:-1]
+    assert len(prompt_ids) == 2
+    first = list(with_prompt.token_ids[:with_prompt.token_lengths[0]])
+    assert first[1:1 + len(prompt_ids)] == prompt_ids
+    assert with_prompt.token_lengths[0] == without.token_lengths[0] + len(prompt_ids)
+    assert with_prompt.hashes == without.hashes  # the stored texts are the chunks', prompt-free

@@ -236,3 +236,41 @@ def test_not_gguf_file_refused(tmp_path):
     p.write_bytes(b"\0" * 64)
     with pytest.raises(ModelLoadError, match="not a GGUF file"):
         resolve_model(p)
+
+
+@pytest.mark.parametrize("qtype", ["Q4_K", "Q6_K", "Q5_K", "Q8_0"])
+def test_k_quant_tensors_read_at_their_offsets(qtype, tmp_path):
+    """K-quant tensors (256-value super-blocks) among others: each read at its offset, in Hugging Face
+    shape, equal to llama.cpp's dequantisation of its own bytes; rows() equal to the whole table's.
+    (The gguf package cannot quantise to K-quants, so the blocks are random bytes with sane scales.)"""
+    from gguf.quants import dequantize
+
+    qt = gguf.GGMLQuantizationType[qtype]
+    block, type_size = gguf.GGML_QUANT_SIZES[qt]
+    rng = np.random.default_rng(0)
+    rows, cols = 6, 2 * block
+    blocks = rng.integers(0, 256, size=(rows * cols // block, type_size), dtype=np.uint8)
+    scale = np.frombuffer(np.float16(0.01).tobytes(), np.uint8)
+    if qtype == "Q6_K":
+        blocks[:, -2:] = scale  # d is the last field
+    else:
+        blocks[:, 0:2] = scale  # d (and, for Q4_K/Q5_K, dmin) lead the block
+        if qtype != "Q8_0":
+            blocks[:, 2:4] = scale
+    raw = blocks.reshape(rows, -1)
+    path = tmp_path / "k.gguf"
+    w = gguf.GGUFWriter(str(path), "bert")
+    w.add_tensor("token_embd_norm.weight", np.arange(7, dtype=np.float32))  # an odd-sized tensor first
+    w.add_tensor("blk.0.ffn_down.weight", raw, raw_dtype=qt)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    g = GGUFFile(path)
+    name = "encoder.layer.0.output.dense.weight"
+    assert (g.tensors[name].dtype, g.tensors[name].shape) == (qtype, (rows, cols))
+    want = dequantize(raw, qt)
+    assert np.isfinite(want).all() and np.abs(want).max() > 0
+    np.testing.assert_array_equal(g.array(name), want)
+    np.testing.assert_array_equal(g.rows(name, np.array([5, 0, 3])), want[[5, 0, 3]])
+    np.testing.assert_array_equal(g.array("embeddings.LayerNorm.weight"), np.arange(7, dtype=np.float32))

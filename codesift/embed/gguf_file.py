@@ -123,8 +123,8 @@ class GGUFTensor:
 class _Cursor:
     """Reads GGUF's little-endian header values from a buffer."""
 
-    def __init__(self, buf, path: Path):
-        self.buf, self.pos, self.path = buf, 0, path
+    def __init__(self, buf):
+        self.buf, self.pos = buf, 0
 
     def take(self, fmt: str):
         v = struct.unpack_from(fmt, self.buf, self.pos)[0]
@@ -171,7 +171,7 @@ class GGUFFile:
         try:
             with open(self.path, "rb") as f:
                 self._mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            cur = _Cursor(self._mmap, self.path)
+            cur = _Cursor(self._mmap)
             cur.pos = 4
             version, n_tensors, n_kv = cur.take("<I"), cur.take("<Q"), cur.take("<Q")
             if version not in (2, 3):

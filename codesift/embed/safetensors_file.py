@@ -92,3 +92,10 @@ class SafetensorsFile:
         if info.dtype == "BF16":
             a = (a.astype(np.uint32) << 16).view(np.float32)
         return a if a.dtype == dtype else a.astype(dtype)
+
+    def rows(self, name: str, ids: np.ndarray) -> np.ndarray:
+        """Rows `ids` of a 2-d table as float32, shape ids.shape + (dim,): only those rows are read."""
+        rows = self.raw(name)[ids.reshape(-1)]
+        if self.tensors[name].dtype == "BF16":
+            rows = (rows.astype(np.uint32) << 16).view(np.float32)
+        return rows.astype(np.float32, copy=False).reshape(*ids.shape, -1)

@@ -1,9 +1,11 @@
-"""The model's own tokenizer (`tokenizer.json` through Hugging Face `tokenizers`), set up as we need it."""
+"""The model's own tokenizer (`tokenizer.json`, or a GGUF file's vocabulary, through Hugging Face
+`tokenizers`), set up as we need it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -23,14 +25,23 @@ class Encoded:
     truncated: int  # how many texts lost tokens to truncation
 
 
+def load_tokenizer(tokenizer_path: str | Path, weights_format: str = "safetensors"):
+    """The `tokenizers.Tokenizer` of a model: its tokenizer.json, or built from a GGUF file's vocabulary."""
+    from tokenizers import Tokenizer
+
+    if weights_format == "gguf":
+        from codesift.embed.gguf_file import GGUFFile
+
+        return GGUFFile(tokenizer_path).tokenizer()
+    return Tokenizer.from_file(str(tokenizer_path))
+
+
 class TextTokenizer:
     def __init__(self, files: ModelFiles, max_tokens: int | None = None):
         """`max_tokens` (specials included) defaults to the model's, `files.max_tokens`."""
-        from tokenizers import Tokenizer
-
         self.max_tokens = int(max_tokens or files.max_tokens)
         self.lowercase = files.do_lower_case
-        tk = Tokenizer.from_file(str(files.tokenizer))
+        tk = load_tokenizer(files.tokenizer, files.weights_format)
         tk.no_padding()  # tokenizer.json files often pad to a fixed length: we batch ourselves
         tk.enable_truncation(self.max_tokens)
         self._tk = tk
@@ -100,12 +111,10 @@ class TextTokenizer:
 
 
 @lru_cache(maxsize=8)
-def _empty_text_ids(tokenizer_path: str) -> tuple[int, ...]:
-    from tokenizers import Tokenizer
-
-    return tuple(Tokenizer.from_file(tokenizer_path).encode("", add_special_tokens=True).ids)
+def _empty_text_ids(tokenizer_path: str, weights_format: str) -> tuple[int, ...]:
+    return tuple(load_tokenizer(tokenizer_path, weights_format).encode("", add_special_tokens=True).ids)
 
 
 def empty_text_ids(files: ModelFiles) -> np.ndarray:
     """The ids of an empty text: just the model's own specials ([CLS] [SEP], <s> </s>, ...) (int32)."""
-    return np.array(_empty_text_ids(str(files.tokenizer)), dtype=np.int32)
+    return np.array(_empty_text_ids(str(files.tokenizer), files.weights_format), dtype=np.int32)

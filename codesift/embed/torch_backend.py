@@ -77,12 +77,12 @@ class TorchBackend:
         self.dtype = resolve_dtype(dtype, self.device)
         self.normalize = files.normalize if normalize is None else normalize
         cfg = arch.read_config(files.config, source=str(files.root / "config.json"))
-        from codesift.embed.safetensors_file import SafetensorsFile
+        from codesift.embed.weights_file import open_weights
 
-        mapping = arch.map_weights(SafetensorsFile(files.weights), cfg)  # checks every tensor first
+        mapping = arch.map_weights(open_weights(files.weights), cfg)  # checks every tensor first
         self.model = load_module(arch.torch_module(), cfg, files.weights, mapping, self.device, self.dtype)
         self.max_tokens = files.max_tokens  # longest input (in tokens, specials included) accepted
-        self.dim = files.dim
+        self.dim = files.hidden_size  # pooled width; Embedder applies files.truncate_dim (Matryoshka)
         self.is_gpu = self.device.type in ("cuda", "mps")
         self.name = f"torch-{arch.name}-{self.device}-{str(self.dtype).removeprefix('torch.')}"
         self.pad_id = int(files.config.get("pad_token_id", 0) or 0)

@@ -57,11 +57,12 @@ _tokenizers: dict = {}
 
 
 def _tokenizer_for(files: ModelFiles):
-    tk = _tokenizers.get(files.root)
+    key = (files.tokenizer, files.max_tokens)  # GGUF models share a folder (ollama's blobs): not the root
+    tk = _tokenizers.get(key)
     if tk is None:
         from codesift.embed.tokenizer import TextTokenizer
 
-        tk = _tokenizers[files.root] = TextTokenizer(files)  # files.max_tokens
+        tk = _tokenizers[key] = TextTokenizer(files)  # files.max_tokens
     return tk
 
 
@@ -101,7 +102,9 @@ def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelF
     out.texts = [embed_text(c) for c in out.chunks] + [head_text(c) for c in out.chunks]
     out.hashes = [embed_hash(t) for t in out.texts]
     if model is not None and out.texts:
-        out.token_ids, out.token_lengths, out.truncated = _tokenizer_for(model).encode_flat(out.texts)
+        prompt = model.document_prompt  # config_sentence_transformers.json's; "" for most models
+        texts = [prompt + t for t in out.texts] if prompt else out.texts
+        out.token_ids, out.token_lengths, out.truncated = _tokenizer_for(model).encode_flat(texts)
     return out
 
 

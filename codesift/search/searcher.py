@@ -365,10 +365,13 @@ class Searcher:
         return out
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
-        """Query vectors, with identifiers spelled as words as in the embedded documents."""
+        """Query vectors, with identifiers spelled as words as in the embedded documents, after the
+        model's query prompt (config_sentence_transformers.json; "" for most models)."""
         for q in queries:
             check_text(q)
-        return self.encoder().encode([spaced_identifiers(q) for q in queries])
+        encoder = self.encoder()
+        prompt = getattr(getattr(encoder, "files", None), "query_prompt", "")
+        return encoder.encode([prompt + spaced_identifiers(q) for q in queries])
 
     def search_many(self, queries: Sequence[str], mode: str = "hybrid", k: int = 10, **filters
                     ) -> list[list[SearchResult]]:

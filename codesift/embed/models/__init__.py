@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codesift.embed.models.common import ModelConfig, NumpyWeights, map_weights
-from codesift.embed.safetensors_file import SafetensorsFile
+from codesift.embed.weights_file import WeightsFile, open_weights
 from codesift.errors import UnsupportedModelError
 
 
@@ -33,14 +33,14 @@ class Architecture:
     def read_config(self, config: dict, source: str = "config.json") -> ModelConfig:
         return self._attr(self.module, self.config_class).from_dict(config, source=source)
 
-    def map_weights(self, st: SafetensorsFile, cfg: ModelConfig) -> dict[str, str]:
+    def map_weights(self, st: WeightsFile, cfg: ModelConfig) -> dict[str, str]:
         """Our tensor name -> its name in the file, every tensor's presence and shape checked."""
         mod = importlib.import_module(self.module)
         return map_weights(st, cfg, mod.weight_map(cfg), mod.PREFIXES, mod.ANCHOR)
 
     def numpy_model(self, weights: str | Path, cfg: ModelConfig):
-        """The numpy forward pass over a safetensors file: `.forward(ids, mask)` -> token states."""
-        st = SafetensorsFile(weights)
+        """The numpy forward pass over a weights file (safetensors or GGUF): `.forward(ids, mask)` -> token states."""
+        st = open_weights(weights)
         return self._attr(self.module, self.numpy_class)(cfg, NumpyWeights(st, self.map_weights(st, cfg)))
 
     def torch_module(self):

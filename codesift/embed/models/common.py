@@ -11,7 +11,7 @@ from typing import Iterable, Union
 
 import numpy as np
 
-from codesift.embed.safetensors_file import SafetensorsFile
+from codesift.embed.weights_file import WeightsFile
 from codesift.errors import ModelLoadError, UnsupportedModelError
 
 # A tensor's shape in a weight map: config attribute names (or fixed sizes), e.g. ("vocab_size", "hidden_size").
@@ -69,7 +69,7 @@ def per_layer(n_layers: int, templates: WeightMap, layers: Iterable[int] | None 
     return out
 
 
-def map_weights(st: SafetensorsFile, cfg: ModelConfig, weight_map: WeightMap, prefixes: tuple[str, ...],
+def map_weights(st: WeightsFile, cfg: ModelConfig, weight_map: WeightMap, prefixes: tuple[str, ...],
                 anchor: str) -> dict[str, str]:
     """Our name -> the tensor's name in the file, after checking every tensor exists with the right shape.
 
@@ -101,7 +101,7 @@ def map_weights(st: SafetensorsFile, cfg: ModelConfig, weight_map: WeightMap, pr
 class NumpyWeights:
     """A model's tensors as float32 numpy arrays, read from the memory-mapped file on first use."""
 
-    def __init__(self, st: SafetensorsFile, names: dict[str, str]):
+    def __init__(self, st: WeightsFile, names: dict[str, str]):
         self.st, self.names = st, names
         self._cache: dict[str, np.ndarray] = {}
 
@@ -117,11 +117,7 @@ class NumpyWeights:
     def rows(self, name: str, ids: np.ndarray) -> np.ndarray:
         """Rows `ids` of a table, float32, shape ids.shape + (dim,). Only those rows are read: an
         embedding table is most of the file, and a query needs a few dozen of its rows."""
-        file_name = self.names[name]
-        rows = self.st.raw(file_name)[ids.reshape(-1)]
-        if self.st.tensors[file_name].dtype == "BF16":
-            rows = (rows.astype(np.uint32) << 16).view(np.float32)
-        return rows.astype(np.float32, copy=False).reshape(*ids.shape, -1)
+        return self.st.rows(self.names[name], ids)
 
 
 # --- numpy operations -------------------------------------------------------------------------

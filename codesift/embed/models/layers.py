@@ -96,11 +96,23 @@ def load_module(module_cls: type[nn.Module], cfg: ModelConfig, weights: str | Pa
                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> nn.Module:
     """Build `module_cls(cfg)` on the meta device and assign it the file's tensors (`mapping`: our
     name -> the file's name) on `device` in `dtype`, after `module_cls.prepare_state` (e.g. fusing
-    q, k and v). The file is memory-mapped, so fp32 on the CPU costs no extra copy."""
-    from safetensors import safe_open
+    q, k and v). A safetensors file is memory-mapped, so fp32 on the CPU costs no extra copy; a
+    GGUF file is dequantised tensor by tensor, each converted to `dtype` before the next is read."""
+    from codesift.embed.gguf_file import is_gguf
 
-    with safe_open(str(weights), framework="pt", device="cpu") as f:
-        state = {ours: f.get_tensor(name) for ours, name in mapping.items()}
+    if is_gguf(weights):
+        from codesift.embed.gguf_file import GGUFFile
+
+        gf = GGUFFile(weights)
+        state = {}
+        for ours, name in mapping.items():
+            t = torch.from_numpy(gf.array(name))
+            state[ours] = t.to(dtype) if t.is_floating_point() else t
+    else:
+        from safetensors import safe_open
+
+        with safe_open(str(weights), framework="pt", device="cpu") as f:
+            state = {ours: f.get_tensor(name) for ours, name in mapping.items()}
     state = module_cls.prepare_state(state, cfg)
     state = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in state.items()}
     model = module_cls(cfg, device="meta")

@@ -180,7 +180,7 @@ def models(ctx: click.Context, as_json: bool) -> None:
     records = []
     for m in found:
         records.append({"path": m[0], "error": m[1]} if isinstance(m, tuple) else
-                       {"name": m.name, "path": str(m.root), "source": m.source, "architecture": m.architecture,
+                       {"name": m.name, "path": str(m.weights if getattr(m, "weights_format", "") == "gguf" else m.root), "source": m.source, "architecture": m.architecture,
                         "dim": m.dim, "max_tokens": m.max_tokens, "pooling": m.pooling,
                         "normalize": m.normalize})
     if as_json:
@@ -200,7 +200,8 @@ def models(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"BROKEN  {m[0]}\n        {m[1]}")
         else:
             click.echo(f"{m.name}  ({m.architecture}, dim {m.dim}, max {m.max_tokens} tokens, "
-                       f"{m.pooling} pooling{', normalized' if m.normalize else ''})\n    {m.root}  [{m.source}]")
+                       f"{m.pooling} pooling{', normalized' if m.normalize else ''})\n"
+                       f"    {m.weights if getattr(m, 'weights_format', '') == 'gguf' else m.root}  [{m.source}]")
 
 
 @models.command(name="add")

@@ -16,7 +16,11 @@ from contextlib import nullcontext
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
-import torch
+
+try:  # only the packed GPU runner needs torch; the padded runner serves the torch-free CPU backend
+    import torch
+except ImportError:
+    torch = None
 
 from codesift.embed.batches import DEFAULT_BATCH_SIZE, DEFAULT_TOKEN_BUDGET, TokenBatch, fill_packed
 
@@ -59,10 +63,10 @@ class PackedRunner:
         n = self.token_budget
         return buf[:n], buf[n:2 * n], buf[2 * n:3 * n], buf[3 * n:]
 
-    @torch.inference_mode()
     def _compute(self) -> torch.Tensor:
         ids, pos, seg, cu = self._views(self.dev_in)
-        return self.backend.embed_packed(ids, pos, seg, cu, self.max_tokens)[: self.max_seqs]
+        with torch.inference_mode():
+            return self.backend.embed_packed(ids, pos, seg, cu, self.max_tokens)[: self.max_seqs]
 
     def _capture(self) -> None:
         from codesift.embed.tokenizer import empty_text_ids
@@ -150,7 +154,8 @@ def make_runner(backend, token_budget: int | None = None, cuda_graph: bool = Tru
 
 def on_device(device: torch.device | None):
     """Make `device` torch's current CUDA device inside the block; nothing for other devices."""
-    return torch.cuda.device(device) if device is not None and device.type == "cuda" else nullcontext()
+    cuda = device is not None and getattr(device, "type", None) == "cuda"
+    return torch.cuda.device(device) if cuda else nullcontext()
 
 
 class MultiRunner:
@@ -216,4 +221,6 @@ class MultiRunner:
 
 def visible_gpus() -> list[str]:
     """Every CUDA device torch can see, as device strings."""
-    return [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    if torch is None or not torch.cuda.is_available():
+        return []
+    return [f"cuda:{i}" for i in range(torch.cuda.device_count())]

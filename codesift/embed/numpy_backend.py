@@ -1,0 +1,66 @@
+"""Our numpy encoders as a backend: any registered architecture on the CPU, without torch.
+
+The same forward passes as the query encoder (`models/<arch>.py`), over the memory-mapped
+safetensors file. This is what a CPU install without torch embeds with; where torch is
+installed, `backend.load_backend` prefers the torch backend on the CPU too (it runs faster).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from codesift.embed.model_files import ModelFiles
+from codesift.embed.models import Architecture
+from codesift.embed.pooling import normalize_array, pool_array
+from codesift.errors import UnsupportedDeviceError
+
+FP32_NAMES = (None, "auto", "fp32", "float32")
+
+
+class CpuDevice:
+    """Stands in for `torch.device("cpu")` where code asks a backend for `.device.type`."""
+
+    type = "cpu"
+    index = None
+
+    def __str__(self) -> str:
+        return "cpu"
+
+
+class NumpyBackend:
+    """One of our numpy encoders: padded batches in float32 on the CPU, pooled and normalised as
+    the model folder says."""
+
+    packed_supported = False
+    is_gpu = False
+
+    def __init__(self, arch: Architecture, files: ModelFiles, dtype: str | None = None,
+                 normalize: bool | None = None):
+        if dtype not in FP32_NAMES and str(dtype).lower() not in FP32_NAMES:
+            raise UnsupportedDeviceError(f"dtype {dtype!r} is not supported by the numpy CPU backend; use fp32")
+        self.arch, self.files = arch, files
+        source = str(files.root / "config.json")
+        self.model = arch.numpy_model(files.weights, arch.read_config(files.config, source=source))
+        self.normalize = files.normalize if normalize is None else normalize
+        self.max_tokens = files.max_tokens  # longest input (in tokens, specials included) accepted
+        self.dim = files.dim
+        self.device = CpuDevice()
+        self.dtype = "fp32"
+        self.pad_id = int(files.config.get("pad_token_id", 0) or 0)
+        self.name = f"numpy-{arch.name}-cpu-fp32"
+
+    def embed_batch(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
+        """[n, dim] float32 vectors for pre-tokenized inputs (id lists with the model's specials)."""
+        if len(batch) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        n, t = len(batch), max(len(x) for x in batch)
+        ids = np.full((n, t), self.pad_id, dtype=np.int64)
+        mask = np.zeros((n, t), dtype=np.float32)
+        for i, x in enumerate(batch):
+            if len(x) > self.max_tokens:
+                raise ValueError(f"input {i} has {len(x)} tokens, over this model's limit of {self.max_tokens}")
+            ids[i, :len(x)] = x
+            mask[i, :len(x)] = 1
+        out = pool_array(self.model.forward(ids, mask), mask, self.files.pooling)
+        return normalize_array(out) if self.normalize else out

@@ -62,3 +62,22 @@ def test_gpu_device_without_torch_names_the_extra(tmp_path):
     assert len(message) == 1, r.stderr
     assert "codesift[gpu]" in message[0]
     assert "Traceback" not in r.stderr
+
+
+# The modules that are torch by nature: the torch backend and the torch twins of the architectures.
+TORCH_MODULES = {"codesift.embed.torch_backend", "codesift.embed.models.layers"}
+
+
+def test_every_other_module_imports_without_torch():
+    code = (f"import runpy, sys; sys.argv = ['x']; runpy.run_path({str(NO_TORCH)!r}); "
+            "import importlib, pkgutil, codesift\n"
+            "for m in pkgutil.walk_packages(codesift.__path__, 'codesift.'):\n"
+            "    try: importlib.import_module(m.name)\n"
+            "    except ImportError as e: print(m.name)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    failed = set(r.stdout.split())
+    assert {m for m in failed if not m.endswith("_torch")} <= TORCH_MODULES, failed
+    assert "codesift.embed.torch_backend" in failed  # the blocker did block
+    assert "TORCH_LOADED=False" in r.stderr

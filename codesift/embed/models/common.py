@@ -176,15 +176,23 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndar
 
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """softmax(q k^T / sqrt(d) + bias) v for q, k, v [b, heads, t, d]; bias broadcasts to [b, heads, t, t]
-    (0 where a query may attend a key, -inf where not)."""
-    s = np.einsum("bhqd,bhkd->bhqk", q, k, optimize=True)
-    s *= np.float32(1.0 / np.sqrt(q.shape[-1]))
-    s += bias
-    s -= s.max(-1, keepdims=True)
-    np.exp(s, out=s)
-    s /= s.sum(-1, keepdims=True)
-    # (v^T s^T)^T: numpy's stacked matmul runs s @ v far slower than this equivalent product
-    return np.swapaxes(np.swapaxes(v, 2, 3) @ np.swapaxes(s, 2, 3), 2, 3)
+    (0 where a query may attend a key, -inf where not).
+
+    One input at a time: its scores ([heads, t, t]) stay in cache through the softmax passes.
+    """
+    b, nh, t, d = q.shape
+    out = np.empty((b, t, nh, d), dtype=np.float32)  # merge_heads then needs no copy
+    scale = np.float32(1.0 / np.sqrt(d))
+    for i in range(b):
+        s = q[i] @ np.swapaxes(k[i], 1, 2)
+        s *= scale
+        s += bias[i if bias.shape[0] > 1 else 0]
+        s -= s.max(-1, keepdims=True)
+        np.exp(s, out=s)
+        s /= s.sum(-1, keepdims=True)
+        # (v^T s^T)^T: numpy runs s @ v itself far slower for these shapes
+        out[i] = (np.swapaxes(v[i], 1, 2) @ np.swapaxes(s, 1, 2)).transpose(2, 0, 1)
+    return out.transpose(0, 2, 1, 3)
 
 
 def split_heads(x: np.ndarray, n_heads: int) -> np.ndarray:

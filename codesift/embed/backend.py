@@ -6,18 +6,20 @@ propagate; a backend never returns placeholder vectors. A backend that can also 
 sequences packed end to end (no padding) says so with `packed_supported` and offers
 `embed_packed` (see `torch_backend.TorchBackend`), which the GPU scheduler uses.
 
-Torch is optional (the `codesift[gpu]` extra). Without it every architecture runs on the CPU
-through its numpy forward pass (`numpy_backend.NumpyBackend`); with it, through torch on any
-device, the CPU included, where torch is the faster of the two.
+Torch is optional (the `codesift[gpu]` extra). On the CPU every architecture runs through its
+numpy forward pass (`numpy_backend.NumpyBackend`), torch installed or not; torch runs GPUs, and
+the CPU in bf16 or when asked for (engine "torch", or CODESIFT_ENGINE=torch).
 """
 from __future__ import annotations
 
+import os
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from codesift.embed.model_files import ModelFiles
 from codesift.embed.models import architecture_for
+from codesift.embed.numpy_backend import FP32_NAMES
 from codesift.errors import UnsupportedDeviceError
 
 GPU_EXTRA_HINT = "pip install 'codesift[gpu]' for GPU support, or use --device cpu"
@@ -47,15 +49,19 @@ def load_backend(files: ModelFiles, device: str | None = "auto", dtype: str | No
                  normalize: bool | None = None, engine: str | None = None):
     """Dispatch on (architecture, device): the one place that knows which implementation runs what.
 
-    engine: "torch" or "numpy"; by default torch where it is installed, else numpy (CPU only).
-    Every registered architecture runs on torch (cpu, cuda, mps) and on numpy (cpu). An unknown
-    architecture is an UnsupportedModelError naming the supported ones, an unavailable device an
-    UnsupportedDeviceError (without torch, any device but cpu names the `gpu` extra).
+    engine: "torch" or "numpy"; default `$CODESIFT_ENGINE`, else numpy on the CPU in fp32 (it ran
+    faster there than torch, see `numpy_backend`) and torch on GPUs or in fp16/bf16. Every registered
+    architecture runs on torch (cpu, cuda, mps) and on numpy (cpu). An unknown architecture is an
+    UnsupportedModelError naming the supported ones, an unavailable device an UnsupportedDeviceError
+    (without torch, any device but cpu names the `gpu` extra).
     """
     arch = architecture_for(files.config, source=str(files.root / "config.json"))
     wanted = (device or "auto").lower()
+    engine = engine or os.environ.get("CODESIFT_ENGINE") or None
     if engine is None:
-        engine = "torch" if torch_available() else "numpy"
+        engine = "numpy"
+        if torch_available() and (str(dtype).lower() not in FP32_NAMES or wanted != "cpu" and _gpu_for(wanted)):
+            engine = "torch"
     if engine == "numpy":
         if wanted not in ("auto", "cpu"):
             why = "the numpy engine runs on the CPU only" if torch_available() else "torch is not installed"
@@ -68,3 +74,12 @@ def load_backend(files: ModelFiles, device: str | None = "auto", dtype: str | No
     from codesift.embed.torch_backend import TorchBackend
 
     return TorchBackend(arch, files, device=device, dtype=dtype, normalize=normalize)
+
+
+def _gpu_for(device: str) -> bool:
+    """Whether torch would run `device` (auto, cuda..., mps, or a typo it will name) elsewhere than the CPU."""
+    if device != "auto":
+        return True  # an explicit non-cpu device: torch runs it or says why not
+    from codesift.embed.torch_backend import resolve_device
+
+    return resolve_device("auto").type != "cpu"

@@ -52,3 +52,12 @@ def test_numpy_engine_refuses_gpu_devices_and_other_dtypes(model_files):
         load_backend(model_files, device="cuda", engine="numpy")
     with pytest.raises(UnsupportedDeviceError, match="fp32"):
         load_backend(model_files, device="cpu", dtype="bf16", engine="numpy")
+
+
+def test_cpu_default_is_numpy_and_torch_on_request(model_files, monkeypatch):
+    monkeypatch.delenv("CODESIFT_ENGINE", raising=False)
+    assert load_backend(model_files, device="cpu").name.startswith("numpy-bert-cpu")
+    pytest.importorskip("torch")
+    assert load_backend(model_files, device="cpu", dtype="bf16").name.startswith("torch-bert-cpu")
+    monkeypatch.setenv("CODESIFT_ENGINE", "torch")
+    assert load_backend(model_files, device="cpu").name.startswith("torch-bert-cpu")

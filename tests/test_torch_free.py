@@ -81,3 +81,20 @@ def test_every_other_module_imports_without_torch():
     assert {m for m in failed if not m.endswith("_torch")} <= TORCH_MODULES, failed
     assert "codesift.embed.torch_backend" in failed  # the blocker did block
     assert "TORCH_LOADED=False" in r.stderr
+
+
+def test_cpu_embedding_skips_torch_even_where_installed():
+    """Torch installed or not, embedding on the CPU (the numpy engine and its padded runner) does
+    not pay for importing it."""
+    code = ("import sys\n"
+            "from codesift.embed.embedder import Embedder\n"
+            "from codesift.embed.scheduler import make_runner\n"
+            "e = Embedder.load('default', device='cpu')\n"
+            "make_runner(e.backend)\n"
+            "assert e.embed(['def f(): pass']).shape == (1, e.dim)\n"
+            "print(e.backend.name, 'torch' in sys.modules)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("CODESIFT_ENGINE", None)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["numpy-bert-cpu-fp32", "False"]

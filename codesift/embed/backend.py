@@ -59,8 +59,9 @@ def load_backend(files: ModelFiles, device: str | None = "auto", dtype: str | No
     wanted = (device or "auto").lower()
     engine = engine or os.environ.get("CODESIFT_ENGINE") or None
     if engine is None:
-        engine = "numpy"
-        if torch_available() and (str(dtype).lower() not in FP32_NAMES or wanted != "cpu" and _gpu_for(wanted)):
+        engine = "numpy"  # decided without importing torch where the answer is the CPU in fp32
+        half = str(dtype).lower() not in FP32_NAMES
+        if (half or wanted != "cpu") and torch_available() and (half or _gpu_for(wanted)):
             engine = "torch"
     if engine == "numpy":
         if wanted not in ("auto", "cpu"):

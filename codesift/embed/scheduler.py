@@ -17,10 +17,18 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-try:  # only the packed GPU runner needs torch; the padded runner serves the torch-free CPU backend
-    import torch
-except ImportError:
-    torch = None
+# Imported by the first packed runner (or GPU query): the padded runner, which serves the numpy CPU
+# backend, never needs torch, and it may not be installed.
+torch = None
+
+
+def _import_torch():
+    global torch
+    if torch is None:
+        import torch as module
+
+        torch = module
+    return torch
 
 from codesift.embed.batches import DEFAULT_BATCH_SIZE, DEFAULT_TOKEN_BUDGET, TokenBatch, fill_packed
 
@@ -41,6 +49,7 @@ class PackedRunner:
         if not backend.packed_supported:
             raise ValueError(f"{backend.name}: packed batches need CUDA, fp16/bf16, torch's varlen "
                              "attention and an architecture it runs")
+        _import_torch()
         self.backend, self.device = backend, backend.device
         self.max_tokens = backend.max_tokens
         self.token_budget = token_budget
@@ -155,7 +164,7 @@ def make_runner(backend, token_budget: int | None = None, cuda_graph: bool = Tru
 def on_device(device: torch.device | None):
     """Make `device` torch's current CUDA device inside the block; nothing for other devices."""
     cuda = device is not None and getattr(device, "type", None) == "cuda"
-    return torch.cuda.device(device) if cuda else nullcontext()
+    return _import_torch().cuda.device(device) if cuda else nullcontext()
 
 
 class MultiRunner:
@@ -221,6 +230,10 @@ class MultiRunner:
 
 def visible_gpus() -> list[str]:
     """Every CUDA device torch can see, as device strings."""
-    if torch is None or not torch.cuda.is_available():
+    try:
+        _import_torch()
+    except ImportError:
+        return []
+    if not torch.cuda.is_available():
         return []
     return [f"cuda:{i}" for i in range(torch.cuda.device_count())]

@@ -6,6 +6,7 @@ as the indexer embeds them), truncated by both sides to the model's 256 tokens.
 Tokens/s counts real (non-padding) tokens after truncation, tokenization included.
 
   python benchmarks/embed_throughput.py --device cpu --n 2000
+  python benchmarks/embed_throughput.py --device cpu --engine numpy --n 2000
   python benchmarks/embed_throughput.py --device cuda --dtype fp16 --n 20000
 
 The last line printed is one JSON object with both figures and the ratio.
@@ -56,6 +57,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
+    ap.add_argument("--engine", default=None, choices=["torch", "numpy"],
+                    help="our backend (default: torch where installed)")
     ap.add_argument("--n", type=int, default=2000, help="number of texts")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=2, help="timed runs per side; the best is kept")
@@ -69,7 +72,7 @@ def main() -> None:
     from codesift.embed.embedder import Embedder
 
     texts = stdlib_functions(args.n)
-    ours = Embedder.load(args.model, device=args.device, dtype=args.dtype)
+    ours = Embedder.load(args.model, device=args.device, dtype=args.dtype, engine=args.engine)
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
     ref = SentenceTransformer(str(ours.files.root), device=args.device, model_kwargs={"torch_dtype": dtype})
     ref.max_seq_length = ours.max_tokens
@@ -93,7 +96,7 @@ def main() -> None:
     b = ref.encode(texts[:200], convert_to_numpy=True, normalize_embeddings=True)
     cos = (a * b).sum(1)
     result = {
-        "benchmark": "embed_throughput", "device": args.device, "dtype": args.dtype,
+        "benchmark": "embed_throughput", "device": args.device, "dtype": args.dtype, "backend": ours.backend.name,
         "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
         "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
         "texts": len(texts), "tokens": n_tokens, "batch_size": args.batch_size, "max_tokens": ours.max_tokens,

@@ -673,7 +673,17 @@ for _command in AGENT_COMMANDS:  # lookup, refs, explore, get, mcp, export
     cli.add_command(_command)
 
 
+# Commands that encode one query and scan vectors: small matrix products, where BLAS threads
+# gain nothing and, on a busy machine, wait on each other for the cores.
+ONE_BLAS_THREAD_COMMANDS = frozenset({"search", "similar", "lookup", "explore"})
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def main() -> None:
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    if command in ONE_BLAS_THREAD_COMMANDS and "numpy" not in sys.modules:  # read once, as numpy loads
+        for var in BLAS_THREAD_VARIABLES:
+            os.environ.setdefault(var, "1")  # a user's own setting wins
     cli(prog_name="codesift")
 
 

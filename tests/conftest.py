@@ -34,7 +34,7 @@ def model_files():
 def embedder(model_files):
     from codesift.embed.embedder import Embedder
 
-    return Embedder.load(model_files, device="cpu", dtype="fp32")
+    return Embedder.load(model_files, device="cpu", dtype="fp32", engine="torch")  # numpy: its own tests
 
 
 @pytest.fixture(scope="session")

@@ -58,16 +58,17 @@ class Embedder:
 
     @classmethod
     def load(cls, model: str | os.PathLike = "default", device: str | None = "auto",
-             dtype: str | None = None, normalize: bool | None = None) -> "Embedder":
+             dtype: str | None = None, normalize: bool | None = None, engine: str | None = None) -> "Embedder":
         """Load a model by name ("default"), hub id found offline, or folder path.
 
         device: auto | cpu | cuda | cuda:N | mps; dtype: fp32 | fp16 | bf16 (default fp16 on
-        CUDA, fp32 elsewhere); normalize: override the model folder's Normalize setting.
+        CUDA, fp32 elsewhere); normalize: override the model folder's Normalize setting;
+        engine: torch | numpy (default: torch where installed, see `backend.load_backend`).
         """
         from codesift.embed.backend import load_backend
 
         files = model if isinstance(model, ModelFiles) else resolve_model(model)
-        backend = load_backend(files, device=device, dtype=dtype, normalize=normalize)
+        backend = load_backend(files, device=device, dtype=dtype, normalize=normalize, engine=engine)
         return cls(files, backend, TextTokenizer(files))
 
     @property

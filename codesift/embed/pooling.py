@@ -1,8 +1,14 @@
-"""Pooling token states into one vector per input, as `1_Pooling/config.json` says."""
+"""Pooling token states into one vector per input, as `1_Pooling/config.json` says: torch tensors
+(`pool`, `pool_packed`) and numpy arrays (`pool_array`). No torch import here: the numpy backend
+and the query encoder pool without it."""
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
@@ -26,7 +32,31 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
+    import torch.nn.functional as F
+
     return F.normalize(x, p=2, dim=-1)
+
+
+def pool_array(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
+    """`pool` for numpy: hidden [b, t, h], mask [b, t] (1 = real token) -> [b, h] float32."""
+    m = mask.astype(hidden.dtype, copy=False)[..., None]
+    if mode == "cls":
+        v = hidden[:, 0]
+    elif mode == "lasttoken":  # the last real token of each (right-padded) input
+        v = hidden[np.arange(len(hidden)), np.maximum(mask.sum(1).astype(np.int64), 1) - 1]
+    elif mode == "max":
+        v = np.where(m > 0, hidden, np.float32(-1e9)).max(1)
+    elif mode in ("mean", "mean_sqrt_len"):
+        count = np.maximum(m.sum(1), np.float32(1e-9))
+        v = (hidden * m).sum(1) / (np.sqrt(count) if mode == "mean_sqrt_len" else count)
+    else:
+        raise ValueError(f"unknown pooling mode {mode!r}")
+    return v.astype(np.float32, copy=False)
+
+
+def normalize_array(v: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (as F.normalize: a zero row stays zero)."""
+    return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), np.float32(1e-12))).astype(np.float32, copy=False)
 
 
 def pool_packed(hidden: torch.Tensor, seg_ids: torch.Tensor, cu_seqlens: torch.Tensor, mode: str) -> torch.Tensor:

@@ -14,6 +14,7 @@ import numpy as np
 from codesift.embed.model_files import ModelFiles
 from codesift.embed.models import architecture_for
 from codesift.embed.embedder import truncate_and_normalize
+from codesift.embed.pooling import normalize_array, pool_array
 from codesift.embed.tokenizer import TextTokenizer
 
 
@@ -40,20 +41,6 @@ class QueryEncoder:
             for r, i in enumerate(idx):
                 arr[r, :len(ids[i])] = ids[i]
                 mask[r, :len(ids[i])] = 1
-            out[idx] = self._pool(self.model.forward(arr, mask), mask)
+            v = pool_array(self.model.forward(arr, mask), mask, self.files.pooling)
+            out[idx] = normalize_array(v) if self.files.normalize else v
         return truncate_and_normalize(out, self.dim, self.files.normalize)
-
-    def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        mode, m = self.files.pooling, mask[..., None]
-        if mode == "cls":
-            v = hidden[:, 0]
-        elif mode == "lasttoken":
-            v = hidden[np.arange(len(hidden)), np.maximum(mask.sum(1).astype(np.int64), 1) - 1]
-        elif mode == "max":
-            v = np.where(m > 0, hidden, -1e9).max(1)
-        else:
-            count = np.maximum(m.sum(1), 1e-9)
-            v = (hidden * m).sum(1) / (np.sqrt(count) if mode == "mean_sqrt_len" else count)
-        if self.files.normalize:
-            v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        return v.astype(np.float32, copy=False)

@@ -16,7 +16,19 @@ from contextlib import nullcontext
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
-import torch
+
+# Imported by the first packed runner (or GPU query): the padded runner, which serves the numpy CPU
+# backend, never needs torch, and it may not be installed.
+torch = None
+
+
+def _import_torch():
+    global torch
+    if torch is None:
+        import torch as module
+
+        torch = module
+    return torch
 
 from codesift.embed.batches import DEFAULT_BATCH_SIZE, DEFAULT_TOKEN_BUDGET, TokenBatch, fill_packed
 
@@ -37,6 +49,7 @@ class PackedRunner:
         if not backend.packed_supported:
             raise ValueError(f"{backend.name}: packed batches need CUDA, fp16/bf16, torch's varlen "
                              "attention and an architecture it runs")
+        _import_torch()
         self.backend, self.device = backend, backend.device
         self.max_tokens = backend.max_tokens
         self.token_budget = token_budget
@@ -59,10 +72,10 @@ class PackedRunner:
         n = self.token_budget
         return buf[:n], buf[n:2 * n], buf[2 * n:3 * n], buf[3 * n:]
 
-    @torch.inference_mode()
     def _compute(self) -> torch.Tensor:
         ids, pos, seg, cu = self._views(self.dev_in)
-        return self.backend.embed_packed(ids, pos, seg, cu, self.max_tokens)[: self.max_seqs]
+        with torch.inference_mode():
+            return self.backend.embed_packed(ids, pos, seg, cu, self.max_tokens)[: self.max_seqs]
 
     def _capture(self) -> None:
         from codesift.embed.tokenizer import empty_text_ids
@@ -150,7 +163,8 @@ def make_runner(backend, token_budget: int | None = None, cuda_graph: bool = Tru
 
 def on_device(device: torch.device | None):
     """Make `device` torch's current CUDA device inside the block; nothing for other devices."""
-    return torch.cuda.device(device) if device is not None and device.type == "cuda" else nullcontext()
+    cuda = device is not None and getattr(device, "type", None) == "cuda"
+    return _import_torch().cuda.device(device) if cuda else nullcontext()
 
 
 class MultiRunner:
@@ -216,4 +230,10 @@ class MultiRunner:
 
 def visible_gpus() -> list[str]:
     """Every CUDA device torch can see, as device strings."""
-    return [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    try:
+        _import_torch()
+    except ImportError:
+        return []
+    if not torch.cuda.is_available():
+        return []
+    return [f"cuda:{i}" for i in range(torch.cuda.device_count())]

@@ -107,12 +107,14 @@ class EmbedPipeline:
 
     def _backends(self) -> list:
         """The embedder's backend, plus one per further device to embed on at once."""
+        first = self.embedder.backend
+        if not first.is_gpu:  # one CPU backend; torch is not imported here (it may not be installed)
+            return [first]
         import torch
 
         from codesift.embed.backend import load_backend
         from codesift.embed.scheduler import visible_gpus
 
-        first = self.embedder.backend
         devices = self.devices
         if devices is None and first.device.type == "cuda" and str(self.device or "auto").lower() in ("auto", "cuda"):
             devices = visible_gpus()

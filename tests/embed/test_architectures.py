@@ -99,7 +99,7 @@ def test_matches_transformers_padded_packed_numpy(tiny, texts):
 
     arch, folder, model = tiny
     files = read_model_folder(folder)
-    emb = Embedder.load(files, device="cpu", dtype="fp32")
+    emb = Embedder.load(files, device="cpu", dtype="fp32", engine="torch")
     assert emb.backend.name.startswith(f"torch-{arch}-cpu")
     ids = emb.tokenizer.encode(texts).ids
     assert max(map(len, ids)) == files.max_tokens == 512  # XLM-R and MPNet: 514 rows, 2 unused

@@ -1,0 +1,116 @@
+"""Our numpy encoders as a backend: any registered architecture on the CPU, without torch.
+
+The same forward passes as the query encoder (`models/<arch>.py`), over the memory-mapped
+safetensors file. This is what the CPU embeds with, torch installed or not: measured on two
+busy cores, it kept up with torch's CPU backend and skips importing torch
+(`backend.load_backend` picks it; CODESIFT_ENGINE=torch asks for torch instead).
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from codesift.embed.model_files import ModelFiles
+from codesift.embed.models import Architecture
+from codesift.embed.pooling import normalize_array, pool_array
+from codesift.errors import UnsupportedDeviceError
+
+FP32_NAMES = ("none", "auto", "fp32", "float32")  # as str(dtype).lower()
+# Tokens (padding included) per forward pass: a batch is run in groups about this size, so that
+# the activations of each group stay in cache through the element-wise passes.
+GROUP_TOKENS = 2048
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_BLAS = None
+
+
+def one_blas_thread():
+    """A context in which BLAS (numpy's OpenBLAS) runs on one thread."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+class CpuDevice:
+    """Stands in for `torch.device("cpu")` where code asks a backend for `.device.type`."""
+
+    type = "cpu"
+    index = None
+
+    def __str__(self) -> str:
+        return "cpu"
+
+
+class NumpyBackend:
+    """One of our numpy encoders: padded batches in float32 on the CPU, pooled and normalised as
+    the model folder says."""
+
+    packed_supported = False
+    is_gpu = False
+
+    def __init__(self, arch: Architecture, files: ModelFiles, dtype: str | None = None,
+                 normalize: bool | None = None):
+        if str(dtype).lower() not in FP32_NAMES:
+            raise UnsupportedDeviceError(f"dtype {dtype!r} is not supported by the numpy CPU backend; use fp32")
+        self.arch, self.files = arch, files
+        source = str(files.root / "config.json")
+        self.model = arch.numpy_model(files.weights, arch.read_config(files.config, source=source))
+        self.normalize = files.normalize if normalize is None else normalize
+        self.max_tokens = files.max_tokens  # longest input (in tokens, specials included) accepted
+        self.dim = files.hidden_size  # pooled width; Embedder applies files.truncate_dim (Matryoshka)
+        self.device = CpuDevice()
+        self.dtype = "fp32"
+        self.pad_id = int(files.config.get("pad_token_id", 0) or 0)
+        self.name = f"numpy-{arch.name}-cpu-fp32"
+        # Groups run in parallel, one per core, each with one BLAS thread: BLAS threads on these
+        # small products spend more time waiting for each other than computing, the more so on a
+        # busy machine.
+        self.workers = int(os.environ.get("CODESIFT_CPU_THREADS") or usable_cores())
+        self._threads = None
+
+    def embed_batch(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
+        """[n, dim] float32 vectors for pre-tokenized inputs (id lists with the model's specials)."""
+        if len(batch) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        n, t = len(batch), max(len(x) for x in batch)
+        ids = np.full((n, t), self.pad_id, dtype=np.int64)
+        mask = np.zeros((n, t), dtype=np.float32)
+        for i, x in enumerate(batch):
+            if len(x) > self.max_tokens:
+                raise ValueError(f"input {i} has {len(x)} tokens, over this model's limit of {self.max_tokens}")
+            ids[i, :len(x)] = x
+            mask[i, :len(x)] = 1
+        out = np.empty((n, self.dim), dtype=np.float32)
+        step = max(1, GROUP_TOKENS // t)
+
+        def run(s: int) -> None:
+            out[s:s + step] = pool_array(self.model.forward(ids[s:s + step], mask[s:s + step]),
+                                         mask[s:s + step], self.files.pooling)
+
+        starts = range(0, n, step)
+        with one_blas_thread():
+            if self.workers > 1 and len(starts) > 1:
+                list(self._pool().map(run, starts))  # numpy releases the GIL in its products and ufuncs
+            else:
+                for s in starts:
+                    run(s)
+        return normalize_array(out) if self.normalize else out
+
+    def _pool(self):
+        if self._threads is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="codesift-numpy")
+        return self._threads

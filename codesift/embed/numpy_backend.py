@@ -80,6 +80,18 @@ class NumpyBackend:
         self.workers = int(os.environ.get("CODESIFT_CPU_THREADS") or usable_cores())
         self._threads = None
 
+    def memory(self) -> dict[str, int]:
+        """Bytes of the weights this backend holds in memory: those read so far (the file is
+        memory-mapped; a weight is converted to float32 when first used)."""
+        if self.model is None:
+            return {}
+        weights = getattr(self.model, "w", None)
+        cache = getattr(weights, "_cache", {})
+        return {"cpu": sum(a.nbytes for a in cache.values())}
+
+    def close(self) -> None:
+        self.model = None
+
     def embed_batch(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
         """[n, dim] float32 vectors for pre-tokenized inputs (id lists with the model's specials)."""
         if len(batch) == 0:

@@ -18,6 +18,8 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
     if mode == "cls":
         return hidden[:, 0]
     if mode == "lasttoken":  # right padding: the last real token of each row
+        import torch
+
         last = mask.long().sum(dim=1).clamp(min=1) - 1
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
     if mode == "max":

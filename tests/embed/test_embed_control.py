@@ -62,7 +62,7 @@ def test_memory_reported_and_released_on_close(model_files):
     mapping = arch.map_weights(st, arch.read_config(model_files.config))
     want = sum(4 * int(np.prod(st.tensors[name].shape)) for name in mapping.values())
 
-    e = Embedder.load(model_files, device="cpu", dtype="fp32")
+    e = Embedder.load(model_files, device="cpu", dtype="fp32", engine="torch")  # torch holds every weight at once
     assert e.memory() == {"cpu": want}
     param = weakref.ref(next(e.backend.model.parameters()))
     e.close()
@@ -121,7 +121,7 @@ def test_lasttoken_pooling(model_files, tmp_path):
     (folder / "1_Pooling" / "config.json").write_text(json.dumps(pool_cfg))
     files = read_model_folder(folder)
     assert files.pooling == "lasttoken"
-    e = Embedder.load(files, device="cpu", dtype="fp32")
+    e = Embedder.load(files, device="cpu", dtype="fp32", engine="torch")
     texts = PROSE[:3] + ["x"]
     ids = e.tokenizer.encode(texts).ids
     got = e.embed_ids(ids, batch_size=4)
@@ -158,3 +158,12 @@ def test_document_prompt_reaches_the_indexers_tokens(model_files, tmp_path):
     assert first[1:1 + len(prompt_ids)] == prompt_ids
     assert with_prompt.token_lengths[0] == without.token_lengths[0] + len(prompt_ids)
     assert with_prompt.hashes == without.hashes  # the stored texts are the chunks', prompt-free
+
+
+def test_numpy_engine_reports_what_it_holds(model_files):
+    e = Embedder.load(model_files, device="cpu", dtype="fp32", engine="numpy")
+    before = e.memory().get("cpu", 0)
+    e.embed(["def add(a, b): return a + b"])
+    assert e.memory()["cpu"] > before  # weights read on first use
+    e.close()
+    assert e.memory() == {}

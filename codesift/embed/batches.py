@@ -5,7 +5,7 @@ No torch here: the indexer builds batches on its CPU path too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -22,6 +22,21 @@ class TokenBatch:
     keys: np.ndarray
     ids: np.ndarray  # int32, concatenated
     lengths: np.ndarray  # int32
+
+
+def pad_batch(batch: Sequence[Sequence[int]], pad_id: int, max_tokens: int,
+              mask_dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
+    """Right-padded ids [n, t] (int64) and mask [n, t] (1 on real tokens) for a padded forward pass;
+    an input over `max_tokens` is a ValueError naming it."""
+    n, t = len(batch), max(len(x) for x in batch)
+    ids = np.full((n, t), pad_id, dtype=np.int64)
+    mask = np.zeros((n, t), dtype=mask_dtype)
+    for i, x in enumerate(batch):
+        if len(x) > max_tokens:
+            raise ValueError(f"input {i} has {len(x)} tokens, over this model's limit of {max_tokens}")
+        ids[i, :len(x)] = x
+        mask[i, :len(x)] = 1
+    return ids, mask
 
 
 def pack(stream: Iterable[TokenBatch], token_budget: int, max_seqs: int) -> Iterator[TokenBatch]:

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from codesift.embed.batches import pad_batch
 from codesift.embed.model_files import ModelFiles
 from codesift.embed.models import Architecture
 from codesift.embed.pooling import normalize_array, pool_array
@@ -96,14 +97,8 @@ class NumpyBackend:
         """[n, dim] float32 vectors for pre-tokenized inputs (id lists with the model's specials)."""
         if len(batch) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        n, t = len(batch), max(len(x) for x in batch)
-        ids = np.full((n, t), self.pad_id, dtype=np.int64)
-        mask = np.zeros((n, t), dtype=np.float32)
-        for i, x in enumerate(batch):
-            if len(x) > self.max_tokens:
-                raise ValueError(f"input {i} has {len(x)} tokens, over this model's limit of {self.max_tokens}")
-            ids[i, :len(x)] = x
-            mask[i, :len(x)] = 1
+        ids, mask = pad_batch(batch, self.pad_id, self.max_tokens, mask_dtype=np.float32)
+        n, t = ids.shape
         out = np.empty((n, self.dim), dtype=np.float32)
         step = max(1, GROUP_TOKENS // t)
 

@@ -6,6 +6,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from codesift.embed.batches import pad_batch
 from codesift.embed.model_files import ModelFiles
 from codesift.embed.models import Architecture
 from codesift.embed.models.layers import load_module, packed_attention_supported
@@ -92,14 +93,7 @@ class TorchBackend:
 
     def pad(self, batch: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Right-padded ids and mask as int64 tensors on the CPU."""
-        n, t = len(batch), max(len(x) for x in batch)
-        ids = np.full((n, t), self.pad_id, dtype=np.int64)
-        mask = np.zeros((n, t), dtype=np.int64)
-        for i, x in enumerate(batch):
-            if len(x) > self.max_tokens:
-                raise ValueError(f"input {i} has {len(x)} tokens, over this model's limit of {self.max_tokens}")
-            ids[i, :len(x)] = x
-            mask[i, :len(x)] = 1
+        ids, mask = pad_batch(batch, self.pad_id, self.max_tokens)
         return torch.from_numpy(ids), torch.from_numpy(mask)
 
     @torch.inference_mode()

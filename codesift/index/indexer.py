@@ -224,6 +224,7 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
 
         t_final = time.perf_counter()
         summary.vector_bytes_written = writer.bytes_written
+        summary.timings["write_thread"] = writer.busy_s
         with store.transaction():
             store.ensure_indexes()
             plan = merge_plan(store.segments())

@@ -217,7 +217,14 @@ class Writer:
 
     def __init__(self, store: Store, known: dict, summary):
         self.store, self.known, self.summary = store, known, summary
+        # Files in the order prepared: `ready` holds those at the head whose vectors are all in,
+        # `pending` the rest. A file's count of texts still out (`missing`) falls as vectors come
+        # in, so telling whether the head is ready never rescans a file's hashes.
+        self.ready: deque[PreparedFile] = deque()
+        self.ready_chunks = 0
         self.pending: deque[PreparedFile] = deque()
+        self.missing: dict[int, int] = {}  # id(file) -> its distinct texts not yet embedded
+        self.waiters: dict[str, list[int]] = {}  # hash -> id(file) of the pending files waiting for it
         self.waiting: dict[str, int] = {}  # hash -> key, submitted and not yet back
         self.keys: dict[int, str] = {}  # key -> hash, for the sequences in flight
         self.next_key = 0
@@ -235,6 +242,7 @@ class Writer:
         self.batches: queue.Queue = queue.Queue(maxsize=2)  # a bounded hand-over: memory stays bounded
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
+        self.busy_s = 0.0  # the write thread's time in transactions: the run's floor while it writes
 
     def _known_vector(self, loc) -> np.ndarray:
         from codesift.index.vectors import Segment, quantize
@@ -262,8 +270,14 @@ class Writer:
                 new.append(i)
                 keys.append(self.next_key)
                 self.next_key += 1
-            for h in set(p.hashes):
+            distinct = set(p.hashes)
+            for h in distinct:
                 self.needed[h] = self.needed.get(h, 0) + 1
+            out = [h for h in distinct if h in self.waiting]
+            if out:
+                self.missing[id(p)] = len(out)
+                for h in out:
+                    self.waiters.setdefault(h, []).append(id(p))
             if new:
                 from codesift.embed.batches import TokenBatch
 
@@ -281,28 +295,33 @@ class Writer:
     def receive(self, results: list) -> None:
         from codesift.index.vectors import quantize
 
+        missing = self.missing
         for keys, vecs in results:
             q = quantize(vecs)
             for k, v in zip(keys.tolist(), q):
                 h = self.keys.pop(k)
                 self.waiting.pop(h, None)
                 self.vectors[h] = v
-
-    def _ready(self, p: PreparedFile) -> bool:
-        return p.error is not None or all(h not in self.waiting for h in p.hashes)
+                for f in self.waiters.pop(h, ()):
+                    missing[f] -= 1
+                    if not missing[f]:
+                        del missing[f]
 
     def flush(self, final: bool) -> bool:
-        """Hand the ready files at the head of the queue to the write thread; returns whether any were."""
+        """Hand ready files to the write thread in transactions of about BATCH_CHUNKS chunks (or what
+        is ready when `final`, or when the last commit is COMMIT_SECONDS old); returns whether any were."""
+        while self.pending and (self.pending[0].error is not None or id(self.pending[0]) not in self.missing):
+            p = self.pending.popleft()
+            self.ready.append(p)
+            self.ready_chunks += p.n_chunks
         wrote = False
-        while self.pending and self._ready(self.pending[0]):
+        while self.ready and (self.ready_chunks >= BATCH_CHUNKS or final
+                              or time.monotonic() - self.last_commit > COMMIT_SECONDS):
             batch, n = [], 0
-            while self.pending and self._ready(self.pending[0]) and n < BATCH_CHUNKS:
-                batch.append(self.pending.popleft())
-                n += len(batch[-1].chunks)
-            overdue = time.monotonic() - self.last_commit > COMMIT_SECONDS
-            if n < BATCH_CHUNKS and self.pending and not final and not overdue:
-                self.pending.extendleft(reversed(batch))  # wait to fill a transaction
-                break
+            while self.ready and n < BATCH_CHUNKS:
+                batch.append(self.ready.popleft())
+                n += batch[-1].n_chunks
+            self.ready_chunks -= n
             self._hand_over([(p, self._file_vectors(p)) for p in batch])
             self.last_commit = time.monotonic()
             wrote = True
@@ -310,10 +329,11 @@ class Writer:
 
     def _file_vectors(self, p: PreparedFile) -> np.ndarray | None:
         """The file's [chunks, 2, dim] int8 vectors (text, head); releases those no other pending file needs."""
-        if p.error is not None or not p.chunks:
+        if p.error is not None or not p.n_chunks:
             return None
-        out = np.stack([np.stack([self.vectors[t], self.vectors[h]])
-                        for t, h in zip(p.embed_hashes, p.head_hashes)])
+        vectors = self.vectors
+        out = np.stack([np.stack([vectors[t] for t in p.embed_hashes]),
+                        np.stack([vectors[h] for h in p.head_hashes])], axis=1)
         for h in set(p.hashes):
             self.needed[h] -= 1
             if self.needed[h] == 0:
@@ -343,7 +363,9 @@ class Writer:
         try:
             store = Store(self.store.dir)
             while (item := self.batches.get()) is not None:
+                t0 = time.perf_counter()
                 self._write(store, item)
+                self.busy_s += time.perf_counter() - t0
         except BaseException as e:  # surfaces in the indexing thread at its next hand-over
             self.error = e
             while self.batches.get() is not None:  # keep the producer from blocking
@@ -370,8 +392,7 @@ class Writer:
                     summary.unchanged += 1
                     continue
                 records.append(FileRecord(p.source.rel, p.sha256, p.source.size, p.source.mtime_ns, p.language,
-                                          p.n_lines, p.decode_errors, p.chunks, p.fts, p.embed_hashes,
-                                          p.head_hashes, p.imports, vectors, p.packed))
+                                          p.n_lines, p.decode_errors, p.rows, p.fts, p.calls, p.imports, vectors))
                 summary.new += row is None
                 summary.changed += row is not None
                 summary.decode_errors += p.decode_errors > 0

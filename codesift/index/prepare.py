@@ -14,7 +14,7 @@ from codesift.chunk.model import Chunk, Import
 from codesift.embed.model_files import ModelFiles
 from codesift.index.formats import CHUNK_MAX_LINES, CHUNK_TARGET_LINES
 from codesift.index.document import bm25_fields, embed_hash, embed_text, head_text
-from codesift.index.store import pack_text
+from codesift.index.store import chunk_calls, chunk_rows
 from codesift.walk import ReadRefused, SourceFile, read_source
 
 
@@ -30,7 +30,8 @@ class PreparedFile:
     chunks: list[Chunk] = field(default_factory=list)
     imports: list[Import] = field(default_factory=list)
     fts: list[tuple[str, str, str]] = field(default_factory=list)
-    packed: list[bytes] = field(default_factory=list)  # each chunk's content as the store keeps it
+    rows: list[tuple] = field(default_factory=list)  # store.chunk_rows: the chunks as the store keeps them
+    calls: list[tuple[int, str]] = field(default_factory=list)  # store.chunk_calls
     # the texts to embed: every chunk's text, then every chunk's head (document.head_text)
     texts: list[str] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list)
@@ -41,12 +42,23 @@ class PreparedFile:
     error: str | None = None
 
     @property
+    def n_chunks(self) -> int:
+        return len(self.rows)
+
+    @property
     def embed_hashes(self) -> list[str]:
-        return self.hashes[:len(self.chunks)]
+        return self.hashes[:self.n_chunks]
 
     @property
     def head_hashes(self) -> list[str]:
-        return self.hashes[len(self.chunks):]
+        return self.hashes[self.n_chunks:]
+
+    def for_transport(self) -> "PreparedFile":
+        """What the indexing process needs back from a worker: the rows, terms, hashes and tokens,
+        without the Chunk objects and texts they were made from (each a copy of the file's text,
+        which the one process receiving every file would spend its time unpickling)."""
+        self.chunks, self.texts = [], []
+        return self
 
 
 def file_sha256(data: bytes) -> str:
@@ -98,9 +110,10 @@ def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelF
     result = chunk_file(source.rel, text, out.language, target_lines=CHUNK_TARGET_LINES, max_lines=CHUNK_MAX_LINES)
     out.chunks, out.imports, out.fallback = result.chunks, result.imports, result.fallback
     out.fts = [bm25_fields(c) for c in out.chunks]
-    out.packed = [pack_text(c.content) for c in out.chunks]
     out.texts = [embed_text(c) for c in out.chunks] + [head_text(c) for c in out.chunks]
     out.hashes = [embed_hash(t) for t in out.texts]
+    out.rows = chunk_rows(out.chunks, out.hashes[:len(out.chunks)], out.hashes[len(out.chunks):])
+    out.calls = chunk_calls(out.chunks)
     if model is not None and out.texts:
         prompt = model.document_prompt  # config_sentence_transformers.json's; "" for most models
         texts = [prompt + t for t in out.texts] if prompt else out.texts
@@ -127,7 +140,7 @@ def minified(lines: list[str]) -> str | None:
 
 
 def _prepare_star(args: tuple) -> PreparedFile:
-    return prepare_file(*args)
+    return prepare_file(*args).for_transport()
 
 
 def prepare_files(todo: list[tuple[SourceFile, str | None]], workers: int | None,

@@ -240,6 +240,30 @@ class VectorLocation:
     legacy: bytes | None = None
 
 
+# A chunk's row as prepared outside the writer (`chunk_rows`): every column but those only the
+# writer knows (rowid, file_id, segment and segment row), in this order.
+PREPARED_CHUNK_COLUMNS = ("id, ord, kind, language, start_line, end_line, symbol, heading_path, context, part,"
+                          " token_estimate, content, embed_hash, head_hash")
+
+
+def chunk_rows(chunks: list, embed_hashes: list[str], head_hashes: list[str],
+               packed: list[bytes] | None = None) -> list[tuple]:
+    """The chunks' rows as `write_files` inserts them (PREPARED_CHUNK_COLUMNS). Built in the prepare
+    workers, so the writer thread, which the whole run waits on, only binds them."""
+    if packed is None:
+        packed = [pack_text(c.content) for c in chunks]
+    return [(c.id, i, c.kind, c.language, c.start_line, c.end_line, c.symbol,
+             json.dumps(list(c.heading_path), ensure_ascii=False) if c.heading_path else None,
+             c.context, f"{c.part[0]}/{c.part[1]}" if c.part else None, c.token_estimate, z,
+             hash_key(eh), hash_key(hh))
+            for i, (c, eh, hh, z) in enumerate(zip(chunks, embed_hashes, head_hashes, packed, strict=True))]
+
+
+def chunk_calls(chunks: list) -> list[tuple[int, str]]:
+    """(chunk's position in its file, called name) for each call the chunks make."""
+    return [(i, name) for i, c in enumerate(chunks) for name in c.calls]
+
+
 @dataclass
 class FileRecord:
     """One file's rows, as the writer hands them to `write_files`."""
@@ -251,13 +275,11 @@ class FileRecord:
     language: str
     n_lines: int
     decode_errors: int
-    chunks: list  # chunk.model.Chunk
-    fts: list[tuple[str, str, str]]
-    embed_hashes: list[str]
-    head_hashes: list[str]
+    rows: list[tuple]  # chunk_rows
+    fts: list[tuple[str, str, str]]  # each chunk's BM25 fields
+    calls: list[tuple[int, str]]  # chunk_calls
     imports: list
-    vectors: np.ndarray  # int8 [len(chunks), 2, dim]
-    packed: list[bytes] | None = None  # pack_text of each chunk's content, if done already (in a worker)
+    vectors: np.ndarray | None  # int8 [len(rows), 2, dim]
     role: str | None = None  # walk/roles.py; None: from the path
 
 
@@ -507,26 +529,19 @@ class Store:
                 (r.path, r.sha256, r.size, r.mtime_ns, r.language, r.n_lines, r.decode_errors,
                  r.role or file_role(r.path))).lastrowid
             base = len(seg_rowids)
-            rowids = list(range(next_rowid, next_rowid + len(r.chunks)))
-            next_rowid += len(r.chunks)
+            rowids = range(next_rowid, next_rowid + len(r.rows))
+            next_rowid += len(r.rows)
             self.db.executemany(
-                "INSERT INTO chunks(rowid, id, file_id, ord, kind, language, start_line, end_line, symbol, heading_path,"
-                " context, part, token_estimate, content, embed_hash, head_hash, seg, seg_row)"
+                f"INSERT INTO chunks(rowid, file_id, seg, seg_row, {PREPARED_CHUNK_COLUMNS})"
                 " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(rowid, c.id, file_id, i, c.kind, c.language, c.start_line, c.end_line, c.symbol,
-                  json.dumps(list(c.heading_path), ensure_ascii=False) if c.heading_path else None,
-                  c.context, f"{c.part[0]}/{c.part[1]}" if c.part else None, c.token_estimate, packed,
-                  hash_key(eh), hash_key(hh), seg_id, base + i)
-                 for i, (rowid, c, eh, hh, packed) in enumerate(zip(
-                     rowids, r.chunks, r.embed_hashes, r.head_hashes,
-                     r.packed or [pack_text(c.content) for c in r.chunks], strict=True))])
+                [(rowid, file_id, seg_id, base + i, *row) for i, (rowid, row) in enumerate(zip(rowids, r.rows))])
             seg_rowids += rowids
-            if r.chunks:
+            if r.rows:
                 seg_vectors.append(r.vectors)
             self.db.executemany("INSERT INTO terms_fts(rowid, name, path, body) VALUES(?,?,?,?)",
-                                [(rowid, *fts) for rowid, fts in zip(rowids, r.fts)])
+                                [(rowid, *fts) for rowid, fts in zip(rowids, r.fts, strict=True)])
             self.db.executemany("INSERT INTO calls(chunk_rowid, name) VALUES(?, ?)",
-                                [(rowid, n) for rowid, c in zip(rowids, r.chunks) for n in c.calls])
+                                [(rowids[i], name) for i, name in r.calls])
             self.db.executemany("INSERT INTO imports(file_id, module, name, alias, line) VALUES(?,?,?,?,?)",
                                 [(file_id, i.module, i.name, i.alias, i.line) for i in r.imports])
         if not seg_rowids:

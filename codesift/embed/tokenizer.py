@@ -69,6 +69,11 @@ class TextTokenizer:
         encs = self._tk.encode_batch(prepared, add_special_tokens=True)
         return Encoded([e.ids for e in encs], sum(1 for e in encs if e.overflowing))
 
+    def _encode_batch(self, texts: list[str]) -> list:
+        # encode_batch_fast (tokenizers >= 0.20) skips the character offsets, which nothing here reads
+        fast = getattr(self._tk, "encode_batch_fast", None)
+        return fast(texts, add_special_tokens=True) if fast else self._tk.encode_batch(texts, add_special_tokens=True)
+
     def encode_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
         """Token ids of all texts concatenated (int32), their lengths (int32), and the truncated count.
 
@@ -89,7 +94,7 @@ class TextTokenizer:
             else:
                 heads.append(t)
                 was_cut.append(False)
-        encs = self._tk.encode_batch(heads, add_special_tokens=True)
+        encs = self._encode_batch(heads)
         ids = [e.ids for e in encs]
         truncated = 0
         redo = []
@@ -102,7 +107,7 @@ class TextTokenizer:
             elif e.overflowing:
                 truncated += 1
         if redo:
-            for i, e in zip(redo, self._tk.encode_batch([prepared[i] for i in redo], add_special_tokens=True)):
+            for i, e in zip(redo, self._encode_batch([prepared[i] for i in redo])):
                 ids[i] = e.ids
                 truncated += bool(e.overflowing)
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int32, count=len(ids))

@@ -21,7 +21,7 @@ from codesift.index.formats import INDEX_FORMAT
 from codesift.index.model_stamp import check_model
 from codesift.index.document import bm25_fields
 from codesift.index.pipeline import EmbedPipeline, Writer
-from codesift.index.prepare import prepare_files
+from codesift.index.prepare import big_run, prepare_files
 from codesift.index.store import DB_NAME, DEFAULT_DIR_NAME, Store, now
 from codesift.index.vectors import VECTORS_DIR, merge_plan
 from codesift.walk import SourceFile, Skipped, check_root, walk
@@ -93,6 +93,7 @@ class IndexOptions:
     token_budget: int | None = None  # tokens per packed GPU batch; default: the scheduler's
     force: bool = False  # index a system folder or the home folder all the same
     include_secrets: bool = False  # index private keys, .env files and credentials too
+    writer_process: bool | None = None  # write in a process of its own; default: for big runs (write_sinks.py)
 
 
 def index_tree(root: str | Path, index_dir: str | Path | None = None, options: IndexOptions | None = None, *,
@@ -189,11 +190,16 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
 
         pipeline = EmbedPipeline(files, embedder, options.device, options.dtype, options.batch_size,
                                  options.token_budget, options.devices)
-        writer = Writer(store, known, summary)
+        own_process = options.writer_process
+        if own_process is None:
+            own_process = big_run(todo, options.workers)
+        writer = Writer(store, known, summary, own_process=own_process)
         clock = _Stopwatch(summary.timings)
         try:
             if todo and embedder is None:
                 pipeline.preload()
+            if own_process:
+                writer.sink.start()  # it starts up while the first files are read
             prepared_files = prepare_files(todo, options.workers, files, options.include_secrets)
             while True:
                 with clock("prepare_wait"):

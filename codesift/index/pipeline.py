@@ -13,6 +13,7 @@ import numpy as np
 from codesift.embed.model_files import ModelFiles
 from codesift.index.prepare import PreparedFile
 from codesift.index.store import FileRecord, Store
+from codesift.index.write_sinks import ProcessSink, ThreadSink, WriteBatch
 from codesift.walk import Skipped
 
 # Chunks per transaction ... Every commit writes each page it touched, and an index keyed by ids or
@@ -207,16 +208,17 @@ class Writer:
     """Writes prepared files to the store, in transactions of about BATCH_CHUNKS chunks, as soon as
     every vector they need is at hand. Files are written in the order they were prepared.
 
-    The transactions run in a thread of their own with its own connection: SQLite lets go of the
-    GIL while it works (the FTS index above all), so writing overlaps with collecting the workers'
-    results and feeding the model instead of adding to the wall time.
+    The transactions run in a thread with its own connection, or for a big run in a process of
+    their own (write_sinks.py says why), so writing overlaps with collecting the workers' results
+    and feeding the model instead of adding to the wall time.
 
     Vectors are kept (int8, as stored) from the moment they are known until the last pending
     file that needs them is written: a text shared by files pending at once is embedded once.
     """
 
-    def __init__(self, store: Store, known: dict, summary):
+    def __init__(self, store: Store, known: dict, summary, own_process: bool = False):
         self.store, self.known, self.summary = store, known, summary
+        self.sink = ProcessSink(store.dir) if own_process else ThreadSink(store.dir)
         # Files in the order prepared: `ready` holds those at the head whose vectors are all in,
         # `pending` the rest. A file's count of texts still out (`missing`) falls as vectors come
         # in, so telling whether the head is ready never rescans a file's hashes.
@@ -237,12 +239,7 @@ class Writer:
         self.store_had_vectors = bool(known) or bool(store.legacy)
         self.files_done = 0
         self.files_prepared = 0
-        self.bytes_written = 0  # vector segment bytes
         self.last_commit = time.monotonic()
-        self.batches: queue.Queue = queue.Queue(maxsize=2)  # a bounded hand-over: memory stays bounded
-        self.error: BaseException | None = None
-        self.thread: threading.Thread | None = None
-        self.busy_s = 0.0  # the write thread's time in transactions: the run's floor while it writes
 
     def _known_vector(self, loc) -> np.ndarray:
         from codesift.index.vectors import Segment, quantize
@@ -341,62 +338,42 @@ class Writer:
                 self.vectors.pop(h, None)
         return out
 
-    def _hand_over(self, item) -> None:
-        if self.error is not None:
-            raise self.error
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._run, name="codesift-write", daemon=True)
-            self.thread.start()
-        self.batches.put(item)
+    def _hand_over(self, files: list[tuple[PreparedFile, np.ndarray | None]]) -> None:
+        """One transaction's worth of files to the write sink; the summary counts them now."""
+        summary = self.summary
+        batch = WriteBatch()
+        for p, vectors in files:
+            row = self.known.get(p.source.rel)
+            if p.error is not None:
+                summary.skipped.append(Skipped(p.source.rel, p.error))
+                if row is not None:
+                    batch.deletes.append(p.source.rel)
+                continue
+            if row is not None and p.sha256 == row.sha256 and not p.language:
+                batch.touches.append((row.id, p.source.size, p.source.mtime_ns))  # touched, not changed
+                summary.unchanged += 1
+                continue
+            batch.records.append(FileRecord(p.source.rel, p.sha256, p.source.size, p.source.mtime_ns, p.language,
+                                            p.n_lines, p.decode_errors, p.rows, p.fts, p.calls, p.imports, vectors,
+                                            stored=p.stored))
+            summary.new += row is None
+            summary.changed += row is not None
+            summary.decode_errors += p.decode_errors > 0
+            if p.fallback:
+                summary.fallbacks.append(Skipped(p.source.rel, p.fallback))
+        self.sink.put(batch)
+        self.files_done += len(files)
+
+    @property
+    def bytes_written(self) -> int:
+        """Vector segment bytes written so far."""
+        return self.sink.bytes_written
+
+    @property
+    def busy_s(self) -> float:
+        """The write transactions' time: the run's floor while it writes."""
+        return self.sink.busy_s
 
     def close(self) -> None:
-        """Wait for every handed-over transaction; raises the write thread's error, if any."""
-        if self.thread is not None:
-            self.batches.put(None)
-            self.thread.join()
-            self.thread = None
-        if self.error is not None:
-            raise self.error
-
-    def _run(self) -> None:
-        store = None
-        try:
-            store = Store(self.store.dir)
-            while (item := self.batches.get()) is not None:
-                t0 = time.perf_counter()
-                self._write(store, item)
-                self.busy_s += time.perf_counter() - t0
-        except BaseException as e:  # surfaces in the indexing thread at its next hand-over
-            self.error = e
-            while self.batches.get() is not None:  # keep the producer from blocking
-                pass
-        finally:
-            if store is not None:
-                store.close()
-
-    def _write(self, store: Store, batch: list[tuple[PreparedFile, np.ndarray | None]]) -> None:
-        from codesift.index.document import bm25_fields
-
-        summary = self.summary
-        records = []
-        with store.transaction():
-            for p, vectors in batch:
-                row = self.known.get(p.source.rel)
-                if p.error is not None:
-                    summary.skipped.append(Skipped(p.source.rel, p.error))
-                    if row is not None:
-                        store.delete_file(p.source.rel, bm25_fields)
-                    continue
-                if row is not None and p.sha256 == row.sha256 and not p.language:
-                    store.touch_file(row.id, p.source.size, p.source.mtime_ns)  # touched, not changed
-                    summary.unchanged += 1
-                    continue
-                records.append(FileRecord(p.source.rel, p.sha256, p.source.size, p.source.mtime_ns, p.language,
-                                          p.n_lines, p.decode_errors, p.rows, p.fts, p.calls, p.imports, vectors))
-                summary.new += row is None
-                summary.changed += row is not None
-                summary.decode_errors += p.decode_errors > 0
-                if p.fallback:
-                    summary.fallbacks.append(Skipped(p.source.rel, p.fallback))
-            self.bytes_written += store.write_files(records, bm25_fields)
-        self.files_done += len(batch)
+        """Wait for every handed-over transaction; raises the writer's error, if any."""
+        self.sink.close()

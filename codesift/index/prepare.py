@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -30,8 +31,10 @@ class PreparedFile:
     chunks: list[Chunk] = field(default_factory=list)
     imports: list[Import] = field(default_factory=list)
     fts: list[tuple[str, str, str]] = field(default_factory=list)
+    n_chunks: int = 0
     rows: list[tuple] = field(default_factory=list)  # store.chunk_rows: the chunks as the store keeps them
     calls: list[tuple[int, str]] = field(default_factory=list)  # store.chunk_calls
+    stored: bytes | None = None  # rows, fts, calls and imports pickled together (for_transport)
     # the texts to embed: every chunk's text, then every chunk's head (document.head_text)
     texts: list[str] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list)
@@ -42,10 +45,6 @@ class PreparedFile:
     error: str | None = None
 
     @property
-    def n_chunks(self) -> int:
-        return len(self.rows)
-
-    @property
     def embed_hashes(self) -> list[str]:
         return self.hashes[:self.n_chunks]
 
@@ -54,10 +53,13 @@ class PreparedFile:
         return self.hashes[self.n_chunks:]
 
     def for_transport(self) -> "PreparedFile":
-        """What the indexing process needs back from a worker: the rows, terms, hashes and tokens,
-        without the Chunk objects and texts they were made from (each a copy of the file's text,
-        which the one process receiving every file would spend its time unpickling)."""
-        self.chunks, self.texts = [], []
+        """What the indexing process needs back from a worker. Not the Chunk objects and texts the
+        rows were made from (each a copy of the file's text), and the rows themselves as one
+        pickled string: the one process that receives every file only passes them on to the
+        writer, and unpickling them there would take the time its other threads need."""
+        if self.rows or self.imports:
+            self.stored = pickle.dumps((self.rows, self.fts, self.calls, self.imports), protocol=pickle.HIGHEST_PROTOCOL)
+        self.chunks, self.texts, self.rows, self.fts, self.calls, self.imports = [], [], [], [], [], []
         return self
 
 
@@ -112,6 +114,7 @@ def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelF
     out.fts = [bm25_fields(c) for c in out.chunks]
     out.texts = [embed_text(c) for c in out.chunks] + [head_text(c) for c in out.chunks]
     out.hashes = [embed_hash(t) for t in out.texts]
+    out.n_chunks = len(out.chunks)
     out.rows = chunk_rows(out.chunks, out.hashes[:len(out.chunks)], out.hashes[len(out.chunks):])
     out.calls = chunk_calls(out.chunks)
     if model is not None and out.texts:
@@ -143,12 +146,22 @@ def _prepare_star(args: tuple) -> PreparedFile:
     return prepare_file(*args).for_transport()
 
 
+# Starting processes costs about a second of a small machine's time: worth it from this much to read.
+POOL_FILES, POOL_BYTES = 32, 1 << 20  # worker processes to read, chunk and tokenize
+BIG_RUN_BYTES = 8 << 20  # and a writer process (index/write_sinks.py)
+
+
+def big_run(todo: list[tuple[SourceFile, str | None]], workers: int | None) -> bool:
+    """Whether a run has enough to read to be worth a writer process of its own."""
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    return workers > 1 and len(todo) >= POOL_FILES and sum(f.size for f, _ in todo) >= BIG_RUN_BYTES
+
+
 def prepare_files(todo: list[tuple[SourceFile, str | None]], workers: int | None,
                   model: ModelFiles, include_secrets: bool = False) -> Iterator[PreparedFile]:
     """Prepare files in order, in worker processes when there is enough work to pay for them."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
-    total_bytes = sum(f.size for f, _ in todo)
-    if workers <= 1 or len(todo) < 32 or total_bytes < 1 << 20:
+    if workers <= 1 or len(todo) < POOL_FILES or sum(f.size for f, _ in todo) < POOL_BYTES:
         yield from (prepare_file(f, sha, model, include_secrets) for f, sha in todo)
         return
     from codesift.embed.ordered import ordered_map
@@ -167,13 +180,13 @@ def _init_worker() -> None:
     # Ctrl-C in a terminal reaches the whole process group: the parent handles it, and its workers
     # must not each print a KeyboardInterrupt traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
+    exit_with_parent()
 
 
 PARENT_CHECK_SECONDS = 0.25
 
 
-def _exit_with_parent() -> None:
+def exit_with_parent() -> None:
     """Make this worker exit when the process that started it dies, even by kill -9: nothing
     else would end it (it waits on a queue whose writing end it holds itself), and an orphan
     keeps its memory and the parent's stdout pipe, so a reader of that pipe never sees its end.

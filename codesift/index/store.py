@@ -9,6 +9,7 @@ consistent snapshot while an indexer writes. Schema changes are numbered migrati
 from __future__ import annotations
 
 import json
+import pickle
 import sqlite3
 import time
 import zlib
@@ -281,6 +282,7 @@ class FileRecord:
     imports: list
     vectors: np.ndarray | None  # int8 [len(rows), 2, dim]
     role: str | None = None  # walk/roles.py; None: from the path
+    stored: bytes | None = None  # rows, fts, calls and imports pickled together, as a prepare worker sends them
 
 
 class Store:
@@ -523,6 +525,8 @@ class Store:
         seg_rowids: list[int] = []
         seg_vectors: list[np.ndarray] = []
         for r in records:
+            if r.stored is not None:  # made by our own prepare worker (index/prepare.py)
+                r.rows, r.fts, r.calls, r.imports = pickle.loads(r.stored)
             file_id = self.db.execute(
                 "INSERT INTO files(path, sha256, size, mtime_ns, language, n_lines, decode_errors, role) "
                 "VALUES(?,?,?,?,?,?,?,?)",

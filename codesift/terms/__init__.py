@@ -138,15 +138,19 @@ _IDENTIFIER_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|_+")
 
 
+@lru_cache(maxsize=1 << 17)
+def _spaced(tok: str) -> str:
+    if "_" in tok or _WORD_BREAK.search(tok):
+        return _WORD_BREAK.sub(" ", tok).strip() or tok
+    return tok
+
+
+def _spaced_match(m: re.Match) -> str:
+    return _spaced(m.group(0))
+
+
 def spaced_identifiers(text: str) -> str:
     """`get_user_name` and `getUserName` -> `get user name`, other text unchanged: the embedding
     model was trained on prose and reads words better than identifiers."""
-
-    def one(m: re.Match) -> str:
-        tok = m.group(0)
-        if "_" in tok or _WORD_BREAK.search(tok):
-            return _WORD_BREAK.sub(" ", tok).strip() or tok
-        return tok
-
-    return _IDENTIFIER_TOKEN.sub(one, text)
+    return _IDENTIFIER_TOKEN.sub(_spaced_match, text)
 

@@ -229,3 +229,55 @@ def test_index_from_before_vector_segments_is_upgraded(repo, embedder):
     s.close()
     assert top_paths(repo, "load the configuration from a json file", "semantic")[0] == "src/config.py"
     assert top_paths(repo, "load_config", "bm25")[0] == "src/config.py"
+
+
+def _contents(index_dir: Path) -> tuple:
+    """Everything a search reads: chunk rows, BM25 answers, each chunk's stored vectors."""
+    import numpy as np
+
+    with Store(index_dir, readonly=True) as store:
+        chunks = sorted((c.id, c.path, c.start_line, c.end_line, c.symbol, c.content) for c in store.iter_chunks())
+        bm25 = {q: sorted(store.chunks_by_rowid([r for r, _ in store.bm25(q, (1.0, 1.0, 1.0), 5)]).values(),
+                          key=lambda c: c.id)
+                for q in ('"config"', '"distance"', '"server"')}
+        vectors = {}
+        for seg in store.open_segments():
+            for i, (rowid, vec) in enumerate(zip(seg.rowids.tolist(), seg.vectors)):
+                if seg.live is None or seg.live[i]:
+                    vectors[rowid] = vec
+        by_id = {c.rowid: c.id for c in store.iter_chunks()}
+        vecs = sorted((by_id[r], np.asarray(v).tobytes()) for r, v in vectors.items() if r in by_id)
+    return chunks, {q: [c.id for c in v] for q, v in bm25.items()}, vecs
+
+
+def test_writer_process_and_worker_pool_write_what_one_process_writes(repo, embedder, tmp_path, monkeypatch):
+    """Big runs write from a process of their own, with files prepared in worker processes (rows
+    sent pickled whole): forced here on a small tree, the index must be the one a single process
+    writes, through a first build, an edit, a deletion and a touch."""
+    import os
+    import shutil
+
+    import codesift.index.prepare as prepare
+
+    other = tmp_path / "other"
+    shutil.copytree(repo, other)
+    monkeypatch.setattr(prepare, "POOL_FILES", 1)
+    monkeypatch.setattr(prepare, "POOL_BYTES", 0)
+
+    def both(**kw):
+        a = index_tree(repo, embedder=embedder, workers=1, writer_process=False, **kw)
+        b = index_tree(other, embedder=embedder, workers=2, writer_process=True, **kw)
+        assert (a.new, a.changed, a.deleted, a.unchanged, a.embedded) == (b.new, b.changed, b.deleted, b.unchanged,
+                                                                           b.embedded)
+        assert _contents(repo / ".codesift") == _contents(other / ".codesift")
+        return b
+
+    assert both().new == 7
+    for root in (repo, other):
+        cfg = root / "src/config.py"
+        cfg.write_text(cfg.read_text().replace('startswith("APP_")', 'startswith("MYAPP_")'))
+        (root / "src/geometry.rs").unlink()
+        p = root / "src/server.py"
+        os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))
+    b = both()
+    assert (b.changed, b.deleted, b.unchanged) == (1, 1, 5)

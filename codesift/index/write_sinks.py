@@ -1,0 +1,195 @@
+"""Where the index's write transactions run: a thread of the indexing process, or a process of
+their own for big runs.
+
+Each transaction is one `WriteBatch`. SQLite lets go of the GIL while it works, but binding every
+row's values takes it back, many times a transaction; in a big run the writing thread and the
+threads that collect the workers' files and feed the model then wait on each other. A writer
+process has a GIL of its own: the indexing process only copies it each batch's bytes.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from codesift.errors import StoreError
+from codesift.index.store import FileRecord, Store
+
+IN_FLIGHT = 2  # transactions handed over and not yet done: memory stays bounded
+
+
+@dataclass
+class WriteBatch:
+    """One transaction: files to forget, files to touch (same content, new stat), files to write."""
+
+    deletes: list[str] = field(default_factory=list)
+    touches: list[tuple[int, int, int]] = field(default_factory=list)  # (file id, size, mtime_ns)
+    records: list[FileRecord] = field(default_factory=list)
+
+
+def apply_batch(store: Store, batch: WriteBatch) -> int:
+    """Run one batch as one transaction; returns the vector bytes written."""
+    from codesift.index.document import bm25_fields
+
+    with store.transaction():
+        for path in batch.deletes:
+            store.delete_file(path, bm25_fields)
+        for file_id, size, mtime_ns in batch.touches:
+            store.touch_file(file_id, size, mtime_ns)
+        return store.write_files(batch.records, bm25_fields)
+
+
+class ThreadSink:
+    """Transactions in a thread of this process, with its own connection."""
+
+    def __init__(self, index_dir: Path):
+        self.index_dir = index_dir
+        self.batches: queue.Queue = queue.Queue(maxsize=IN_FLIGHT)
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        self.bytes_written = 0
+        self.busy_s = 0.0
+
+    def put(self, batch: WriteBatch) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="codesift-write", daemon=True)
+            self.thread.start()
+        self.batches.put(batch)
+
+    def close(self) -> None:
+        """Wait for every batch handed over; raises the first error, if any."""
+        if self.thread is not None:
+            self.batches.put(None)
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        store = None
+        try:
+            store = Store(self.index_dir)
+            while (batch := self.batches.get()) is not None:
+                t0 = time.perf_counter()
+                self.bytes_written += apply_batch(store, batch)
+                self.busy_s += time.perf_counter() - t0
+        except BaseException as e:  # surfaces in the indexing thread at its next hand-over
+            self.error = e
+            while self.batches.get() is not None:  # keep the producer from blocking
+                pass
+        finally:
+            if store is not None:
+                store.close()
+
+
+class ProcessSink:
+    """Transactions in a process of their own (started on the first batch), fed through a pipe."""
+
+    def __init__(self, index_dir: Path):
+        self.index_dir = index_dir
+        self.process = None
+        self.conn = None
+        self.in_flight = 0
+        self.error: BaseException | None = None
+        self.bytes_written = 0
+        self.busy_s = 0.0
+
+    def start(self) -> None:
+        """Start the process now (it imports and opens the index while other work goes on)."""
+        if self.process is None:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("spawn")  # the indexing process may hold torch and CUDA state
+            self.conn, child = ctx.Pipe()
+            self.process = ctx.Process(target=_serve, args=(str(self.index_dir), child), name="codesift-write",
+                                       daemon=True)
+            self.process.start()
+            child.close()
+
+    def put(self, batch: WriteBatch) -> None:
+        if self.error is not None:
+            raise self.error
+        self.start()
+        while self.in_flight >= IN_FLIGHT:
+            self._receive()
+        try:
+            self.conn.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            self._receive()  # the process ended: its error, or that it died
+            raise self.error or StoreError("the index writer process ended unexpectedly")
+        self.in_flight += 1
+
+    def _receive(self) -> None:
+        try:
+            answer = self.conn.recv()
+        except (EOFError, ConnectionResetError, OSError):
+            self.in_flight = 0
+            self.error = self.error or StoreError(
+                "the index writer process ended unexpectedly (out of memory?); the index keeps its last"
+                " committed state: run `codesift index` again")
+            raise self.error
+        self.in_flight -= 1
+        if isinstance(answer, BaseException):
+            self.error = answer
+            raise answer
+        written, busy = answer
+        self.bytes_written += written
+        self.busy_s += busy
+
+    def close(self) -> None:
+        """Wait for every batch handed over, then for the process to end; raises its error, if any."""
+        if self.process is None:
+            return
+        try:
+            while self.in_flight and self.error is None:
+                self._receive()
+        finally:
+            try:
+                self.conn.send_bytes(b"")  # no more batches
+            except OSError:
+                pass
+            self.process.join()
+            self.conn.close()
+            self.process = None
+        if self.error is not None:
+            raise self.error
+
+
+def _serve(index_dir: str, conn) -> None:
+    """The writer process: a batch in, one transaction, an answer out, until an empty message."""
+    from codesift.index.prepare import exit_with_parent
+
+    # Ctrl-C reaches the whole process group: the indexing process decides, and ends the pipe
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent()
+    store = Store(Path(index_dir))
+    try:
+        while data := conn.recv_bytes():
+            t0 = time.perf_counter()
+            try:
+                written = apply_batch(store, pickle.loads(data))
+            except BaseException as e:
+                conn.send(_picklable(e))
+                return
+            conn.send((written, time.perf_counter() - t0))
+    except EOFError:  # the indexing process went away
+        pass
+    finally:
+        store.close()
+        conn.close()
+        os._exit(0)  # nothing else to run down: no atexit handlers of a spawned copy
+
+
+def _picklable(e: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:
+        return StoreError(f"{type(e).__name__}: {e}")

@@ -206,12 +206,15 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
                     prepared = next(prepared_files, None)
                 if prepared is None:
                     break
+                if writer.files_prepared == 0:
+                    summary.timings["first_file_at"] = time.perf_counter() - t0
                 writer.add(prepared, pipeline)
                 writer.receive(pipeline.poll())
                 with clock("write"):
                     writer.flush(final=False)
                 if progress:
                     progress(writer.files_prepared, len(todo), summary.embedded + summary.reused)
+            summary.timings["all_prepared_at"] = time.perf_counter() - t0
             pipeline.end_input()
             while not pipeline.finished:  # files are written as their last vectors come in
                 with clock("embed_wait"):
@@ -219,6 +222,7 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
                 writer.receive(results)
                 with clock("write"):
                     writer.flush(final=False)
+            summary.timings["all_embedded_at"] = time.perf_counter() - t0
             with clock("write"):
                 writer.flush(final=True)
                 writer.close()
@@ -231,6 +235,8 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         t_final = time.perf_counter()
         summary.vector_bytes_written = writer.bytes_written
         summary.timings["write_thread"] = writer.busy_s
+        if pipeline.load_s is not None:
+            summary.timings["model_load"] = pipeline.load_s
         with store.transaction():
             store.ensure_indexes()
             plan = merge_plan(store.segments())

@@ -50,6 +50,7 @@ class EmbedPipeline:
         self.loader: threading.Thread | None = None
         self.runner = None
         self.load_error: BaseException | None = None
+        self.load_s: float | None = None  # how long loading the model took (torch, weights, devices, graphs)
 
     def preload(self) -> None:
         """Start loading the model (torch, weights, devices, CUDA graphs) in the background now, while
@@ -59,6 +60,7 @@ class EmbedPipeline:
             self.loader.start()
 
     def _load_runner(self) -> None:
+        t0 = time.perf_counter()
         try:
             from codesift.embed.scheduler import MultiRunner, make_runner
 
@@ -72,6 +74,7 @@ class EmbedPipeline:
             self.runner = runners[0] if len(runners) == 1 else MultiRunner(runners)
         except BaseException as e:  # raised where the runner is needed
             self.load_error = e
+        self.load_s = time.perf_counter() - t0
 
     def _start(self) -> None:
         from codesift.embed.batches import pack

@@ -247,6 +247,7 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         store.remove_unused_segment_files()
         store.finish_upgrade()
         store.checkpoint()
+        store.mark_checked()
         counts = store.counts()
         summary.files, summary.chunks = counts["files"], counts["chunks"]
         summary.timings["finalize"] = time.perf_counter() - t_final

@@ -348,10 +348,36 @@ class Store:
             db.close()
             return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
 
+    def _checked_path(self) -> Path:
+        return self.dir / (DB_NAME + ".checked")
+
+    def _file_state(self) -> str:
+        st = self.path.stat()
+        wal = self.dir / (DB_NAME + "-wal")
+        wal_size = wal.stat().st_size if wal.exists() else 0
+        return f"{st.st_size} {st.st_mtime_ns} {st.st_ino} {wal_size}"
+
+    def mark_checked(self) -> None:
+        """Record the database file as it is now, sound: the end of a run that checked it (call
+        after `checkpoint`). The next run skips the check while the file is untouched."""
+        try:
+            if (self.dir / (DB_NAME + "-wal")).exists() and (self.dir / (DB_NAME + "-wal")).stat().st_size:
+                return  # pages still in the WAL (readers kept it): the file will change; check next time
+            self._checked_path().write_text(self._file_state())
+        except OSError:
+            pass
+
     def check_integrity(self) -> None:
         """Raise StoreError if the database is damaged (SQLite's quick_check: every page and row
         read once, indexes not compared): an index run must not build on a damaged index and then
-        mark it complete."""
+        mark it complete. Skipped when the file is exactly as the last run that checked it left it
+        (size, time, inode, an empty WAL): reading every page costs seconds on a large index, and
+        an edit of one file must not."""
+        try:
+            if self._checked_path().read_text() == self._file_state():
+                return
+        except OSError:
+            pass
         try:
             problems = [r[0] for r in self.db.execute("PRAGMA quick_check(3)")]
         except sqlite3.DatabaseError as e:

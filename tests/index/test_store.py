@@ -35,3 +35,29 @@ def test_transaction_rolls_back_on_error(tmp_path):
                 s.set_meta(a="2")
                 raise RuntimeError("boom")
         assert s.get_meta("a") == "1"
+
+
+def test_integrity_check_skipped_only_while_the_file_is_as_checked(tmp_path, embedder):
+    """quick_check reads every page (seconds on a large index): a run skips it when the database
+    file is exactly as the last completed run left it, and checks again once anything touched it."""
+    import os
+
+    from codesift.index.indexer import index_tree
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "a.py").write_text("def alpha():\n    return 1\n")
+    index_dir = tmp_path / "index"
+    index_tree(root, index_dir, embedder=embedder, workers=1)
+
+    def checks() -> list[str]:
+        seen: list[str] = []
+        with Store(index_dir) as store:
+            store.db.set_trace_callback(seen.append)
+            store.check_integrity()
+        return [s for s in seen if "quick_check" in s]
+
+    assert checks() == []
+    db = index_dir / "index.db"
+    os.utime(db, ns=(db.stat().st_atime_ns, db.stat().st_mtime_ns + 1))  # as any write would
+    assert len(checks()) == 1

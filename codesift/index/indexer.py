@@ -239,9 +239,8 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
             summary.timings["model_load"] = pipeline.load_s
         with store.transaction():
             store.ensure_indexes()
-            plan = merge_plan(store.segments())
-            if plan:
-                summary.vector_bytes_written += store.merge_segments(plan)
+            for group in merge_plan(store.segments()):
+                summary.vector_bytes_written += store.merge_segments(group)
             store.set_meta(state="complete", index_format=INDEX_FORMAT, indexed_at=now(),
                            generation=store.generation() + 1)
         store.remove_unused_segment_files()

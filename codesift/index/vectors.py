@@ -32,6 +32,7 @@ BLOCK_ROWS = 16_384  # numpy scoring converts this many int8 rows to float32 at 
 # is rewritten. Both keep the work of a merge in proportion to what changed.
 SMALL_SEGMENT_ROWS = 65_536
 MAX_SMALL_SEGMENTS = 8
+MERGED_ROWS = 131_072  # the most live rows one merge writes (memory: rows x 2 x dim bytes)
 MAX_DEAD_FRACTION = 0.25
 
 
@@ -199,15 +200,23 @@ class SegmentInfo:
     dead: int
 
 
-def merge_plan(segments: Sequence[SegmentInfo]) -> list[int]:
-    """Which segments to rewrite into one: every segment mostly dead, and the small ones once they
-    are too many. Empty when nothing needs merging."""
-    chosen = [s.id for s in segments if s.rows and s.dead / s.rows > MAX_DEAD_FRACTION]
-    small = [s.id for s in segments if s.rows < SMALL_SEGMENT_ROWS and s.id not in chosen]
+def merge_plan(segments: Sequence[SegmentInfo]) -> list[list[int]]:
+    """Groups of segments to rewrite, each group into one new segment: every segment mostly dead,
+    and the small ones once they are too many. A group holds at most about MERGED_ROWS live rows,
+    so a merge's memory and the size of any segment stay bounded whatever the index's size (one
+    segment per group, as in Lucene's tiered merges). Empty when nothing needs merging."""
+    chosen = [s for s in segments if s.rows and s.dead / s.rows > MAX_DEAD_FRACTION]
+    small = [s for s in segments if s.rows < SMALL_SEGMENT_ROWS and s not in chosen]
     if len(small) > MAX_SMALL_SEGMENTS:
         chosen += small
-    if len(chosen) == 1:
-        seg = next(s for s in segments if s.id == chosen[0])
-        if seg.dead == 0:
-            return []
-    return sorted(chosen)
+    groups: list[list[SegmentInfo]] = []
+    rows = 0
+    for s in sorted(chosen, key=lambda s: s.id):
+        live = s.rows - s.dead
+        if not groups or rows + live > MERGED_ROWS:
+            groups.append([])
+            rows = 0
+        groups[-1].append(s)
+        rows += live
+    # a group of one sound segment would be rewritten as it is
+    return [[s.id for s in g] for g in groups if len(g) > 1 or g[0].dead]

@@ -61,3 +61,17 @@ def test_integrity_check_skipped_only_while_the_file_is_as_checked(tmp_path, emb
     db = index_dir / "index.db"
     os.utime(db, ns=(db.stat().st_atime_ns, db.stat().st_mtime_ns + 1))  # as any write would
     assert len(checks()) == 1
+
+
+def test_merge_plan_groups_are_bounded():
+    """A first build leaves one segment per transaction; merging them all into one would hold the
+    whole index's vectors in memory at once. Groups stay under MERGED_ROWS live rows."""
+    from codesift.index.vectors import MAX_SMALL_SEGMENTS, MERGED_ROWS, SegmentInfo, merge_plan
+
+    many = [SegmentInfo(i, 8192, 0) for i in range(1, 46)]
+    groups = merge_plan(many)
+    assert sorted(i for g in groups for i in g) == list(range(1, 46))
+    assert all(len(g) > 1 and 8192 * len(g) <= MERGED_ROWS for g in groups)
+    few = [SegmentInfo(i, 100, 0) for i in range(1, MAX_SMALL_SEGMENTS + 1)]
+    assert merge_plan(few) == []  # not yet too many
+    assert merge_plan([SegmentInfo(1, 10_000, 5_000), SegmentInfo(2, 200_000, 0)]) == [[1]]  # mostly dead: rewritten

@@ -35,16 +35,16 @@ class Table(nn.Module):
 
 
 def _varlen_attn():
-    """Flash attention over packed sequences: torch's public varlen API, else the aten op beneath it."""
-    try:
-        from torch.nn.attention.varlen import varlen_attn
-
-        return varlen_attn
-    except ImportError:
-        pass
+    """Flash attention over packed sequences: the aten op, else torch's public varlen API (whose
+    module imports torch._dynamo: seconds of a cold start, for a wrapper around the same op)."""
     flash = getattr(torch.ops.aten, "_flash_attention_forward", None)
     if flash is None:
-        return None
+        try:
+            from torch.nn.attention.varlen import varlen_attn
+
+            return varlen_attn
+        except ImportError:
+            return None
 
     def varlen(q, k, v, cu_q, cu_k, max_q, max_k, window_size=(-1, -1)):
         return flash(q, k, v, cu_q, cu_k, max_q, max_k, 0.0, False, False,

@@ -133,20 +133,25 @@ def _cosines_numpy(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
 
 def _usearch_available() -> bool:
     try:
-        import usearch.index  # noqa: F401
+        import usearch.compiled  # noqa: F401
     except ImportError:  # a dependency, but a broken or missing install should cost speed, not answers
         return False
     return True
 
 
 def _top_usearch(vectors: np.ndarray, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, cosines) of the n nearest int8 vectors [m, dim], by usearch's exact search."""
-    from usearch.index import MetricKind, search
+    """(positions, cosines) of the n nearest int8 vectors [m, dim], by usearch's exact search.
+
+    Its compiled module is called as `usearch.index.search(..., exact=True)` calls it: the Python
+    module `usearch.index` imports tqdm and urllib first, a tenth of a cold search's time."""
+    from usearch.compiled import MetricKind, MetricSignature, ScalarKind, exact_search
 
     q = quantize(query[None, :])
-    matches = search(np.ascontiguousarray(vectors), q, n, MetricKind.Cos, exact=True, threads=1)
-    keys = np.asarray(matches.keys, dtype=np.int64).reshape(-1)
-    dist = np.asarray(matches.distances, dtype=np.float32).reshape(-1)
+    keys, dist = exact_search(np.ascontiguousarray(vectors), q, metric_kind=MetricKind.Cos,
+                              metric_signature=MetricSignature.ArrayArraySize, metric_pointer=0, count=n,
+                              threads=1, dtype=ScalarKind.Unknown)[:2]
+    keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+    dist = np.asarray(dist, dtype=np.float32).reshape(-1)
     ok = keys >= 0
     return keys[ok], 1.0 - dist[ok]
 

@@ -14,6 +14,7 @@ query stays in float32 where numpy computes, and is quantised alike where usearc
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +28,13 @@ VECTORS_PER_CHUNK = 2  # text, head
 # int8 kernels (no graph: the same top candidates, found faster).
 NUMPY_MAX_VECTORS = 8_192
 BLOCK_ROWS = 16_384  # numpy scoring converts this many int8 rows to float32 at a time
-# Merge policy: after a run, segments below SMALL_SEGMENT_ROWS are merged once there are more than
-# MAX_SMALL_SEGMENTS of them, and any segment whose tombstones exceed MAX_DEAD_FRACTION of its rows
-# is rewritten. Both keep the work of a merge in proportion to what changed.
+# Merge policy: after a run, segments below SMALL_SEGMENT_ROWS are merged once more than
+# MAX_SMALL_SEGMENTS of them have about the same size, and any segment whose tombstones exceed
+# MAX_DEAD_FRACTION of its rows is rewritten. Both keep the work of a merge in proportion to what changed.
 SMALL_SEGMENT_ROWS = 65_536
 MAX_SMALL_SEGMENTS = 8
 MERGED_ROWS = 131_072  # the most live rows one merge writes (memory: rows x 2 x dim bytes)
+TIER_FACTOR = 8  # small segments are merged with others of about their size: within this factor
 MAX_DEAD_FRACTION = 0.25
 
 
@@ -205,15 +207,25 @@ class SegmentInfo:
     dead: int
 
 
+def size_tier(live_rows: int) -> int:
+    """Segments of about the same size share a tier (a factor of TIER_FACTOR apart at most)."""
+    return int(math.log(max(live_rows, 1), TIER_FACTOR))
+
+
 def merge_plan(segments: Sequence[SegmentInfo]) -> list[list[int]]:
     """Groups of segments to rewrite, each group into one new segment: every segment mostly dead,
-    and the small ones once they are too many. A group holds at most about MERGED_ROWS live rows,
-    so a merge's memory and the size of any segment stay bounded whatever the index's size (one
-    segment per group, as in Lucene's tiered merges). Empty when nothing needs merging."""
+    and the small segments of a size tier once that tier holds too many. Merging only segments of
+    a like size (as Lucene's tiered merges do) keeps an edit's tiny segments from pulling a first
+    build's segments into a rewrite; a group holds at most about MERGED_ROWS live rows, so a
+    merge's memory and any segment's size stay bounded. Empty when nothing needs merging."""
     chosen = [s for s in segments if s.rows and s.dead / s.rows > MAX_DEAD_FRACTION]
-    small = [s for s in segments if s.rows < SMALL_SEGMENT_ROWS and s not in chosen]
-    if len(small) > MAX_SMALL_SEGMENTS:
-        chosen += small
+    tiers: dict[int, list[SegmentInfo]] = {}
+    for s in segments:
+        if s.rows < SMALL_SEGMENT_ROWS and s not in chosen:
+            tiers.setdefault(size_tier(s.rows - s.dead), []).append(s)
+    for tier in tiers.values():
+        if len(tier) > MAX_SMALL_SEGMENTS:
+            chosen += tier
     groups: list[list[SegmentInfo]] = []
     rows = 0
     for s in sorted(chosen, key=lambda s: s.id):

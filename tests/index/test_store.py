@@ -75,6 +75,11 @@ def test_merge_plan_groups_are_bounded():
     few = [SegmentInfo(i, 100, 0) for i in range(1, MAX_SMALL_SEGMENTS + 1)]
     assert merge_plan(few) == []  # not yet too many
     assert merge_plan([SegmentInfo(1, 10_000, 5_000), SegmentInfo(2, 200_000, 0)]) == [[1]]  # mostly dead: rewritten
+    # a first build's segments and an edit's tiny one: the edit must not rewrite the build's vectors
+    build = [SegmentInfo(i, 8192 - 100 * i, 0) for i in range(1, MAX_SMALL_SEGMENTS + 1)]
+    assert merge_plan(build + [SegmentInfo(99, 12, 0)]) == []
+    edits = [SegmentInfo(100 + i, 10 + i, 0) for i in range(MAX_SMALL_SEGMENTS + 1)]
+    assert merge_plan(build + edits) == [[s.id for s in edits]]
 
 
 def test_usearch_and_numpy_rank_alike():

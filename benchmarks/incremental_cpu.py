@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Incremental `codesift index` after editing one file, on the CPU: wall time and bytes written.
+
+The index is built first with the real model's tokenizer and chunking but random vectors (an
+embedding of a whole tree on a small CPU takes long, and what an incremental run costs does not
+depend on the vectors already stored). Each round appends a function to one file and runs one
+cold `codesift index ROOT --device cpu` process, which embeds the edited file's chunks with the
+real model.
+
+  python benchmarks/incremental_cpu.py SRC [--rounds 5] [--work DIR]
+
+Prints one line per round and the median; writes its JSON log (benchmarks/_results.py).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import write_result  # noqa: E402
+from index_scale import run_index  # noqa: E402
+
+
+class RandomRunner:
+    """Stands in for the model in the first build: unit vectors, random."""
+
+    def __init__(self, dim: int):
+        self.dim, self.token_budget, self.max_seqs = dim, 65536, 8192
+        self.rng = np.random.default_rng(0)
+
+    def run(self, batches):
+        for b in batches:
+            v = self.rng.standard_normal((len(b.lengths), self.dim)).astype(np.float32)
+            yield b.keys, v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def build_with_random_vectors(root: Path, index_dir: Path) -> None:
+    import codesift.embed.scheduler as scheduler
+    from codesift.embed.embedder import Embedder
+    from codesift.index.indexer import index_tree
+
+    real = scheduler.make_runner
+    scheduler.make_runner = lambda backend, *a, **k: RandomRunner(backend.dim)
+    try:
+        index_tree(root, index_dir, embedder=Embedder.load("default", device="cpu"), rebuild=True)
+    finally:
+        scheduler.make_runner = real
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("src", type=Path)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "codesift-incremental")
+    args = ap.parse_args()
+    root, index_dir = args.work / "tree", args.work / "index"
+    shutil.rmtree(args.work, ignore_errors=True)
+    shutil.copytree(args.src, root, ignore=shutil.ignore_patterns(".codesift*", "__pycache__"))
+    build_with_random_vectors(root, index_dir)
+    targets = sorted(root.rglob("*.py"))
+    rounds = []
+    for i in range(args.rounds):
+        target = targets[(i + 1) * len(targets) // (args.rounds + 1)]
+        with open(target, "a", encoding="utf-8") as f:
+            f.write(f"\n\ndef incremental_benchmark_edit_{i}(value):\n    return value * {i + 2}\n")
+        r = run_index(root, index_dir, "cpu", "default", rebuild=False)
+        r["edited"] = str(target.relative_to(root))
+        rounds.append(r)
+        print(f"round {i}: {r['wall_s']} s, wrote {r.get('write_bytes')} B, embedded {r['embedded']}, "
+              f"timings {r['timings']}", flush=True)
+    walls = [r["wall_s"] for r in rounds]
+    out = {"src": str(args.src), "cpus": os.cpu_count(), "load_before": os.getloadavg(), "rounds": rounds,
+           "median_wall_s": round(statistics.median(walls), 3), "max_write_bytes": max(r.get("write_bytes", 0) for r in rounds)}
+    print(f"median {out['median_wall_s']} s, at most {out['max_write_bytes']:,} bytes written")
+    write_result("incremental_cpu", out)
+
+
+if __name__ == "__main__":
+    main()

@@ -169,9 +169,15 @@ def _serve(index_dir: str, conn) -> None:
     # Ctrl-C reaches the whole process group: the indexing process decides, and ends the pipe
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent()
+    parent = os.getppid()
     store = Store(Path(index_dir))
     try:
         while data := conn.recv_bytes():
+            if os.getppid() != parent:
+                # The run's process died (its index lock with it) and another run may have begun:
+                # write nothing more. A transaction already begun holds SQLite's write lock, so the
+                # next run's writes and its clean-up of unrecorded segment files come after it.
+                break
             t0 = time.perf_counter()
             try:
                 written = apply_batch(store, pickle.loads(data))

@@ -34,13 +34,21 @@ def missing_vectors(store: Store) -> int:
     return store.missing_vectors()
 
 
+# The CLI as a user runs it (small tree: transactions in a thread), and the library with the
+# transactions in a writer process of their own (as big runs do), killed the same way.
+WRITER_PROCESS_RUN = ("from codesift.index.indexer import index_tree; import sys; "
+                      "index_tree(sys.argv[1], workers=1, device='cpu', writer_process=True)")
+
+
 @pytest.mark.slow
-def test_killed_index_opens_and_next_run_completes(tmp_path, embedder):
+@pytest.mark.parametrize("how", ["cli", "writer_process"])
+def test_killed_index_opens_and_next_run_completes(tmp_path, embedder, how):
     repo = tmp_path / "big"
     make_big_repo(repo)
     db = repo / ".codesift" / "index.db"
-    proc = subprocess.Popen([sys.executable, "-m", "codesift.cli", "index", str(repo), "--workers", "1",
-                             "--device", "cpu", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    args = (["-m", "codesift.cli", "index", str(repo), "--workers", "1", "--device", "cpu", "-q"] if how == "cli"
+            else ["-c", WRITER_PROCESS_RUN, str(repo)])
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     committed = 0
     deadline = time.monotonic() + 120
     try:

@@ -23,7 +23,8 @@ alone (a CPU build of the whole stdlib index takes too long on a small machine).
   python benchmarks/agent_tokens.py --eval /tmp/evals/stdlib --subset email logging http \\
       --work /tmp/agent_tokens --max-tokens 2000 -k 10
 
-Each side's index is built (or brought up to date) in WORK by its own code. The last line printed is
+Each side's index is built (or brought up to date) by its own code: before in WORK, after in
+the corpus's .codesift (where the other benchmarks look for it). The last line printed is
 one JSON object; the log goes through benchmarks/_results.py.
 """
 from __future__ import annotations
@@ -215,7 +216,7 @@ def main() -> None:
     with open(eval_dir / "queries.jsonl", encoding="utf-8") as f:
         queries = [json.loads(line) for line in f][:args.n]
     old_code = checkout(args.before, args.work)
-    before_index, after_index = args.work / f"index-{old_code.name[5:]}", args.work / "index-after"
+    before_index, after_index = args.work / f"index-{old_code.name[5:]}", corpus / ".codesift"
     ensure_index(old_code, corpus, before_index)
     ensure_index(ROOT, corpus, after_index)
 

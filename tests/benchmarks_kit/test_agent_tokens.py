@@ -24,8 +24,8 @@ def test_agent_tokens_counts_the_whole_response(tmp_path, embedder):
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                           check=True).stdout.strip()
     work = tmp_path / "work"
-    for name in (f"index-{head[:12]}", "index-after"):
-        index_tree(corpus, work / name, embedder=embedder, workers=1)
+    for index_dir in (work / f"index-{head[:12]}", corpus / ".codesift"):
+        index_tree(corpus, index_dir, embedder=embedder, workers=1)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CODESIFT_RESULTS_DIR": str(tmp_path / "results")}
     proc = subprocess.run([sys.executable, "benchmarks/agent_tokens.py", "--eval", str(tmp_path / "eval"),
                            "--work", str(work), "--before", head, "--max-tokens", "300", "-k", "5"],

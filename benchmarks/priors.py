@@ -14,7 +14,7 @@ changes nothing. Held-out corpora are scored, never used to choose. Then the nam
 Tuning corpora: eval-kit sets (folder with corpus/.codesift and queries.jsonl) and the real
 packages of benchmarks/real_repos.py (their questions, their indexes in its cache).
 
-  python benchmarks/priors.py --eval /tmp/evals/stdlib /tmp/evals/sklearn --held-out /tmp/evals/sympy \\
+  python benchmarks/priors.py --eval stdlib=/tmp/evals/stdlib sklearn=/tmp/evals/sklearn --held-out /tmp/evals/sympy \\
       --repos requests immer starlette
 
 The last line printed is one JSON object; the log goes through benchmarks/_results.py.
@@ -142,9 +142,12 @@ class Corpus:
         return sum(key(a) == key(b) for a, b in zip(self.ranked(cfg), self.real(cfg)))
 
 
-def eval_corpus(folder: Path) -> Corpus:
+def eval_corpus(spec: str) -> Corpus:
+    """An eval-kit set given as FOLDER or NAME=FOLDER (its name in the log: NAME, else the folder's)."""
+    name, _, folder = spec.rpartition("=")
+    folder = Path(folder)
     targets = [json.loads(line) for line in open(folder / "queries.jsonl", encoding="utf-8")]
-    return Corpus(folder.name, folder / "corpus" / ".codesift", [(t["query"], [t]) for t in targets])
+    return Corpus(name or folder.name, folder / "corpus" / ".codesift", [(t["query"], [t]) for t in targets])
 
 
 def repo_corpus(name: str, cache: Path, device: str, model: str) -> Corpus:
@@ -164,8 +167,8 @@ def with_weight(cfg: SearchConfig, group: str, name: str, value: float) -> Searc
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--eval", type=Path, nargs="*", default=[], help="eval-kit sets to tune on")
-    ap.add_argument("--held-out", type=Path, nargs="*", default=[], help="eval-kit sets only scored")
+    ap.add_argument("--eval", nargs="*", default=[], help="eval-kit sets to tune on: FOLDER or NAME=FOLDER")
+    ap.add_argument("--held-out", nargs="*", default=[], help="eval-kit sets only scored: FOLDER or NAME=FOLDER")
     ap.add_argument("--repos", nargs="*", default=list(real_repos.PACKAGES), help="real packages to tune on")
     ap.add_argument("--cache", type=Path, default=real_repos.DEFAULT_CACHE)
     ap.add_argument("--device", default="auto")

@@ -47,6 +47,9 @@ TUNED_KINDS = ("module", "class")
 # default, so their weight is searched below 1 (at 1 a changelog entry that names a feature
 # outranks its code again: HISTORY.md first for "where are redirects handled" in requests).
 BELOW_ONE = ("changelog", "manifest", "generated")
+# Issue 15 #3's own example, kept as a constraint: a setting under which this query's first result
+# is of this role is not chosen, whatever its MRR.
+PROBES = {"requests": [("where are redirects handled", "changelog")]}
 
 
 class MemoSearcher(Searcher):
@@ -80,10 +83,11 @@ class Corpus:
     """One tuning corpus: its questions (query, acceptable targets) and, per query, the hybrid
     candidates before the priors, with what the priors and the folding need of each chunk."""
 
-    def __init__(self, name: str, index_dir: Path, questions: Sequence[tuple[str, list[dict]]]):
-        self.name, self.questions = name, list(questions)
+    def __init__(self, name: str, index_dir: Path, questions: Sequence[tuple[str, list[dict]]],
+                 probes: Sequence[tuple[str, str]] = ()):
+        self.name, self.questions, self.probes = name, list(questions), list(probes)
         self.searcher = MemoSearcher(index_dir, config=DEFAULT_CONFIG)
-        queries = [q for q, _ in self.questions]
+        queries = [q for q, _ in self.questions] + [q for q, _ in self.probes]
         self.qvecs = self.searcher.encode_queries(queries)
         cfg, n = DEFAULT_CONFIG, DEFAULT_CONFIG.candidates
         self.cands: list[tuple[np.ndarray, np.ndarray]] = []
@@ -96,7 +100,8 @@ class Corpus:
             self.cands.append((ids, np.fromiter(fused.values(), dtype=np.float64, count=len(fused))))
             rowids.update(fused)
         rows = self.searcher.store.chunks_by_rowid(rowids)
-        self.meta = {r: (c.path, c.start_line, c.end_line, c.symbol if c.part else None) for r, c in rows.items()}
+        self.meta = {r: (c.path, c.start_line, c.end_line, c.symbol if c.part else None, c.role)
+                     for r, c in rows.items()}
         self.kinds = sorted({c.kind for c in rows.values()})
         kind_ix = {k: i for i, k in enumerate(self.kinds)}
         role_ix = {r: i for i, r in enumerate(ROLES)}
@@ -106,7 +111,8 @@ class Corpus:
                     for ids, _ in self.cands]
 
     def ranked(self, cfg: SearchConfig) -> list[list[dict]]:
-        """Each query's top K as Searcher._search would return them under `cfg`'s priors."""
+        """Each query's top K (the questions', then the probes') as Searcher._search would return
+        them under `cfg`'s priors."""
         kinds = dict(cfg.kind_weights)
         roles = dict(cfg.role_weights)
         kw = np.array([kinds.get(k, 1.0) for k in self.kinds])
@@ -120,16 +126,21 @@ class Corpus:
             order = np.lexsort((ids_k, -weighted))
             results, seen = [], set()
             for r in ids_k[order]:
-                path, start, end, split_symbol = self.meta[int(r)]
+                path, start, end, split_symbol, role = self.meta[int(r)]
                 if split_symbol:
                     if (path, split_symbol) in seen:
                         continue
                     seen.add((path, split_symbol))
-                results.append({"path": path, "start_line": start, "end_line": end})
+                results.append({"path": path, "start_line": start, "end_line": end, "role": role})
                 if len(results) == K:
                     break
             out.append(results)
         return out
+
+    def probes_hold(self, ranked: list[list[dict]]) -> bool:
+        """No probe query has a result of its forbidden role first."""
+        tops = ranked[len(self.questions):]
+        return not any(top and top[0]["role"] == role for top, (_, role) in zip(tops, self.probes))
 
     def mrr(self, ranked: list[list[dict]]) -> float:
         return sum(1 / r for r in (real_repos.first_answer(res, t) for res, (_, t) in zip(ranked, self.questions))
@@ -156,7 +167,8 @@ def eval_corpus(spec: str) -> Corpus:
 
 def repo_corpus(name: str, cache: Path, device: str, model: str) -> Corpus:
     _, index_dir = real_repos.prepare(real_repos.PACKAGES[name], cache, device, model)
-    return Corpus(name, index_dir, [(q["query"], q["targets"]) for q in real_repos.load_questions(name)])
+    return Corpus(name, index_dir, [(q["query"], q["targets"]) for q in real_repos.load_questions(name)],
+                  PROBES.get(name, ()))
 
 
 def with_weight(cfg: SearchConfig, group: str, name: str, value: float) -> SearchConfig:
@@ -185,26 +197,38 @@ def main() -> None:
     held = [eval_corpus(f) for f in args.held_out]
     print(f"candidates read in {time.perf_counter() - t0:.1f} s", flush=True)
 
-    def objective(cfg: SearchConfig) -> tuple[float, dict]:
-        per = {c.name: c.mrr(c.ranked(cfg)) for c in tuning}
-        return sum(per.values()) / len(per), per
+    def objective(cfg: SearchConfig) -> tuple[float | None, dict]:
+        """Mean hybrid MRR@10 over the tuning corpora; None when a probe fails under `cfg`."""
+        per, ok = {}, True
+        for c in tuning:
+            ranked = c.ranked(cfg)
+            per[c.name] = c.mrr(ranked)
+            ok = ok and c.probes_hold(ranked)
+        return (sum(per.values()) / len(per) if ok else None), per
 
     cfg = DEFAULT_CONFIG
     best, _ = objective(cfg)
+    if best is None:
+        raise SystemExit("a probe fails under the shipped weights: nothing to start from")
     steps = []
     params = [("role", r) for r in TUNED_ROLES] + [("kind", k) for k in TUNED_KINDS]
     for sweep in range(1, 5):
         changed = False
         for group, name in params:
-            curve = {}
+            curve, failing = {}, []
             for value in (v for v in WEIGHT_VALUES if not (name in BELOW_ONE and v >= 1.0)):
-                curve[value] = objective(with_weight(cfg, group, name, value))[0]
+                score = objective(with_weight(cfg, group, name, value))[0]
+                if score is None:
+                    failing.append(value)
+                else:
+                    curve[value] = score
             value, score = max(curve.items(), key=lambda kv: (kv[1], kv[0]))  # ties: the mildest weight
             if score > best + 1e-9:
                 cfg, best, changed = with_weight(cfg, group, name, value), score, True
             current = dict(cfg.role_weights if group == "role" else cfg.kind_weights).get(name, 1.0)
             steps.append({"sweep": sweep, "weight": f"{group}:{name}", "chosen": current,
-                          "objective": round(best, 4), "curve": {str(v): round(s, 4) for v, s in curve.items()}})
+                          "objective": round(best, 4), "curve": {str(v): round(s, 4) for v, s in curve.items()},
+                          "probe_fails_at": failing})
             print(f"sweep {sweep} {group}:{name:10} -> {current}  mean hybrid MRR@10 {best:.4f}", flush=True)
         if not changed:
             break
@@ -234,6 +258,9 @@ def main() -> None:
                            "kind_weights": dict(DEFAULT_CONFIG.kind_weights)},
               "objective": "mean over the tuning corpora of hybrid MRR@10",
               "replay_matches_searcher": checks, "steps": steps, "mrr@10": table,
+              "probes": {name: [list(p) for p in probes] for name, probes in PROBES.items()},
+              "probes_hold": {label: all(c.probes_hold(c.ranked(named_cfg)) for c in tuning)
+                              for label, named_cfg in named.items()},
               "seconds": round(time.perf_counter() - t0, 1)}
     print(json.dumps({k: v for k, v in result.items() if k != "steps"}))
     write_result("priors", result)

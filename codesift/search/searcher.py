@@ -39,17 +39,20 @@ class SearchConfig:
     identifier_weights: tuple[float, float] | None = (0.8, 0.2)
     one_part_per_symbol: bool = True
     # Definitions answer questions better than the glue around them: code outside any function
-    # ("module") and bare class headers rank a little lower. Applied to scores normalised to [0, 1].
-    kind_weights: tuple[tuple[str, float], ...] = (("module", 0.8), ("class", 0.8))
+    # ("module") and bare class headers rank lower. Applied to scores normalised to [0, 1]. Chosen
+    # with the role weights below by benchmarks/priors.py.
+    kind_weights: tuple[tuple[str, float], ...] = (("module", 0.5), ("class", 0.7))
     # Taken from each retriever before fusion. Deep lists matter with min-max fusion: the floor of
     # each list is then near the corpus's background score rather than an arbitrary 100th place,
     # and a chunk just past a shallow cut no longer counts as absent (measured: 100 -> 1000 gave
     # +0.011 / +0.010 / +0.010 hybrid MRR@10 on stdlib / sklearn / held-out sympy).
     candidates: int = 1000
-    # What a file is for (walk/roles.py) as a prior: build output, lock files, manifests and
-    # changelogs crowd source out of results for words they share with it. Mild and not tuned on
-    # the eval sets yet. Multiplies scores normalised to [0, 1], as kind_weights do.
-    role_weights: tuple[tuple[str, float], ...] = (("test", 0.9), ("changelog", 0.7), ("manifest", 0.7),
+    # What a file is for (walk/roles.py) as a prior: tests, build output, manifests and changelogs
+    # crowd source out of results for words they share with it; docs are not held back. Chosen on
+    # the tuning corpora (eval sets and real packages) by benchmarks/priors.py, with changelogs,
+    # manifests and generated files kept below source; bundles and lock files are left out by
+    # default (skipped_roles), so theirs is untuned. Multiplies scores normalised to [0, 1].
+    role_weights: tuple[tuple[str, float], ...] = (("test", 0.6), ("changelog", 0.8), ("manifest", 0.8),
                                                    ("generated", 0.5), ("bundle", 0.5), ("lock", 0.5))
     # Roles left out of results unless the search asks for them (include_generated) or names paths.
     skipped_roles: tuple[str, ...] = SKIPPED_BY_DEFAULT

@@ -37,8 +37,12 @@ SymbolName = Annotated[str, Field(description="A symbol name: qualified like `Ht
 
 
 def _call(method: Callable[..., dict], **kwargs: Any) -> CallToolResult:
-    """Run a Workspace method; its dict goes back as structured content and as compact JSON text
-    (the SDK's default text is indented, which costs an agent tokens for nothing)."""
+    """Run a Workspace method; its dict goes back once, as compact JSON text (the SDK's default
+    text is indented, which costs an agent tokens for nothing).
+
+    Not also as structured content: the SDK sends structured content only for a tool that
+    declares an output schema (and then the spec asks for the same JSON as text beside it, so a
+    client reads it twice); these tools declare none, and clients hand an agent the text."""
     try:
         result = method(**kwargs)
         if isinstance(result, str):  # a compact text rendering (search): the text is the whole response
@@ -48,7 +52,7 @@ def _call(method: Callable[..., dict], **kwargs: Any) -> CallToolResult:
     except sqlite3.Error as e:  # e.g. locked for longer than the timeout by another process
         raise ToolError(f"the index could not be read ({e}); try again, or check `codesift status`") from e
     text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result)
+    return CallToolResult(content=[TextContent(type="text", text=text)])
 
 
 def build_server(ws: Workspace) -> MCPServer:

@@ -21,13 +21,14 @@ pytestmark = pytest.mark.slow
 
 PACKAGE = "email"
 # Measured on Python 3.11.7 (its email package: 29 files, 741 chunks, 119 queries with the
-# generator's defaults), CPU, fp32, at commit ecf9766:
-#   shipped ranking, hybrid          MRR@10 0.4804  (recall@1 0.353, recall@10 0.748)
-#   shipped ranking, bm25 alone      MRR@10 0.3925
-#   first-version ranking, hybrid    MRR@10 0.4154  (FIRST_VERSION below)
+# generator's defaults), CPU, fp32, at commit a8ac728 (ranking priors chosen by benchmarks/priors.py):
+#   shipped ranking, hybrid          MRR@10 0.4823  (recall@1 0.353, recall@10 0.748)
+#   shipped ranking, bm25 alone      MRR@10 0.4040
+#   first-version ranking, hybrid    MRR@10 0.4157  (FIRST_VERSION below)
+# (at commit ecf9766, before those priors: 0.4804, 0.3925 and 0.4154)
 # Another Python's email package is another eval set: if the floor then misses, measure again there
 # and note the version here. A change that raises quality should raise MEASURED_MRR with it.
-MEASURED_MRR = 0.4804
+MEASURED_MRR = 0.4823
 MARGIN = 0.03
 FLOOR = round(MEASURED_MRR - MARGIN, 4)
 K = 10

@@ -2,6 +2,7 @@
 the official SDK's stdio client (and once over HTTP on 127.0.0.1)."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -46,9 +47,8 @@ class Client:
         return self.portal.call(self.session.call_tool, tool, arguments)
 
     def ok(self, tool: str, **arguments) -> dict:
-        result = self.call(tool, **arguments)
-        assert not result.is_error, result.content[0].text
-        return result.structured_content
+        """The JSON object a tool answers with, read from its one text block."""
+        return json.loads(self.text(tool, **arguments))
 
     def text(self, tool: str, **arguments) -> str:
         """The response as the agent reads it: its one text block."""
@@ -58,7 +58,7 @@ class Client:
 
     def error(self, tool: str, **arguments) -> str:
         result = self.call(tool, **arguments)
-        assert result.is_error, result.structured_content
+        assert result.is_error, result.content
         return result.content[0].text
 
 
@@ -108,6 +108,22 @@ def test_status_reports_the_index(server, repo):
     assert status["job"]["state"] == "idle" and status["model"]
 
 
+@pytest.mark.parametrize("tool, arguments", [
+    ("status", {}), ("search", {"query": "start the http server", "format": "json"}), ("lookup", {"name": "start"}),
+    ("explore", {}), ("refs", {"symbol": "HttpServer.stop"}), ("get_symbol", {"target": "HttpServer"}),
+    ("read_lines", {"path": "src/server.py", "end_line": 3}), ("similar", {"target": "src/server.py:16"})])
+def test_json_answers_are_sent_once(server, tool, arguments):
+    """The object goes to the client once, as compact JSON text: no structured copy of it beside
+    (the tools declare no output schema, so the copy would only double what a client forwards)."""
+    result = server.call(tool, **arguments)
+    assert not result.is_error, result.content
+    assert result.structured_content is None and len(result.content) == 1
+    text = result.content[0].text
+    doc = json.loads(text)
+    assert isinstance(doc, dict) and text == json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    assert "structuredContent" not in result.model_dump_json(by_alias=True, exclude_none=True)
+
+
 @pytest.mark.parametrize("budget", [100, 150, 300, 600, 1500, 100_000])
 def test_the_budget_covers_the_whole_response(server, budget):
     """Issue 15 #6: max_tokens bounds everything the agent reads (3 characters a token), not only content."""
@@ -120,7 +136,7 @@ def test_the_budget_covers_the_whole_response(server, budget):
     assert [int(h[1:h.index("]")]) for h in heads if h[1].isdigit()] == list(range(1, len(heads) + 1 - (
         "[no content]: the budget" in text)))
     as_json = server.call("search", query=query, k=8, max_tokens=budget, format="json")
-    doc = as_json.structured_content
+    doc = json.loads(as_json.content[0].text)
     assert response_tokens(as_json.content[0].text) <= budget
     results = doc["results"]
     assert len(results) + doc.get("omitted", 0) == 8  # every result sent, or counted as left out
@@ -243,7 +259,7 @@ def test_http_transport_on_localhost(repo, tmp_path):
                 async with streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (read, write):
                     async with ClientSession(read, write) as session:
                         await session.initialize()
-                        return (await session.call_tool("lookup", {"name": "load_config"})).structured_content
+                        return json.loads((await session.call_tool("lookup", {"name": "load_config"})).content[0].text)
 
             with start_blocking_portal() as portal:
                 assert portal.call(lookup)["results"][0]["path"] == "src/config.py"

@@ -165,7 +165,8 @@ _JS_CLASSES = frozenset({"class"})
 
 
 def js_variable(node: Node) -> Definition | None:
-    """`const f = (x) => ...`, `let g = function () {}`, `const C = class {}`: one declarator only."""
+    """`const f = (x) => ...`, `let g = function () {}`, `const C = class {}`, `const o = { m() {} }`:
+    one declarator only."""
     declarators = [c for c in node.named_children if c.type == "variable_declarator"]
     if len(declarators) != 1:
         return None
@@ -176,6 +177,10 @@ def js_variable(node: Node) -> Definition | None:
         return Definition(Role.FUNCTION, text(name), node, value.child_by_field_name("body"))
     if value.type in _JS_CLASSES:
         return Definition(Role.CLASS, text(name), node, value.child_by_field_name("body"))
+    if value.type == "object" and any(c.type == "method_definition" for c in value.named_children):
+        # `const objectTraps = { get(state, prop) {...}, set(...) {...} }`: an object of methods
+        # reads as a class does (a name to look up, its methods inside)
+        return Definition(Role.CLASS, text(name), node, value)
     return None
 
 

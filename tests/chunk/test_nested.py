@@ -44,3 +44,19 @@ def test_definitions_nested_in_a_long_function_are_chunks(path, text, outer, nes
 def test_definitions_in_a_short_function_stay_inside():
     (chunk,) = chunk_file("a.js", SHORT).chunks
     assert chunk.symbol == "small" and "function helper()" in chunk.content
+
+
+OBJECT_TRAPS = ("export const objectTraps: ProxyHandler<ProxyState> = {\n"
+                "  get(state, prop) {\n    return latest(state)[prop]\n  },\n"
+                "  has(state, prop) {\n    return prop in latest(state)\n  }\n}\n"
+                "const plain = { a: 1, b: 2 }\n")
+
+
+@pytest.mark.parametrize("path", ["src/core/proxy.ts", "src/core/proxy.js"])
+def test_object_of_methods_is_a_symbol_with_its_methods(path):
+    """Issue 15 #2, immer's `objectTraps`: a const object literal of methods is looked up by its
+    name, and each method by `objectTraps.method`; a plain data object stays module text."""
+    text = OBJECT_TRAPS if path.endswith(".ts") else OBJECT_TRAPS.replace(": ProxyHandler<ProxyState>", "")
+    symbols = {c.symbol for c in chunk_file(path, text, "typescript" if path.endswith(".ts") else "javascript").chunks}
+    assert {"objectTraps", "objectTraps.get", "objectTraps.has"} <= symbols
+    assert "plain" not in symbols

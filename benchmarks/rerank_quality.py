@@ -153,8 +153,9 @@ def latency(args) -> None:
         for i in range(args.runs):
             q = query_set[i % len(query_set)]
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "codesift.cli", "search", q, "-k", str(K), *extra],
-                           cwd=args.root, env=env, check=True, capture_output=True)
+            # not run from inside the root: `python -m` would import its files (a stdlib copy) first
+            subprocess.run([sys.executable, "-m", "codesift.cli", "search", q, "-k", str(K), "--index-dir",
+                            str(args.root / ".codesift"), *extra], env=env, check=True, capture_output=True)
             times.append(time.perf_counter() - t0)
         result["settings"][setting] = {"median_s": round(statistics.median(times), 3), "min_s": round(min(times), 3),
                                        "max_s": round(max(times), 3), "times_s": [round(t, 3) for t in times]}

@@ -39,7 +39,7 @@ from _results import write_result
 
 K = 10
 DEPTHS = (10, 20, 30)
-WEIGHTS = (1.0, 0.8, 0.6, 0.4)
+WEIGHTS = (1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1)
 
 
 def _passages() -> dict:
@@ -135,7 +135,8 @@ def evaluate(args) -> None:
                     for weight in WEIGHTS:
                         res = {t["query"]: _ranked(lst, sc, depth, weight)
                                for t, lst, sc in zip(targets, lists, z[key])}
-                        row[f"rerank {fmt} top{depth} w{weight}"] = score(targets, res, k=K)[f"mrr@{K}"]
+                        row[f"rerank {fmt} {meta['max_tokens']} tokens top{depth} w{weight}"] = \
+                            score(targets, res, k=K)[f"mrr@{K}"]
     for name, row in table["sets"].items():
         print(name, json.dumps(row, indent=1))
     write_result("rerank_quality", table)

@@ -16,8 +16,8 @@ from codesift.index.document import embed_text
 from codesift.search.searcher import SearchResult
 
 # What the cross-encoder reads of a chunk: the text the embedding model reads (path, name and
-# context header, identifiers spelled as words), which a model trained on prose reads better than
-# raw code (measured against the raw content: benchmarks/rerank_quality.py, RESULTS.md).
+# context header, identifiers spelled as words), which the MS MARCO model, trained on web prose,
+# ranked better than the raw content on every eval set (benchmarks/rerank_quality.py, RESULTS.md).
 passage_text: Callable = embed_text
 
 

@@ -58,9 +58,11 @@ class SearchConfig:
     head_vectors: bool = True
     # The second stage (search/rerank.py), when a search asks for it: how many fused candidates the
     # cross-encoder reads (at least k), and the weight of its score against the fused one (1: its
-    # order alone).
+    # order alone). Chosen on stdlib and sklearn: the MS MARCO cross-encoder's order alone ranked
+    # these code searches worse than the first stage; a light weight gains a little on all three
+    # sets (benchmarks/rerank_quality.py, RESULTS.md).
     rerank_depth: int = 20
-    rerank_weight: float = 1.0
+    rerank_weight: float = 0.3
     # Tokens of a (query, chunk) pair the cross-encoder reads: its cost grows with them, and a
     # chunk's head and first lines say most of what it does.
     rerank_max_tokens: int = 256

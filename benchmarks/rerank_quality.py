@@ -166,15 +166,13 @@ def latency(args) -> None:
 
 def check(args) -> None:
     """The shipped path (Searcher.search with rerank) against `evaluate`'s re-ordering of the dump."""
-    from dataclasses import replace
-
     from codesift.search.searcher import DEFAULT_CONFIG, Searcher
 
     data = _load(args.candidates)
     s = data["sets"][args.eval_dir.name]
     z = np.load(args.scores)
     cfg = DEFAULT_CONFIG
-    searcher = Searcher(args.eval_dir / "corpus" / ".codesift", config=replace(cfg), reranker=str(args.reranker))
+    searcher = Searcher(args.eval_dir / "corpus" / ".codesift", config=cfg, reranker=str(args.reranker))
     same = 0
     for t, lst, sc in list(zip(s["targets"], s["lists"], z[f"{args.eval_dir.name}/embed_text"]))[:args.n]:
         got = [r.chunk.rowid for r in searcher.search(t["query"], k=K, rerank=True)]

@@ -435,11 +435,11 @@ def _raise_terminated(signum, frame) -> None:
     raise _Terminated()
 
 
-def _open_searcher(index_dir: Path | None, model: str | None):
+def _open_searcher(index_dir: Path | None, model: str | None, reranker: str | None = None):
     from codesift.index.store import locate_index
     from codesift.search.searcher import Searcher
 
-    return Searcher(locate_index(index_dir), model=model)
+    return Searcher(locate_index(index_dir), model=model, reranker=reranker)
 
 
 def _print_human(results, query: str) -> None:
@@ -476,18 +476,26 @@ def _print_human(results, query: str) -> None:
 @click.option("--jsonl", is_flag=True, help="Read one query per line from stdin; write one JSON object per line.")
 @click.option("--max-tokens", type=click.IntRange(0), default=None,
               help="Include result content inline, whole chunks first, within this many tokens in all.")
+@click.option("--rerank/--no-rerank", default=False, envvar="CODESIFT_RERANK", show_default=True,
+              help="Re-order the best candidates with a cross-encoder (a second stage: better order, slower on "
+                   "a CPU; see --rerank-model). [env: CODESIFT_RERANK]")
+@click.option("--rerank-model", default=None, envvar="CODESIFT_RERANK_MODEL",
+              help="The cross-encoder for --rerank: a folder (tokenizer.json and model.safetensors or "
+                   "model.onnx) or a name found offline; default cross-encoder/ms-marco-MiniLM-L-12-v2. "
+                   "[env: CODESIFT_RERANK_MODEL]")
 @INDEX_DIR_OPTION
 @click.option("--model", "-m", default=None, envvar="CODESIFT_MODEL",
               help="Query model; default: the model the index was built with. [env: CODESIFT_MODEL]")
 def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], exclude_paths: tuple[str, ...],
            languages: tuple[str, ...], include_generated: bool,
-           as_json: bool, jsonl: bool, max_tokens: int | None, index_dir: Path | None, model: str | None) -> None:
+           as_json: bool, jsonl: bool, max_tokens: int | None, rerank: bool, rerank_model: str | None,
+           index_dir: Path | None, model: str | None) -> None:
     """Search the index for QUERY: words, a question, or an identifier."""
     if jsonl == (query is not None):
         raise click.UsageError("give a QUERY, or --jsonl with queries on stdin (not both)")
     from codesift.search.views import freshness_line, freshness_note, index_note, search_response
 
-    searcher = _open_searcher(index_dir, model)
+    searcher = _open_searcher(index_dir, model, rerank_model)
     freshness = searcher.freshness()
 
     def fresh(results) -> str | None:
@@ -497,7 +505,7 @@ def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], ex
     if note:
         click.echo(f"note: {note}", err=True)
     filters = {"path_glob": path_globs or None, "languages": languages or None, "exclude_paths": exclude_paths or None,
-               "include_generated": include_generated}
+               "include_generated": include_generated, "rerank": rerank}
     if jsonl:
         _search_lines(searcher, sys.stdin.buffer, mode, k, filters, max_tokens, fresh, freshness)
         return
@@ -514,7 +522,7 @@ def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], ex
         click.echo(f"note: {stale}", err=True)
     click.echo(freshness_line(freshness), err=True)
     if not results:
-        no_match(f"no results for {query!r}" + (" with these filters" if any(filters.values()) else ""))
+        no_match(f"no results for {query!r}" + (" with these filters" if any(v for f, v in filters.items() if f != "rerank") else ""))
 
 
 @cli.command()

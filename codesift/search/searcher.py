@@ -59,6 +59,16 @@ class SearchConfig:
     # A chunk's dense score is the better of its text vector and its head vector (path, name,
     # signature; see index/document.py); False uses the text vector alone.
     head_vectors: bool = True
+    # The second stage (search/rerank.py), when a search asks for it: how many fused candidates the
+    # cross-encoder reads (at least k), and the weight of its score against the fused one (1: its
+    # order alone). Chosen on stdlib and sklearn: the MS MARCO cross-encoder's order alone ranked
+    # these code searches worse than the first stage; a light weight gains a little on all three
+    # sets (benchmarks/rerank_quality.py, RESULTS.md).
+    rerank_depth: int = 20
+    rerank_weight: float = 0.3
+    # Tokens of a (query, chunk) pair the cross-encoder reads: its cost grows with them, and a
+    # chunk's head and first lines say most of what it does.
+    rerank_max_tokens: int = 256
 
 
 DEFAULT_CONFIG = SearchConfig()
@@ -131,8 +141,12 @@ def one_part_per_symbol(results: list[SearchResult], k: int) -> list[SearchResul
 
 
 class Searcher:
-    def __init__(self, index_dir: Path, model: str | None = None, config: SearchConfig = DEFAULT_CONFIG):
+    def __init__(self, index_dir: Path, model: str | None = None, config: SearchConfig = DEFAULT_CONFIG,
+                 reranker: str | None = None):
+        """`reranker`: the cross-encoder a search with `rerank=True` loads (a folder or name, see
+        embed/cross_encoder.py); default $CODESIFT_RERANK_MODEL, else the default reranker."""
         self.config = config
+        self.reranker_spec = reranker
         self.store = Store(index_dir, readonly=True)
         meta = self.store.meta()
         if not meta.get("model_sha256"):
@@ -141,6 +155,7 @@ class Searcher:
         self.model_spec = model
         self.dim = int(meta["dim"])
         self._encoder = None
+        self._cross_encoder = None
         self._segments: dict = {}  # segment id -> Segment (memory-mapped; files never change)
 
     @property
@@ -170,6 +185,15 @@ class Searcher:
                 raise ModelMismatchError(f"model {files.name} has dimension {files.dim}, the index {self.dim}")
             self._encoder = QueryEncoder(files)
         return self._encoder
+
+    def cross_encoder(self):
+        """The second stage's model, loaded on first use (numpy on the CPU)."""
+        if self._cross_encoder is None:
+            from codesift.embed.cross_encoder import CrossEncoder
+
+            spec = self.reranker_spec or os.environ.get("CODESIFT_RERANK_MODEL") or "default"
+            self._cross_encoder = CrossEncoder.load(spec, max_tokens=self.config.rerank_max_tokens)
+        return self._cross_encoder
 
     def segments(self) -> list:
         """The committed vector segments, tombstones applied; files already open are reused (a
@@ -240,11 +264,13 @@ class Searcher:
     # --- search -----------------------------------------------------------------------
     def search(self, query: str, mode: str = "hybrid", k: int = 10, path_glob: str | Sequence[str] | None = None,
                languages: Sequence[str] | None = None, qvec: np.ndarray | None = None,
-               exclude_paths: Sequence[str] | None = None, include_generated: bool = False) -> list[SearchResult]:
+               exclude_paths: Sequence[str] | None = None, include_generated: bool = False,
+               rerank: bool = False) -> list[SearchResult]:
         """The k best chunks for `query`, one per split symbol. `path_glob` (one glob or several: any
         may match), `languages` and `exclude_paths` (globs) narrow the files searched. Lock files
         and bundles (config.skipped_roles) are left out unless `include_generated` or a `path_glob`
-        is given (a path asked for by name is searched whatever its role)."""
+        is given (a path asked for by name is searched whatever its role). `rerank`: the first
+        stage's best max(k, config.rerank_depth) re-ordered by the cross-encoder (search/rerank.py)."""
         if mode not in MODES:
             raise CodesiftError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if not query.strip():
@@ -252,10 +278,16 @@ class Searcher:
         check_text(query)
         if mode != "bm25" and qvec is None:
             qvec = self.encode_queries([query])[0]
+        depth = max(k, self.config.rerank_depth) if rerank else k
         with self.store.snapshot():  # every read below sees one committed state
             skipped = () if include_generated or path_glob else self.config.skipped_roles
-            return self._search(query, mode, k, self.allowed_rowids(path_glob, languages, exclude_paths), qvec,
-                                skipped)
+            results = self._search(query, mode, depth, self.allowed_rowids(path_glob, languages, exclude_paths),
+                                   qvec, skipped)
+        if rerank:
+            from codesift.search.rerank import rerank as second_stage
+
+            results = second_stage(query, results, self.cross_encoder(), depth, self.config.rerank_weight)[:k]
+        return results
 
     def _search(self, query: str, mode: str, k: int, allowed: set[int] | None,
                 qvec: np.ndarray | None, skipped_roles: Sequence[str] = ()) -> list[SearchResult]:
@@ -378,8 +410,12 @@ class Searcher:
 
     def search_many(self, queries: Sequence[str], mode: str = "hybrid", k: int = 10, **filters
                     ) -> list[list[SearchResult]]:
+        """`search` for each query, their vectors encoded together; `filters` (and `rerank`) as there."""
         qvecs = self.encode_queries(queries) if mode != "bm25" and queries else [None] * len(queries)
         return [self.search(q, mode, k, qvec=v, **filters) for q, v in zip(queries, qvecs)]
 
     def close(self) -> None:
+        if self._cross_encoder is not None:
+            self._cross_encoder.close()
+            self._cross_encoder = None
         self.store.close()

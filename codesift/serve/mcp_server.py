@@ -99,6 +99,9 @@ def build_server(ws: Workspace) -> MCPServer:
         include_generated: Annotated[bool, Field(
             description="Also search lock files and bundled or minified output (left out by default; a "
                         "path filter includes them).")] = False,
+        rerank: Annotated[bool, Field(
+            description="Re-order the best candidates with a cross-encoder that reads the query and each "
+                        "candidate together: a better order, and seconds slower on a CPU.")] = False,
     ) -> CallToolResult:
         """Search the index. Each result: its ref (for get_chunk, or get_chunk with whole=true for a split
         function), path and lines, symbol or heading, kind, the file's role when not plain source (test, docs,
@@ -106,7 +109,7 @@ def build_server(ws: Workspace) -> MCPServer:
         lasts, then how fresh the index is (when indexed, how many files changed since). The budget covers
         the whole response, not only the content."""
         return _call(ws.search, query=query, mode=mode, k=k, path=path, language=language, max_tokens=max_tokens,
-                     format=format, include_generated=include_generated)
+                     format=format, include_generated=include_generated, rerank=rerank)
 
     @server.tool(annotations=READ_ONLY)
     def get_chunk(

@@ -128,7 +128,7 @@ class Workspace:
 
     def search(self, query: str, mode: str = "hybrid", k: int = 10, path: str | None = None,
                language: str | None = None, max_tokens: int = 2000, format: str = "text",
-               include_generated: bool = False) -> str | dict:
+               include_generated: bool = False, rerank: bool = False) -> str | dict:
         """Results fitted so that the whole response (text, or the JSON as sent) is within
         `max_tokens` as an agent counts them (budget.response_tokens)."""
         if not query.strip():
@@ -137,7 +137,8 @@ class Workspace:
             raise CodesiftError("the path glob contains a NUL byte")
         searcher = self.searcher()
         results = searcher.search(query, mode=mode, k=k, path_glob=path or None,
-                                  languages=[language] if language else None, include_generated=include_generated)
+                                  languages=[language] if language else None, include_generated=include_generated,
+                                  rerank=rerank)
         note, fresh = result_notes(searcher, results), searcher.freshness()
         if format == "text":
             return fit_response(results, max_tokens,

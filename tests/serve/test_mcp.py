@@ -96,7 +96,7 @@ def test_tools_are_described_with_schemas(server):
     search = tools["search"].input_schema
     assert search["required"] == ["query"]
     assert set(search["properties"]) == {"query", "mode", "k", "path", "language", "max_tokens", "format",
-                                         "include_generated"}
+                                         "include_generated", "rerank"}
     assert search["properties"]["mode"]["enum"] == ["hybrid", "bm25", "semantic"]
     assert tools["search"].annotations.read_only_hint is True
 

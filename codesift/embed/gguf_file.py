@@ -312,12 +312,10 @@ class GGUFFile:
             "hidden_act": "gelu",
             "pad_token_id": int(self.metadata.get("tokenizer.ggml.padding_token_id", 0)),
         })
-        if arch == "nomic-bert":  # NomicBERT's own config names, as its config.json has them
-            cfg.update({"n_embd": hidden, "n_layer": cfg["num_hidden_layers"], "n_head": cfg["num_attention_heads"],
-                        "n_inner": cfg["intermediate_size"], "layer_norm_epsilon": cfg["layer_norm_eps"],
-                        "n_positions": int(self._meta("context_length", 2048)),
-                        "rotary_emb_base": float(self._meta("rope.freq_base", 1000.0)),
-                        "activation_function": "swiglu", "rotary_emb_fraction": 1.0})
+        if arch == "nomic-bert":  # SwiGLU and rotary positions (llama.cpp's NEOX layout, the whole head)
+            theta = float(self._meta("rope.freq_base", 1000.0))
+            cfg.update({"hidden_act": "silu", "rope_parameters": {"rope_theta": theta, "rope_type": "default"},
+                        "max_position_embeddings": int(self._meta("context_length", 2048))})
         return cfg
 
     @property

@@ -49,6 +49,9 @@ ONNX_WEIGHTS = "model.onnx"
 
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len", "lasttoken")
 
+# config.json keys for the width of a model's token states: `hidden_size`, then other families' names.
+WIDTH_KEYS = ("hidden_size", "d_model", "n_embd", "dim")
+
 # `config_sentence_transformers.json` prompt names, as models name them, for queries and for documents.
 QUERY_PROMPT_NAMES = ("query", "search_query", "retrieval.query", "Query")
 DOCUMENT_PROMPT_NAMES = ("document", "passage", "search_document", "retrieval.passage", "corpus", "doc",
@@ -87,8 +90,25 @@ class ModelFiles:
 
     @property
     def hidden_size(self) -> int:
-        """The width of the model's token states (and of its pooled vectors before any truncation)."""
-        return int(self.config["hidden_size"])
+        """The width of the model's token states (and of its pooled vectors before any truncation).
+        `config.json` names it `hidden_size`; families we do not run (listed, not loaded) may use
+        another name, tried after it."""
+        for key in WIDTH_KEYS:
+            value = self.config.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        raise ModelLoadError(f"{self.root / 'config.json'}: no hidden_size; not a model folder codesift can run")
+
+    @property
+    def supported(self) -> bool:
+        """Whether we run this model's architecture (see `codesift.embed.models`)."""
+        from codesift.embed.models import architecture_for
+
+        try:
+            architecture_for(self.config)
+        except CodesiftError:
+            return False
+        return True
 
     @property
     def dim(self) -> int:
@@ -193,8 +213,9 @@ def package_dir(module: str, sub: str) -> Path | None:
     return None
 
 
-def _hf_snapshot(cache: Path, repo_id: str) -> Path | None:
-    """`models--ORG--NAME/snapshots/REV/` for a repo id, preferring the revision `refs/main` names."""
+def _hf_snapshot(cache: Path, repo_id: str, member: str = "config.json") -> Path | None:
+    """`models--ORG--NAME/snapshots/REV/` for a repo id, holding `member` (a model folder's
+    config.json, or a GGUF file's name), preferring the revision `refs/main` names."""
     repo = cache / ("models--" + repo_id.replace("/", "--"))
     snaps = repo / "snapshots"
     if not snaps.is_dir():
@@ -202,19 +223,35 @@ def _hf_snapshot(cache: Path, repo_id: str) -> Path | None:
     ref = repo / "refs" / "main"
     if ref.is_file():
         rev = ref.read_text().strip()
-        if (snaps / rev / "config.json").is_file():
+        if (snaps / rev / member).is_file():
             return snaps / rev
-    cands = sorted((p for p in snaps.iterdir() if (p / "config.json").is_file()),
+    cands = sorted((p for p in snaps.iterdir() if (p / member).is_file()),
                    key=lambda p: p.stat().st_mtime, reverse=True)
     return cands[0] if cands else None
+
+
+def _hf_gguf_files(cache: Path, repo: Path) -> list[tuple[str, Path]]:
+    """("ORG/NAME/FILE.gguf", path) for the GGUF files of a cached repo that holds no model folder
+    (GGUF-only repos, e.g. "nomic-ai/nomic-embed-text-v1.5-GGUF"), from the revision
+    `refs/main` names, else the newest."""
+    repo_id = repo.name[len("models--"):].replace("--", "/")
+    snaps = repo / "snapshots"
+    if not snaps.is_dir():
+        return []
+    ref = repo / "refs" / "main"
+    rev = ref.read_text().strip() if ref.is_file() else ""
+    revs = [snaps / rev] if rev and (snaps / rev).is_dir() else sorted(
+        (p for p in snaps.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)[:1]
+    return [(f"{repo_id}/{p.name}", p) for d in revs for p in sorted(d.glob("*.gguf"))]
 
 
 def resolve_model(spec: str | os.PathLike | None = "default") -> ModelFiles:
     """Locate a model by name or path and read its settings.
 
-    `spec` is "default", an alias, a folder path, or a hub id ("ORG/NAME") looked up in
-    the models folder (`models_dir`) and the local Hugging Face cache only. Raises
-    ModelNotFoundError listing every place tried.
+    `spec` is "default", an alias, a folder or .gguf path, a hub id ("ORG/NAME") looked up in
+    the models folder (`models_dir`) and the local Hugging Face cache only, a .gguf file's name in
+    the models folder ("x.gguf", "sub/x.gguf") or in a cached GGUF repo ("ORG/NAME/x.gguf"), or
+    "ollama:NAME[:TAG]". Raises ModelNotFoundError listing every place tried.
     """
     spec = "default" if spec is None else spec
     tried: list[str] = []
@@ -233,8 +270,21 @@ def resolve_model(spec: str | os.PathLike | None = "default") -> ModelFiles:
         if is_gguf(path):
             return read_gguf(path, name=str(path.resolve()), source="path")
         raise ModelLoadError(f"{path}: not a GGUF file; pass a .gguf file or a model folder")
-    if text.endswith(".gguf") and "/" not in text and (models_dir() / text).is_file():
-        return read_gguf(models_dir() / text, name=text, source=f"models folder {models_dir()}")
+    if text.endswith(".gguf") and not path.is_absolute() and ".." not in path.parts:
+        if (models_dir() / text).is_file():  # "x.gguf" or "sub/x.gguf" in the models folder
+            return read_gguf(models_dir() / text, name=text, source=f"models folder {models_dir()}")
+        tried.append(f"models folder {models_dir() / text}")
+        if text.count("/") == 2:  # "ORG/NAME/FILE.gguf": a GGUF file of a Hugging Face repo
+            repo_id, filename = text.rsplit("/", 1)
+            for cache in hf_cache_dirs():
+                snap = _hf_snapshot(cache, repo_id, filename)
+                if snap:
+                    return read_gguf(snap / filename, name=text, source=f"hf-cache {cache}")
+                tried.append(f"Hugging Face cache {cache / ('models--' + repo_id.replace('/', '--'))}")
+        tried.insert(0, f"file {path} (does not exist)")
+        raise ModelNotFoundError(f"model {text!r} not found; looked in:\n  - " + "\n  - ".join(tried) +
+                                 "\nTo fix: pass the path of the .gguf file, or put it in the models folder "
+                                 f"({models_dir()}); `codesift models` lists what is found.")
     repo_id = ALIASES.get(text, text)
     looks_like_hub_id = repo_id.count("/") == 1 and not repo_id.startswith((".", "/", "~"))
     if repo_id == DEFAULT_MODEL:
@@ -360,7 +410,8 @@ def _pooling_mode(cfg: dict) -> str:
 
 def list_models() -> list[ModelFiles | tuple[str, str]]:
     """Every model we can find offline: default-model packages, the models folder (model folders and
-    GGUF files), the Hugging Face cache and ollama's models.
+    GGUF files), the Hugging Face cache (model folders, and the GGUF files of repos that hold no
+    model folder) and ollama's models. Each is named as `resolve_model` takes it.
 
     Returns ModelFiles for readable folders and (location, error) pairs for broken ones.
     """
@@ -393,6 +444,11 @@ def list_models() -> list[ModelFiles | tuple[str, str]]:
             repo_id = repo.name[len("models--"):].replace("--", "/")
             snap = _hf_snapshot(cache, repo_id)
             if snap is None:
+                for name, gguf_path in _hf_gguf_files(cache, repo):
+                    try:
+                        found.append(read_gguf(gguf_path, name=name, source=f"hf-cache {cache}"))
+                    except CodesiftError as e:
+                        found.append((str(gguf_path), str(e)))
                 continue
             try:
                 found.append(read_model_folder(snap, name=repo_id, source=f"hf-cache {cache}"))

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 from codesift.embed.model_files import resolve_model
 from codesift.errors import StoreError
 from codesift.index.formats import INDEX_FORMAT
-from codesift.index.model_stamp import check_model
+from codesift.index.model_stamp import check_model, files_at_dim
 from codesift.index.document import bm25_fields
 from codesift.index.pipeline import EmbedPipeline, Writer
 from codesift.index.prepare import big_run, prepare_files
@@ -82,6 +82,7 @@ class IndexOptions:
     """How to index: the model and where it runs, what to read, how to batch."""
 
     model: str = "default"  # a name, hub id found offline, or model folder path
+    dim: int | None = None  # Matryoshka: keep this many dims of each vector; default: the index's, else all
     device: str | None = "auto"
     dtype: str | None = None  # fp32 | fp16 | bf16; default: fp16 on CUDA, fp32 elsewhere
     devices: list[str] | None = None  # several at once (["cuda:0", "cuda:1"]); default: every visible GPU
@@ -94,6 +95,18 @@ class IndexOptions:
     force: bool = False  # index a system folder or the home folder all the same
     include_secrets: bool = False  # index private keys, .env files and credentials too
     writer_process: bool | None = None  # write in a process of its own; default: for big runs (write_sinks.py)
+
+
+def model_for_index(model: str, index_dir: str | Path, dim: int | None = None):
+    """The ModelFiles an index run into `index_dir` embeds with, for a caller that loads the model
+    itself (`watch`, the server): `model` at `dim`, else at the --dim the index was built with."""
+    files = resolve_model(model)
+    meta: dict[str, str] = {}
+    if (Path(index_dir) / DB_NAME).is_file():
+        with Store(Path(index_dir), readonly=True) as store:
+            if store.counts()["files"]:  # as in `_index`: only an index with files is bound to its dim
+                meta = store.meta()
+    return files_at_dim(files, dim, meta)
 
 
 def index_tree(root: str | Path, index_dir: str | Path | None = None, options: IndexOptions | None = None, *,
@@ -146,7 +159,12 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         known = store.files()
         # An index with no file yet takes the model it is given: a first run that failed (say, on a
         # broken model) must not bind the index to that model.
-        stamp = check_model(meta if known else {}, files, str(options.model))
+        bound = meta if known else {}
+        if embedder is None:  # a loaded embedder comes with its dim, checked like the model
+            files = files_at_dim(files, options.dim, bound)
+        elif options.dim is not None and options.dim != files.dim:
+            raise ValueError(f"dim={options.dim} was given with an embedder of dim {files.dim}")
+        stamp = check_model(bound, files, str(options.model))
         if meta.get("root") and Path(meta["root"]) != root:
             raise StoreError(f"the index at {index_dir} belongs to {meta['root']}, not {root}; "
                              "use another --index-dir or --rebuild")

@@ -85,7 +85,7 @@ class EmbedPipeline:
             self.loader.join()
         if self.load_error is not None:
             raise self.load_error
-        runner = self.runner
+        runner, embedder = self.runner, self.embedder
         if self.embedder.backend.is_gpu:
             self.switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(GPU_SWITCH_INTERVAL)
@@ -96,10 +96,10 @@ class EmbedPipeline:
 
         def work():
             try:
-                for item in runner.run(pack(feed(), runner.token_budget, runner.max_seqs)):
+                for keys, vecs in runner.run(pack(feed(), runner.token_budget, runner.max_seqs)):
                     if self.stopped:  # closed early (an error, Ctrl-C): embed no further
                         break
-                    self.outq.put(item)
+                    self.outq.put((keys, embedder.cut_to_dim(vecs)))  # runners give the full width
             except BaseException as e:  # surfaces in the indexing thread
                 self.outq.put(e)
                 while self.inq.get() is not None:  # unblock the producer

@@ -142,15 +142,26 @@ def one_part_per_symbol(results: list[SearchResult], k: int) -> list[SearchResul
 
 class Searcher:
     def __init__(self, index_dir: Path, model: str | None = None, config: SearchConfig = DEFAULT_CONFIG,
-                 reranker: str | None = None):
-        """`reranker`: the cross-encoder a search with `rerank=True` loads (a folder or name, see
-        embed/cross_encoder.py); default $CODESIFT_RERANK_MODEL, else the default reranker."""
+                 reranker: str | None = None, dim: int | None = None):
+        """`model`: the query model (default: the index's); `dim`: the --dim of its vectors (Matryoshka),
+        which must be the index's (default: the index's); `reranker`: the cross-encoder a search with
+        `rerank=True` loads (a folder or name, see embed/cross_encoder.py); default
+        $CODESIFT_RERANK_MODEL, else the default reranker."""
+        from codesift.index.model_stamp import check_dim
+
         self.config = config
         self.reranker_spec = reranker
         self.store = Store(index_dir, readonly=True)
         meta = self.store.meta()
         if not meta.get("model_sha256"):
+            self.store.close()
             raise StoreError(f"the index at {index_dir} is empty; run `codesift index`")
+        if dim is not None:  # refused before any search, whatever the mode
+            try:
+                check_dim(meta, dim, dim)
+            except CodesiftError:
+                self.store.close()
+                raise
         self.meta = meta
         self.model_spec = model
         self.dim = int(meta["dim"])
@@ -172,7 +183,7 @@ class Searcher:
     def encoder(self):
         if self._encoder is None:
             from codesift.embed.query_encoder import QueryEncoder
-            from codesift.index.model_stamp import check_model
+            from codesift.index.model_stamp import check_model, files_at_dim
 
             spec = self.model_spec or self.meta.get("model_spec") or "default"
             try:
@@ -180,6 +191,7 @@ class Searcher:
             except CodesiftError as e:
                 raise StoreError(f"this index was built with model {self.meta.get('model_name')} ({spec}), "
                                  f"which cannot be loaded now: {e}") from e
+            files = files_at_dim(files, None, self.meta)
             check_model(self.meta, files, spec)
             if files.dim != self.dim:
                 raise ModelMismatchError(f"model {files.name} has dimension {files.dim}, the index {self.dim}")

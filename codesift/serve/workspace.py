@@ -208,8 +208,9 @@ class Workspace:
         if self.watcher is not None:  # runs come often: load the model once
             if self._embedder is None:
                 from codesift.embed.embedder import Embedder
+                from codesift.index.indexer import model_for_index
 
-                self._embedder = Embedder.load(model, device=self.device)
+                self._embedder = Embedder.load(model_for_index(model, self.index_dir), device=self.device)
             embedder = self._embedder
         return index_tree(self.root, self.index_dir, model=model, device=self.device, progress=progress,
                           embedder=embedder).line()

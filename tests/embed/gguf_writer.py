@@ -41,7 +41,6 @@ def write_bert_gguf(root: Path, out: Path, ftype: str = "F16", pooling: int = 1)
     """`root`: a BERT sentence-transformers folder; `ftype`: F32, F16, BF16 or Q8_0 (the gguf package
     cannot write K-quants)."""
     import gguf
-    from gguf.quants import quantize
     from safetensors.numpy import load_file
 
     cfg = json.loads((root / "config.json").read_text())
@@ -56,7 +55,25 @@ def write_bert_gguf(root: Path, out: Path, ftype: str = "F16", pooling: int = 1)
     w.add_file_type(FILE_TYPES[ftype])
     w.add_causal_attention(False)
     w.add_pooling_type(gguf.PoolingType(pooling))
+    add_vocab(w, root)
+    tensors = {name.removeprefix("bert."): data for name, data in load_file(str(root / "model.safetensors")).items()
+               if name.removeprefix("bert.") not in ("embeddings.position_ids", "pooler.dense.weight",
+                                                      "pooler.dense.bias") and not name.startswith("cls.")}
+    add_tensors(w, tensors, gguf.MODEL_ARCH.BERT, cfg["num_hidden_layers"], ftype)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return out
+
+
+
+def add_vocab(w, root: Path) -> None:
+    """The WordPiece vocabulary and special ids of the model folder `root`, as the converter adds them."""
+    import gguf
+
     tokens, types = bert_vocab(root)
+    cfg = json.loads((root / "config.json").read_text())
     w.add_token_type_count(cfg.get("type_vocab_size", 1))
     w.add_tokenizer_model("bert")
     w.add_tokenizer_pre("default")
@@ -64,13 +81,16 @@ def write_bert_gguf(root: Path, out: Path, ftype: str = "F16", pooling: int = 1)
     w.add_token_types(types)
     gguf.SpecialVocab(root, n_vocab=len(tokens)).add_to_gguf(w, quiet=True)
 
-    names = gguf.TensorNameMap(gguf.MODEL_ARCH.BERT, cfg["num_hidden_layers"])
+
+def add_tensors(w, tensors: dict[str, np.ndarray], arch, n_layers: int, ftype: str) -> None:
+    """Tensors under Hugging Face names, renamed as llama.cpp names them and typed as the converter
+    types them (norms, biases and small tables in F32)."""
+    import gguf
+    from gguf.quants import quantize
+
+    names = gguf.TensorNameMap(arch, n_layers)
     target = gguf.GGMLQuantizationType[ftype]
-    for name, data in load_file(str(root / "model.safetensors")).items():
-        name = name.removeprefix("bert.")
-        if name in ("embeddings.position_ids", "pooler.dense.weight", "pooler.dense.bias") \
-                or name.startswith("cls."):
-            continue
+    for name, data in tensors.items():
         new = names.get_name(name, try_suffixes=(".weight", ".bias"))
         assert new is not None, name
         data = data.astype(np.float32)
@@ -84,9 +104,32 @@ def write_bert_gguf(root: Path, out: Path, ftype: str = "F16", pooling: int = 1)
             qtype = gguf.GGMLQuantizationType.F16
             q = quantize(data, qtype)
         w.add_tensor(new, q, raw_dtype=qtype)
+
+
+def write_nomic_bert_gguf(folder: Path, vocab_root: Path, out: Path, ftype: str = "F32") -> Path:
+    """A NomicBERT model folder (transformers' config spelling, nomic's tensor names) as a `nomic-bert`
+    GGUF, as the converter's NomicBertModel writes it, with the WordPiece vocabulary of `vocab_root`."""
+    import gguf
+    from safetensors.numpy import load_file
+
+    cfg = json.loads((folder / "config.json").read_text())
+    w = gguf.GGUFWriter(str(out), "nomic-bert")
+    w.add_name(folder.name)
+    w.add_block_count(cfg["num_hidden_layers"])
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_head_count(cfg["num_attention_heads"])
+    w.add_layer_norm_eps(cfg["layer_norm_eps"])
+    w.add_rope_freq_base((cfg.get("rope_parameters") or {}).get("rope_theta", 1000.0))
+    w.add_file_type(FILE_TYPES[ftype])
+    w.add_causal_attention(False)
+    w.add_pooling_type(gguf.PoolingType.MEAN)
+    add_vocab(w, vocab_root)
+    add_tensors(w, load_file(str(folder / "model.safetensors")), gguf.MODEL_ARCH.NOMIC_BERT,
+                cfg["num_hidden_layers"], ftype)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
     return out
-

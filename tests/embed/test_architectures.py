@@ -29,6 +29,8 @@ def _transformers_model(arch: str):
                                                       global_attn_every_n_layers=3, pad_token_id=0,
                                                       bos_token_id=101, eos_token_id=102, cls_token_id=101,
                                                       sep_token_id=102))
+    if arch == "nomic-bert":
+        return tf.NomicBertModel(tf.NomicBertConfig(**TINY, max_position_embeddings=512))
     raise ValueError(arch)
 
 
@@ -58,7 +60,7 @@ def build_tiny(arch: str, folder, tokenizer):
     return model
 
 
-@pytest.fixture(scope="module", params=["xlm-roberta", "mpnet", "modernbert"])
+@pytest.fixture(scope="module", params=["xlm-roberta", "mpnet", "modernbert", "nomic-bert"])
 def tiny(request, tmp_path_factory, model_files):
     """(architecture, folder, transformers model); the folder has the default model's tokenizer."""
     folder = tmp_path_factory.mktemp(request.param)
@@ -136,6 +138,56 @@ def test_modernbert_reads_the_original_config_spelling(tmp_path, model_files, te
     a = Embedder.load(read_model_folder(folder), device="cpu").embed(texts[:4])
     b = Embedder.load(read_model_folder(hub), device="cpu").embed(texts[:4])
     assert _worst(a, b) >= 0.999999
+
+
+def test_nomicbert_reads_the_original_config_spelling(tmp_path, model_files, texts):
+    """nomic's own config.json (n_embd, activation_function "swiglu", rotary_emb_base...), which the
+    released models carry, gives the same model as transformers' spelling."""
+    from codesift.embed.embedder import Embedder
+
+    folder = tmp_path / "nomic"
+    folder.mkdir()
+    build_tiny("nomic-bert", folder, model_files.tokenizer)
+    cfg = json.loads((folder / "config.json").read_text())
+    original = {"model_type": "nomic_bert", "architectures": ["NomicBertModel"], "vocab_size": cfg["vocab_size"],
+                "n_embd": cfg["hidden_size"], "n_layer": cfg["num_hidden_layers"], "n_head": cfg["num_attention_heads"],
+                "n_inner": cfg["intermediate_size"], "n_positions": cfg["max_position_embeddings"],
+                "layer_norm_epsilon": cfg["layer_norm_eps"], "activation_function": "swiglu",
+                "rotary_emb_base": cfg["rope_parameters"]["rope_theta"], "rotary_emb_fraction": 1.0,
+                "rotary_emb_interleaved": False, "rotary_scaling_factor": None, "qkv_proj_bias": False,
+                "mlp_fc1_bias": False, "mlp_fc2_bias": False, "prenorm": False, "type_vocab_size": 2}
+    hub = tmp_path / "nomic-hub-config"
+    shutil.copytree(folder, hub)
+    (hub / "config.json").write_text(json.dumps(original))
+    a = Embedder.load(read_model_folder(folder), device="cpu").embed(texts[:4])
+    b = Embedder.load(read_model_folder(hub), device="cpu").embed(texts[:4])
+    assert _worst(a, b) >= 0.999999
+    (hub / "config.json").write_text(json.dumps({**original, "rotary_emb_interleaved": True}))
+    from codesift.errors import UnsupportedModelError
+
+    with pytest.raises(UnsupportedModelError, match="rotary_emb_interleaved"):
+        Embedder.load(read_model_folder(hub), device="cpu")
+
+
+def test_nomicbert_gguf_matches_transformers(tmp_path, model_files, texts):
+    """The tiny NomicBERT written as llama.cpp's `nomic-bert` GGUF (the `gguf` package) loads through our
+    GGUF path to transformers' vectors: tensor names, SwiGLU order and rope base all read right."""
+    from codesift.embed.embedder import Embedder
+    from codesift.embed.model_files import resolve_model
+    from codesift.embed.query_encoder import QueryEncoder
+    from tests.embed.gguf_writer import write_nomic_bert_gguf
+
+    folder = tmp_path / "nomic"
+    folder.mkdir()
+    model = build_tiny("nomic-bert", folder, model_files.tokenizer)
+    files = resolve_model(write_nomic_bert_gguf(folder, model_files.root, tmp_path / "nomic.gguf"))
+    assert (files.model_type, files.weights_format, files.max_tokens) == ("nomic_bert", "gguf", 512)
+    emb = Embedder.load(files, device="cpu", dtype="fp32")
+    ids = emb.tokenizer.encode(texts).ids
+    ref = _reference(model, ids)
+    got = {"torch": _worst(emb.embed(texts, batch_size=8), ref), "numpy": _worst(QueryEncoder(files).encode(texts), ref)}
+    print(f"\nnomic-bert GGUF: min cos vs transformers {got}")
+    assert min(got.values()) >= MIN_COS, got
 
 
 def test_mpnet_buckets_match_transformers():

@@ -59,6 +59,8 @@ ARCHITECTURES: tuple[Architecture, ...] = (
                  _M + "mpnet_torch:MPNet"),
     Architecture("modernbert", "ModernBERT", ("modernbert",), ("ModernBert",), _M + "modernbert",
                  "ModernBertConfig", "NumpyModernBert", _M + "modernbert_torch:ModernBert"),
+    Architecture("nomic-bert", "NomicBERT", ("nomic_bert",), ("NomicBert",), _M + "nomicbert", "NomicBertConfig",
+                 "NumpyNomicBert", _M + "nomicbert_torch:NomicBert"),
 )
 
 

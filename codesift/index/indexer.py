@@ -110,7 +110,7 @@ def index_tree(root: str | Path, index_dir: str | Path | None = None, options: I
     root = check_root(root, force=options.force)  # before anything is written there
     index_dir = Path(index_dir).resolve() if index_dir else root / DEFAULT_DIR_NAME
     index_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(index_dir, notify):
+    with exclusive(index_dir, notify):
         if options.rebuild and (index_dir / DB_NAME).exists():
             return _rebuild_beside(root, index_dir, options, progress, embedder)
         if options.rebuild:
@@ -147,6 +147,9 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         # An index with no file yet takes the model it is given: a first run that failed (say, on a
         # broken model) must not bind the index to that model.
         stamp = check_model(meta if known else {}, files, str(options.model))
+        if meta.get("shards"):  # distributed/importer.py's: its files have no tree on this machine
+            raise StoreError(f"the index at {index_dir} was imported from the cluster shards in {meta['shards']}; "
+                             "update it with `codesift import-shards`, or index into another --index-dir")
         if meta.get("root") and Path(meta["root"]) != root:
             raise StoreError(f"the index at {index_dir} belongs to {meta['root']}, not {root}; "
                              "use another --index-dir or --rebuild")
@@ -274,8 +277,9 @@ LOCK_NAME = "index.lock"
 
 
 @contextmanager
-def _exclusive(index_dir: Path, notify: Callable[[str], None] | None) -> Iterator[None]:
-    """One index run per index at a time: a second one waits for the first, then finds its work done."""
+def exclusive(index_dir: Path, notify: Callable[[str], None] | None) -> Iterator[None]:
+    """One run that writes an index (an index run, a shard import) at a time: a second one waits for
+    the first, then finds its work done."""
     import fcntl
 
     with open(index_dir / LOCK_NAME, "a+") as lock:

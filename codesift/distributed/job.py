@@ -70,6 +70,7 @@ class ClusterSummary:
     gpus: int = 0
     embed_seconds: float = 0.0  # the actors' time inside their calls, summed
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: survey, pipeline (chunk to last shard)
 
     def line(self) -> str:
         rate = f", {self.tokens / self.seconds:,.0f} tokens/s" if self.seconds and self.tokens else ""
@@ -117,7 +118,9 @@ def cluster_index(trees: Sequence[str | Path], out: str | Path, options: Cluster
         ray = _import_ray()
         started = _connect(ray, options)
         try:
+            t = time.perf_counter()
             surveys = _survey(ray, parsed, options.walk)
+            summary.timings["survey"] = round(time.perf_counter() - t, 3)
             plans = [_plan(layout, s, stamp["model_sha256"], options.part_bytes) for s in surveys]
             summary.unchanged = sum(p.unchanged for p in plans)
             todo = [p for p in plans if not p.unchanged]
@@ -127,7 +130,9 @@ def cluster_index(trees: Sequence[str | Path], out: str | Path, options: Cluster
                 if not p.pending:  # a stopped run wrote every shard but not the manifest
                     _commit(layout, p, stamp, summary)
             if any(p.pending for p in todo):
+                t = time.perf_counter()
                 _run(ray, layout, [p for p in todo if p.pending], options, stamp, files.dim, summary, progress)
+                summary.timings["pipeline"] = round(time.perf_counter() - t, 3)
         finally:
             if started:
                 ray.shutdown()

@@ -82,7 +82,7 @@ def main() -> None:
     trees = sorted(p for p in corpus.iterdir() if p.is_dir())
     part_bytes = int(args.part_size_mb * (1 << 20))
     t0 = time.perf_counter()
-    ray.init(include_dashboard=False)
+    ray.init(include_dashboard=False, object_store_memory=4 << 30)
     ray_start_s = time.perf_counter() - t0
     gpus_seen = int(ray.cluster_resources().get("GPU", 0))
     print(f"{len(trees)} trees, {n_files} files, {n_bytes / 1e6:.1f} MB; Ray {ray.__version__} started in "

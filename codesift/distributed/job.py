@@ -19,6 +19,7 @@ previous version had no vector for.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -28,7 +29,7 @@ from codesift.distributed.layout import Layout, write_json_atomic
 from codesift.distributed.plan import (DEFAULT_PART_BYTES, FileEntry, Survey, Tree, WalkOptions, parse_trees,
                                        split_parts, survey_tree, tree_key)
 from codesift.distributed.shards import RAY_EXTRA_HINT, read_chunk_summary, read_vector_hashes
-from codesift.errors import ClusterError
+from codesift.errors import ClusterError, CodesiftError
 from codesift.index.formats import INDEX_FORMAT
 
 JOB_FORMAT = 1  # of job.json and the manifests
@@ -76,8 +77,9 @@ class ClusterSummary:
         rate = f", {self.tokens / self.seconds:,.0f} tokens/s" if self.seconds and self.tokens else ""
         return (f"cluster-index: {self.repos} repositories ({self.unchanged} unchanged, {len(self.committed)} written), "
                 f"{self.parts} parts ({self.parts_found} found complete), {self.files} files, {self.chunks} chunks, "
-                f"{self.embedded} texts embedded ({self.tokens:,} tokens) on {self.actors} "
-                f"{'GPU' if self.gpus else 'CPU'} actor(s) in {self.seconds:.1f} s{rate}")
+                f"{self.embedded} texts embedded ({self.tokens:,} tokens)"
+                + (f" on {self.actors} {'GPU' if self.gpus else 'CPU'} actor(s)" if self.actors else "")
+                + f" in {self.seconds:.1f} s{rate}")
 
 
 @dataclass
@@ -252,7 +254,7 @@ def _run(ray, layout: Layout, plans: list[RepoPlan], options: ClusterOptions, st
     left = {p.name: set(p.pending) for p in plans}
     by_name = {p.name: p for p in plans}
     done = 0
-    for row in ds.iter_rows():
+    for row in _rows(ds):
         done += 1
         summary.embedded += row["vectors"]
         summary.tokens += row["tokens"]
@@ -264,6 +266,36 @@ def _run(ray, layout: Layout, plans: list[RepoPlan], options: ClusterOptions, st
             _commit(layout, by_name[row["repo"]], stamp, summary)
         if progress:
             progress(done, len(items), summary.tokens)
+
+
+def _rows(ds):
+    """The pipeline's output rows; a task's or an actor's own error (a tree changed while the job ran,
+    another model on a node) is raised as itself, not wrapped in Ray's exceptions."""
+    try:
+        yield from ds.iter_rows()
+    except Exception as e:
+        ours = _codesift_error(e)
+        if ours is None:
+            raise
+        raise ours from None
+
+
+_OUR_ERROR = re.compile(r"codesift\.errors\.(\w+): (.+)")
+
+
+def _codesift_error(e: BaseException) -> CodesiftError | None:
+    """Our error behind one of Ray's: Ray Data passes a worker's exception on as text (its
+    traceback), so it is found there and made again."""
+    import traceback
+
+    from codesift import errors
+
+    for line in reversed("".join(traceback.format_exception(e)).splitlines()):
+        found = _OUR_ERROR.search(line)
+        cls = getattr(errors, found.group(1), None) if found else None
+        if isinstance(cls, type) and issubclass(cls, CodesiftError):
+            return cls(found.group(2).strip())
+    return None
 
 
 def _gpus(ray, options: ClusterOptions) -> int:

@@ -145,8 +145,11 @@ def test_same_chunk_ids_and_vectors_as_the_local_path(clean, local_index, model_
 def test_a_rerun_writes_nothing(ray_runtime, clean, trees, model):
     out, _ = clean
     before = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.rglob("*") if p.is_file()}
-    summary = cluster_index([trees / "alpha", trees / "beta"], out, model=model, part_bytes=PART_BYTES)
-    assert (summary.unchanged, summary.committed, summary.parts, summary.embedded) == (2, [], 0, 0)
+    r = CliRunner().invoke(cli, ["cluster-index", str(trees / "alpha"), str(trees / "beta"), "--out", str(out),
+                                 "--model", model, "--part-size", str(PART_BYTES), "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert (summary["unchanged"], summary["committed"], summary["parts"], summary["embedded"]) == (2, [], 0, 0)
     assert {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.rglob("*") if p.is_file()} == before
 
 
@@ -195,8 +198,10 @@ def test_a_killed_job_run_again_leaves_the_shards_of_a_clean_run(ray_runtime, cl
 def test_search_over_imported_shards_as_over_a_local_index(clean, local_index, trees, tmp_path):
     out, _ = clean
     imported = tmp_path / "imported"
-    summary = import_shards(out, imported)
-    assert summary.imported == ["alpha", "beta"] and summary.chunks == clean[1].chunks
+    r = CliRunner().invoke(cli, ["import-shards", str(out), "--index-dir", str(imported), "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["imported"] == ["alpha", "beta"] and summary["chunks"] == clean[1].chunks
     assert import_shards(out, imported).imported == []  # nothing changed since
 
     away = trees.with_name("trees-away")  # no checkout on this machine

@@ -67,3 +67,17 @@ def test_one_job_per_folder(tmp_path):
         with pytest.raises(ClusterError, match="another cluster job"):
             with Layout(tmp_path).locked():
                 pass
+
+
+def test_our_error_behind_rays_is_raised_as_itself():
+    """Ray Data hands a worker's exception on as the text of its traceback (checked with ray 2.60:
+    a task's error and an actor's in its constructor); the job raises ours again from it."""
+    from codesift.distributed.job import _codesift_error
+
+    try:
+        raise RuntimeError("UDF failed to process a data block.\n  File \"workers.py\", line 9\n"
+                           "codesift.errors.ClusterError: app/x.py changed (or went) while the job ran; run it again")
+    except RuntimeError as e:
+        found = _codesift_error(e)
+    assert type(found) is ClusterError and str(found) == "app/x.py changed (or went) while the job ran; run it again"
+    assert _codesift_error(ValueError("codesift.errors.os: no such class")) is None

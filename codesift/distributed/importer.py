@@ -146,7 +146,7 @@ def _import_repo(store, layout: Layout, manifest: dict, dim: int, summary: Impor
         batch, n = [], 0
         for record in _records(layout.path(part["chunks"]), own, older, dim):
             batch.append(record)
-            n += len(record.chunks)
+            n += len(record.rows)
             if n >= BATCH_CHUNKS:
                 _write(store, batch, bm25_fields, summary, progress, total)
                 batch, n = [], 0
@@ -158,7 +158,7 @@ def _write(store, records: list, fts_fields, summary: ImportSummary, progress, t
     with store.transaction():
         store.write_files(records, fts_fields)
     summary.files += len(records)
-    summary.chunks += sum(len(r.chunks) for r in records)
+    summary.chunks += sum(len(r.rows) for r in records)
     if progress:
         progress(summary.files, total)
 
@@ -167,7 +167,7 @@ def _records(path: Path, own: dict[str, np.ndarray], older: "_OlderVectors", dim
     """The index's FileRecords of a chunk shard's files, with their int8 vectors [chunks, 2, dim]."""
     from codesift.chunk.model import Chunk, Import
     from codesift.index.document import bm25_fields
-    from codesift.index.store import FileRecord
+    from codesift.index.store import FileRecord, chunk_calls, chunk_rows
     from codesift.index.vectors import quantize
 
     for row in iter_files(path):
@@ -193,8 +193,8 @@ def _records(path: Path, own: dict[str, np.ndarray], older: "_OlderVectors", dim
                 vectors[i, slot] = v
         imports = [Import(i["module"], i["name"], i["alias"], i["line"]) for i in row["imports"]]
         yield FileRecord(row["path"], row["sha256"], row["size"], 0, row["language"], row["n_lines"],
-                         row["decode_errors"], chunks, [bm25_fields(c) for c in chunks], embed_hashes, head_hashes,
-                         imports, quantize(vectors))
+                         row["decode_errors"], chunk_rows(chunks, embed_hashes, head_hashes),
+                         [bm25_fields(c) for c in chunks], chunk_calls(chunks), imports, quantize(vectors))
 
 
 class _OlderVectors:

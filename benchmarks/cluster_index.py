@@ -73,6 +73,9 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument("--part-size-mb", type=float, default=2.0)
     ap.add_argument("--work", type=Path, default=Path("/tmp/codesift-cluster"))
+    ap.add_argument("--logical-gpus", type=int, default=None,
+                    help="declare this many GPUs to Ray without any (the actors then embed on the CPU): to try "
+                         "the script on a CPU machine")
     args = ap.parse_args()
 
     import ray
@@ -82,7 +85,8 @@ def main() -> None:
     trees = sorted(p for p in corpus.iterdir() if p.is_dir())
     part_bytes = int(args.part_size_mb * (1 << 20))
     t0 = time.perf_counter()
-    ray.init(include_dashboard=False, object_store_memory=4 << 30)
+    ray.init(include_dashboard=False, object_store_memory=(4 << 30) if args.logical_gpus is None else (200 << 20),
+             num_gpus=args.logical_gpus)
     ray_start_s = time.perf_counter() - t0
     gpus_seen = int(ray.cluster_resources().get("GPU", 0))
     print(f"{len(trees)} trees, {n_files} files, {n_bytes / 1e6:.1f} MB; Ray {ray.__version__} started in "
@@ -106,8 +110,8 @@ def main() -> None:
 
     payload = {"src": str(args.src), "copies": args.copies, "files": n_files, "source_bytes": n_bytes,
                "model": args.model, "part_bytes": part_bytes, "ray": ray.__version__, "pyarrow": pyarrow.__version__,
-               "ray_start_s": round(ray_start_s, 3), "gpus_seen": gpus_seen, "warmup": warm, "runs": runs,
-               "ratio": ratio, "same_shards": same}
+               "ray_start_s": round(ray_start_s, 3), "gpus_seen": gpus_seen, "logical_gpus": args.logical_gpus,
+               "warmup": warm, "runs": runs, "ratio": ratio, "same_shards": same}
     write_result("cluster_index", payload)
     print(json.dumps(payload))
 

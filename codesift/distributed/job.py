@@ -236,6 +236,9 @@ def _run(ray, layout: Layout, plans: list[RepoPlan], options: ClusterOptions, st
 
     gpus = _gpus(ray, options)
     actors = gpus or max(1, options.cpu_actors)
+    # An actor books a CPU for feeding its GPU, unless that would leave none for chunking: on a node
+    # with as many GPUs as cores, the chunk tasks would wait forever on the actors they feed.
+    actor_cpus = 1 if int(ray.cluster_resources().get("CPU", 0)) > actors else 0
     summary.actors, summary.gpus = actors, gpus
     DataContext.get_current().enable_progress_bars = False
     items = [{"repo": p.name, "key": p.key, "part": k, "files": [asdict(f) for f in p.parts[k]]}
@@ -245,7 +248,7 @@ def _run(ray, layout: Layout, plans: list[RepoPlan], options: ClusterOptions, st
                         fn_kwargs={"out": str(layout.root), "model": stamp["model_spec"],
                                    "include_secrets": options.walk.include_secrets, "known": _known(ray, layout, plans)})
     ds = ds.map_batches(EmbedParts, batch_size=1, batch_format="pyarrow", compute=ActorPoolStrategy(size=actors),
-                        num_gpus=1 if gpus else 0, num_cpus=1,
+                        num_gpus=1 if gpus else 0, num_cpus=actor_cpus,
                         fn_constructor_kwargs={"model": stamp["model_spec"], "model_sha256": stamp["model_sha256"],
                                                "device": options.device, "dtype": options.dtype,
                                                "token_budget": options.token_budget, "batch_size": options.batch_size})

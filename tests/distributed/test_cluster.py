@@ -238,8 +238,10 @@ def test_an_edited_tree_embeds_only_its_new_texts(ray_runtime, clean, model, tmp
         f.write("\nThe nightly build publishes its artefacts to the staging bucket at midnight.\n")
     old = shard_vectors(out)
 
-    summary = cluster_index([trees / "alpha", trees / "beta"], out, model=model, part_bytes=PART_BYTES)
-    assert summary.unchanged == 1 and summary.committed == ["beta"]
+    # two CPU actors on two CPUs: they must not book every core, or no chunk task could run to feed them
+    summary = cluster_index([trees / "alpha", trees / "beta"], out, model=model, part_bytes=PART_BYTES, gpus=0,
+                            cpu_actors=2)
+    assert summary.unchanged == 1 and summary.committed == ["beta"] and (summary.actors, summary.gpus) == (2, 0)
     new = {h for c, eh, hh in shard_chunks(out) for h in (eh, hh)}
     fresh = new - set(old)
     assert 0 < summary.embedded == len(fresh) < len(new) / 2

@@ -54,7 +54,7 @@ def import_shards(shards_dir: str | Path, index_dir: str | Path, *, model: str |
     `model`: where this machine has the job's model, if not where job.json says."""
     from codesift.embed.model_files import resolve_model
     from codesift.index.formats import INDEX_FORMAT
-    from codesift.index.indexer import exclusive
+    from codesift.index.indexer import exclusive, finish_index
     from codesift.index.model_stamp import check_model, model_stamp
     from codesift.index.store import Store, now
 
@@ -117,7 +117,7 @@ def import_shards(shards_dir: str | Path, index_dir: str | Path, *, model: str |
             with store.transaction():
                 store.set_meta(**{IMPORTED_META: json.dumps(imported, sort_keys=True)})
             summary.imported.append(name)
-        _finish(store)
+        finish_index(store)
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -224,20 +224,3 @@ class _OlderVectors:
                 self.cache[i] = dict(zip(names, vectors))
             out[h] = self.cache[i][h]
         return out
-
-
-def _finish(store) -> None:
-    """What an index run does at its end: the deferred indexes, a merge of small segments, the
-    index marked complete, the WAL folded into the database."""
-    from codesift.index.formats import INDEX_FORMAT
-    from codesift.index.store import now
-    from codesift.index.vectors import merge_plan
-
-    with store.transaction():
-        store.ensure_indexes()
-        plan = merge_plan(store.segments())
-        if plan:
-            store.merge_segments(plan)
-        store.set_meta(state="complete", index_format=INDEX_FORMAT, indexed_at=now(), generation=store.generation() + 1)
-    store.remove_unused_segment_files()
-    store.checkpoint()

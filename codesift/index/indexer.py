@@ -240,22 +240,31 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         summary.timings["write_thread"] = writer.busy_s
         if pipeline.load_s is not None:
             summary.timings["model_load"] = pipeline.load_s
-        with store.transaction():
-            store.ensure_indexes()
-            for group in merge_plan(store.segments()):
-                summary.vector_bytes_written += store.merge_segments(group)
-            store.set_meta(state="complete", index_format=INDEX_FORMAT, indexed_at=now(),
-                           generation=store.generation() + 1)
-        store.remove_unused_segment_files()
-        store.finish_upgrade()
-        store.checkpoint()
-        store.mark_checked()
+        summary.vector_bytes_written += finish_index(store)
         counts = store.counts()
         summary.files, summary.chunks = counts["files"], counts["chunks"]
         summary.timings["finalize"] = time.perf_counter() - t_final
     summary.seconds = time.perf_counter() - t0
     summary.timings = {k: round(v, 3) for k, v in summary.timings.items()}
     return summary
+
+
+def finish_index(store: Store) -> int:
+    """How every run that writes an index ends (an index run, a shard import: distributed/importer.py):
+    the deferred indexes made, segments merged, the index marked complete, the WAL folded into the
+    database. Returns the vector bytes the merges wrote."""
+    written = 0
+    with store.transaction():
+        store.ensure_indexes()
+        for group in merge_plan(store.segments()):
+            written += store.merge_segments(group)
+        store.set_meta(state="complete", index_format=INDEX_FORMAT, indexed_at=now(),
+                       generation=store.generation() + 1)
+    store.remove_unused_segment_files()
+    store.finish_upgrade()
+    store.checkpoint()
+    store.mark_checked()
+    return written
 
 
 class _Stopwatch:

@@ -6,7 +6,9 @@
 #   ref_vectors.npz        CPU fp32 vectors (true fp32 weights) of a sample of the stdlib chunks
 #   old/codesift           (quality_ab only) the codesift package of the commit to compare with
 # Usage: bash benchmarks/gpu_session.sh STEP
-#   (STEP: tests | throughput | index | phases | quality | quality_ab | scale | scale16 | all)
+#   (STEP: tests | throughput | index | phases | quality | quality_ab | scale | scale16 | cluster | all)
+#   cluster (issue 17) also needs ray: wheels_ray/ (over half the transfer limit), carried in a call of
+#   its own just before, which installs it into /tmp/site (see benchmarks/RESULTS.md, "Cluster job")
 # with CODESIFT_COMMIT=<the commit copied> set, since the copy has no .git (see benchmarks/_results.py)
 set -uo pipefail
 step=${1:-all}
@@ -69,4 +71,9 @@ fi
 if [ "$step" = scale16 ]; then
   python3 benchmarks/index_scale.py /tmp/evals/stdlib/corpus --copies 16 --device cuda --model .device/model \
     --work /tmp/scale 2>&1 | tee "$OUT/index_scale16.log"
+fi
+if [ "$step" = cluster ]; then
+  python3 -c "import ray.data" || { echo "ray is missing: install .device/wheels_ray into /tmp/site first"; exit 1; }
+  python3 benchmarks/cluster_index.py /tmp/evals/stdlib/corpus --copies ${CLUSTER_COPIES:-8} --gpus 1 2 \
+    --model .device/model --work /tmp/cluster 2>&1 | tee "$OUT/cluster_index.log"
 fi

@@ -414,6 +414,83 @@ def _summary_dict(summary) -> dict:
     return out
 
 
+@cli.command(name="cluster-index")
+@click.argument("trees", nargs=-1, required=True)
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The shards folder, on a filesystem every node sees. Run again with the same folder to update it.")
+@click.option("--address", default=None,
+              help="The Ray cluster to run on (auto, or ray://HEAD:10001). Default: RAY_ADDRESS, else a local Ray.")
+@click.option("--gpus", type=click.IntRange(0), default=None,
+              help="Embedding actors, one GPU each. Default: every GPU of the cluster; 0 embeds on one CPU actor.")
+@MODEL_OPTION
+@DTYPE_OPTION
+@click.option("--part-size", default="2MB", show_default=True,
+              help="Source per unit of work: one chunk task, one embedding call, two shard files.")
+@click.option("--token-budget", type=click.IntRange(min=512), default=None,
+              help="Tokens per GPU batch. Default: the scheduler's (65536).")
+@click.option("--max-file-size", default="1MB", show_default=True, help="Skip files larger than this.")
+@click.option("--exclude", multiple=True, help="Extra gitignore-style pattern to leave out (repeatable).")
+@click.option("--include-secrets", is_flag=True,
+              help="Index private keys, .env files and credentials too (skipped by default).")
+@click.option("--quiet", "-q", is_flag=True, help="No summary line.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary of the job on stdout.")
+def cluster_index(trees: tuple[str, ...], out: Path, address: str | None, gpus: int | None, model: str, dtype: str,
+                  part_size: str, token_budget: int | None, max_file_size: str, exclude: tuple[str, ...],
+                  include_secrets: bool, quiet: bool, as_json: bool) -> None:
+    """Chunk and embed many trees on a Ray cluster into Parquet shards (needs codesift[ray]).
+
+    \b
+    Each TREE is PATH or NAME=PATH (NAME defaults to the folder's name); its files are
+    indexed under NAME/, as in an index of a folder holding all the trees. Trees are read
+    and chunked in CPU tasks and embedded by one actor per GPU. Run again, a tree whose
+    content is unchanged is skipped, and a stopped job carries on where it was.
+    `codesift import-shards DIR` makes a searchable index of the shards.
+    """
+    from codesift.distributed.job import cluster_index as run
+    from codesift.distributed.plan import WalkOptions
+
+    walk = WalkOptions(max_file_bytes=_parse_size(max_file_size), excludes=exclude, include_secrets=include_secrets)
+    summary = run(trees, out, model=model, address=address, gpus=gpus, dtype=None if dtype == "auto" else dtype,
+                  part_bytes=_parse_size(part_size), token_budget=token_budget, walk=walk)
+    if not quiet:
+        click.echo(summary.line(), err=True)
+    if as_json:
+        fields = ("repos", "unchanged", "committed", "parts", "parts_found", "files", "chunks", "skipped", "embedded",
+                  "tokens", "truncated", "actors", "gpus")
+        click.echo(json.dumps({"out": str(summary.out), **{k: getattr(summary, k) for k in fields},
+                               "embed_seconds": round(summary.embed_seconds, 3), "seconds": round(summary.seconds, 3),
+                               "line": summary.line()}))
+
+
+@cli.command(name="import-shards")
+@click.argument("shards", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              envvar="CODESIFT_INDEX_DIR", help="The index to create or update. Default: ./.codesift [env: CODESIFT_INDEX_DIR]")
+@click.option("--model", "-m", default=None,
+              help="This machine's copy of the job's model, if it is not where job.json says.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary line.")
+@JSON_OPTION
+def import_shards(shards: Path, index_dir: Path | None, model: str | None, quiet: bool, as_json: bool) -> None:
+    """Make (or update) a local index from the shards of `codesift cluster-index` in SHARDS.
+
+    Search, get, lookup and the MCP server then answer from the index alone: the trees
+    need not be on this machine. Only repositories changed since the last import are
+    imported again. Needs pyarrow (codesift[ray]).
+    """
+    from codesift.distributed.importer import import_shards as run
+    from codesift.index.store import DEFAULT_DIR_NAME
+
+    summary = run(shards, index_dir or Path.cwd() / DEFAULT_DIR_NAME, model=model,
+                  notify=None if quiet else lambda note: click.echo(f"note: {note}", err=True))
+    if not quiet:
+        click.echo(summary.line(), err=True)
+    if as_json:
+        click.echo(json.dumps({"index_dir": str(summary.index_dir), "shards": str(summary.shards),
+                               "repos": summary.repos, "imported": summary.imported, "unchanged": summary.unchanged,
+                               "removed": summary.removed, "files": summary.files, "chunks": summary.chunks,
+                               "seconds": round(summary.seconds, 3), "line": summary.line()}))
+
+
 @cli.command()
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False)
 @click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -692,7 +769,8 @@ def status(index_dir: Path | None, as_json: bool) -> None:
             "dim": int(meta["dim"]) if meta.get("dim") else None,
             "truncate_dim": int(meta["truncate_dim"]) if meta.get("truncate_dim") else None,
             "indexed_at": meta.get("indexed_at"), "created_at": meta.get("created_at"),
-            "size_bytes": size["total"], "size": size, "codesift_version": meta.get("codesift_version")}
+            "size_bytes": size["total"], "size": size, "codesift_version": meta.get("codesift_version"),
+            "shards": meta.get("shards")}  # an index made by `codesift import-shards`: where from
     if as_json:
         click.echo(json.dumps(info))
         return
@@ -701,6 +779,8 @@ def status(index_dir: Path | None, as_json: bool) -> None:
                f"state     {info['state']}\nmodel     {info['model']}  ({info['dim']}-dim"
                f"{' via --dim' if info['truncate_dim'] else ''}, weights sha256 {str(info['model_sha256'])[:12]})\n"
                f"indexed   {info['indexed_at']}\nfiles     {counts['files']}\nchunks    {counts['chunks']}")
+    if info["shards"]:
+        click.echo(f"shards    {info['shards']}  (imported: no tree on this machine)")
     for lang, (nf, nc) in langs.items():
         click.echo(f"  {lang:<12} {nf:>6} files {nc:>8} chunks")
 

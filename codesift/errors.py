@@ -36,3 +36,8 @@ class PathOutsideRootError(CodesiftError):
 
 class Cancelled(CodesiftError):
     """A long operation (e.g. `Embedder.embed`) was cancelled through its cancel token."""
+
+
+class ClusterError(CodesiftError):
+    """A cluster job (codesift.distributed) cannot run or its shards cannot be used: Ray or pyarrow
+    missing, an input tree unusable, a shards folder from another model or left incomplete."""

@@ -25,7 +25,8 @@ TIERS: tuple[dict[str, tuple[str, ...]], ...] = (
     {"errors": ("errors",), "terms": ("terms",), "version": ("version",)},
     {"walk": ("walk",), "chunk": ("chunk",), "embed": ("embed",)},
     {"index": ("index",)},
-    {"search": ("search",)},
+    # distributed: the cluster job (walk, chunk and embed on Ray workers, shards, their import into an index)
+    {"search": ("search",), "distributed": ("distributed",)},
     {"export": ("export",)},
     {"serve": ("serve",)},
     # cli.py and cli_agents.py are one CLI split over two files (the README's stage table says so).

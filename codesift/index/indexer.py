@@ -123,7 +123,7 @@ def index_tree(root: str | Path, index_dir: str | Path | None = None, options: I
     root = check_root(root, force=options.force)  # before anything is written there
     index_dir = Path(index_dir).resolve() if index_dir else root / DEFAULT_DIR_NAME
     index_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(index_dir, notify):
+    with exclusive(index_dir, notify):
         if options.rebuild and (index_dir / DB_NAME).exists():
             return _rebuild_beside(root, index_dir, options, progress, embedder)
         if options.rebuild:
@@ -165,6 +165,9 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         elif options.dim is not None and options.dim != files.dim:
             raise ValueError(f"dim={options.dim} was given with an embedder of dim {files.dim}")
         stamp = check_model(bound, files, str(options.model))
+        if meta.get("shards"):  # distributed/importer.py's: its files have no tree on this machine
+            raise StoreError(f"the index at {index_dir} was imported from the cluster shards in {meta['shards']}; "
+                             "update it with `codesift import-shards`, or index into another --index-dir")
         if meta.get("root") and Path(meta["root"]) != root:
             raise StoreError(f"the index at {index_dir} belongs to {meta['root']}, not {root}; "
                              "use another --index-dir or --rebuild")
@@ -255,22 +258,31 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         summary.timings["write_thread"] = writer.busy_s
         if pipeline.load_s is not None:
             summary.timings["model_load"] = pipeline.load_s
-        with store.transaction():
-            store.ensure_indexes()
-            for group in merge_plan(store.segments()):
-                summary.vector_bytes_written += store.merge_segments(group)
-            store.set_meta(state="complete", index_format=INDEX_FORMAT, indexed_at=now(),
-                           generation=store.generation() + 1)
-        store.remove_unused_segment_files()
-        store.finish_upgrade()
-        store.checkpoint()
-        store.mark_checked()
+        summary.vector_bytes_written += finish_index(store)
         counts = store.counts()
         summary.files, summary.chunks = counts["files"], counts["chunks"]
         summary.timings["finalize"] = time.perf_counter() - t_final
     summary.seconds = time.perf_counter() - t0
     summary.timings = {k: round(v, 3) for k, v in summary.timings.items()}
     return summary
+
+
+def finish_index(store: Store) -> int:
+    """How every run that writes an index ends (an index run, a shard import: distributed/importer.py):
+    the deferred indexes made, segments merged, the index marked complete, the WAL folded into the
+    database. Returns the vector bytes the merges wrote."""
+    written = 0
+    with store.transaction():
+        store.ensure_indexes()
+        for group in merge_plan(store.segments()):
+            written += store.merge_segments(group)
+        store.set_meta(state="complete", index_format=INDEX_FORMAT, indexed_at=now(),
+                       generation=store.generation() + 1)
+    store.remove_unused_segment_files()
+    store.finish_upgrade()
+    store.checkpoint()
+    store.mark_checked()
+    return written
 
 
 class _Stopwatch:
@@ -292,8 +304,9 @@ LOCK_NAME = "index.lock"
 
 
 @contextmanager
-def _exclusive(index_dir: Path, notify: Callable[[str], None] | None) -> Iterator[None]:
-    """One index run per index at a time: a second one waits for the first, then finds its work done."""
+def exclusive(index_dir: Path, notify: Callable[[str], None] | None) -> Iterator[None]:
+    """One run that writes an index (an index run, a shard import) at a time: a second one waits for
+    the first, then finds its work done."""
     import fcntl
 
     with open(index_dir / LOCK_NAME, "a+") as lock:

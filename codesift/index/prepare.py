@@ -118,10 +118,16 @@ def prepare_file(source: SourceFile, known_sha: str | None = None, model: ModelF
     out.rows = chunk_rows(out.chunks, out.hashes[:len(out.chunks)], out.hashes[len(out.chunks):])
     out.calls = chunk_calls(out.chunks)
     if model is not None and out.texts:
-        prompt = model.document_prompt  # config_sentence_transformers.json's; "" for most models
-        texts = [prompt + t for t in out.texts] if prompt else out.texts
-        out.token_ids, out.token_lengths, out.truncated = _tokenizer_for(model).encode_flat(texts)
+        out.token_ids, out.token_lengths, out.truncated = tokenize_documents(model, out.texts)
     return out
+
+
+def tokenize_documents(model: ModelFiles, texts: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Texts to embed as documents, tokenized as the indexer does: the model's document prompt first
+    (config_sentence_transformers.json's; "" for most models), then (ids end to end as int32, lengths,
+    how many were truncated)."""
+    prompt = model.document_prompt
+    return _tokenizer_for(model).encode_flat([prompt + t for t in texts] if prompt else texts)
 
 
 # A file made mostly of very long lines is minified or generated (bundles, source maps, data

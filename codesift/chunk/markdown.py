@@ -36,27 +36,13 @@ def chunk_markdown(source: SourceLines, target: int, max_lines: int) -> list[Pie
     if starts[0] > 1:  # text before the first heading
         pieces += split_piece(source, Piece(1, starts[0] - 1, "section"), cuts, target, max_lines)
     ancestry: list[Heading] = []
-    held: int | None = None  # the first line of headings with no text of their own, not yet emitted
-    for i, (heading, next_start) in enumerate(zip(headings, starts[1:])):
+    for heading, next_start in zip(headings, starts[1:]):
         while ancestry and ancestry[-1].level >= heading.level:
             ancestry.pop()
         ancestry.append(heading)
-        if i + 1 < len(headings) and _only_heading(source, heading.line, next_start - 1):
-            # A heading followed at once by the next one (a title above its first subsection) would
-            # be a chunk of a few tokens that says nothing: it opens the next section's chunk instead.
-            held = heading.line if held is None else held
-            continue
-        start = heading.line if held is None else held
-        held = None
-        section = Piece(start, next_start - 1, "section", heading_path=tuple(h.text for h in ancestry))
+        section = Piece(heading.line, next_start - 1, "section", heading_path=tuple(h.text for h in ancestry))
         pieces += split_piece(source, section, cuts, target, max_lines, split_context=heading.source_line)
     return pieces
-
-
-def _only_heading(source: SourceLines, start: int, end: int) -> bool:
-    """Whether lines start..end hold a heading and nothing else (blank lines, a setext underline)."""
-    rest = [source.lines[n - 1] for n in range(start + 1, end + 1) if not source.is_blank(n)]
-    return not rest or (len(rest) == 1 and rest[0] is source.lines[start] and _SETEXT.match(rest[0]) is not None)
 
 
 def _scan(source: SourceLines) -> tuple[list[Heading], list[int]]:

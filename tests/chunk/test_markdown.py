@@ -58,12 +58,3 @@ def test_document_without_headings_is_one_preamble_section():
     chunks = chunk_file("x.md", "Just text.\n\nMore text.\n").chunks
     assert [(c.kind, c.heading_path, c.start_line, c.end_line) for c in chunks] == [("section", (), 1, 3)]
 
-
-def test_heading_with_no_text_opens_the_next_section():
-    """Issue 15 #3: a title right above its first subsection was a chunk of a few tokens saying
-    nothing; it now opens the subsection's chunk, whose heading path names both."""
-    text = "# Guide\n\n## Install\n\nRun pip.\n\nTitle\n=====\n\nSub\n---\n\ntext here\n"
-    chunks = chunk_file("docs/a.md", text, "markdown").chunks
-    assert [(c.start_line, c.end_line, c.heading_path) for c in chunks] == [
-        (1, 5, ("Guide", "Install")), (7, 13, ("Title", "Sub"))]
-    assert all(len(c.content.split()) > 3 for c in chunks)

@@ -9,14 +9,23 @@ Tokens/s counts real (non-padding) tokens after truncation, tokenization include
   python benchmarks/embed_throughput.py --device cpu --engine numpy --n 2000
   python benchmarks/embed_throughput.py --device cuda --dtype fp16 --n 20000
 
-The last line printed is one JSON object with both figures and the ratio.
+On the CPU, --engines compares several of our engines with sentence-transformers fp32 in one
+process, in interleaved rounds (each round times every side once), so that a busy machine's
+drift hits all alike; ratios are per round (median and best reported), cosines against
+sentence-transformers fp32 on every text, and the load average is logged:
+
+  python benchmarks/embed_throughput.py --device cpu --n 300 --engines numpy,onnx,onnx-int8
+
+The last line printed is one JSON object with the figures and the ratios.
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import json
+import os
 import platform
+import statistics
 import sysconfig
 import time
 from pathlib import Path
@@ -63,7 +72,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=2, help="timed runs per side; the best is kept")
     ap.add_argument("--model", default="default", help="model name or folder (both sides load the same files)")
+    ap.add_argument("--engines", default=None,
+                    help="CPU: our engines to compare in one run, comma-separated: numpy, onnx, onnx-int8, torch")
     args = ap.parse_args()
+    if args.engines:
+        compare_engines(args)
+        return
 
     import numpy as np
     import torch
@@ -106,6 +120,77 @@ def main() -> None:
     }
     print(f"codesift {result['codesift_tokens_per_s']:,} tok/s | sentence-transformers "
           f"{result['st_tokens_per_s']:,} tok/s | ratio {result['ratio']}x")
+    print(json.dumps(result))
+    write_result("embed_throughput", result)
+
+
+ENGINES = {"numpy": dict(engine="numpy"), "onnx": dict(engine="onnx"), "onnx-int8": dict(engine="onnx", dtype="int8"),
+           "torch": dict(engine="torch")}
+
+
+def compare_engines(args) -> None:
+    import numpy as np
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from codesift.embed.embedder import Embedder
+
+    names = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = [e for e in names if e not in ENGINES]
+    if unknown:
+        raise SystemExit(f"unknown engines {unknown}; choose from {sorted(ENGINES)}")
+    texts = stdlib_functions(args.n)
+    ours = {}
+    for name in names:
+        t0 = time.perf_counter()
+        ours[name] = Embedder.load(args.model, device="cpu", **{"dtype": "fp32", **ENGINES[name]})
+        ours[name].load_s = round(time.perf_counter() - t0, 2)
+    first = next(iter(ours.values()))
+    ref = SentenceTransformer(str(first.files.root), device="cpu")
+    ref.max_seq_length = first.max_tokens
+    n_tokens = sum(len(ids) for ids in first.tokenizer.encode(texts).ids)
+    sides = {"st": lambda: ref.encode(texts, batch_size=args.batch_size, convert_to_numpy=True,
+                                      normalize_embeddings=True)}
+    sides.update({name: (lambda e=e: e.embed(texts, batch_size=args.batch_size)) for name, e in ours.items()})
+    for fn in sides.values():  # warm-up: first-call allocations, lazily read weights
+        fn()
+    seconds = {k: [] for k in sides}
+    cpu_seconds = {k: [] for k in sides}
+    vectors = {}
+    loads = [os.getloadavg()[0]]
+    for r in range(args.repeat):
+        for k, fn in sides.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            vectors[k] = fn()
+            seconds[k].append(time.perf_counter() - t0)
+            cpu_seconds[k].append(time.process_time() - c0)
+        loads.append(os.getloadavg()[0])
+        print(f"round {r + 1}: load {loads[-1]:.1f} | " + " | ".join(
+            f"{k} {n_tokens / seconds[k][-1]:,.0f} tok/s" for k in sides), flush=True)
+    engines = {}
+    for name, e in ours.items():
+        ratios = [st / t for st, t in zip(seconds["st"], seconds[name])]
+        cos = (vectors[name] * vectors["st"]).sum(1)
+        engines[name] = {
+            "backend": e.backend.name, "load_s": e.load_s,
+            "tokens_per_s": round(n_tokens / min(seconds[name])),
+            "tokens_per_cpu_s": round(n_tokens / min(cpu_seconds[name])),
+            "ratio_median": round(statistics.median(ratios), 3), "ratio_rounds": [round(x, 3) for x in ratios],
+            "ratio_best": round(min(seconds["st"]) / min(seconds[name]), 3),
+            "min_cos_vs_st": round(float(cos.min()), 6), "mean_cos_vs_st": round(float(cos.mean()), 6)}
+    result = {
+        "benchmark": "embed_throughput", "mode": "engines", "device": "cpu", "dtype_st": "fp32",
+        "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(), "texts": len(texts), "tokens": n_tokens,
+        "batch_size": args.batch_size, "max_tokens": first.max_tokens, "rounds": args.repeat,
+        "load_avg_1m": [round(x, 2) for x in loads],
+        "st_tokens_per_s": round(n_tokens / min(seconds["st"])),
+        "st_tokens_per_cpu_s": round(n_tokens / min(cpu_seconds["st"])),
+        "engines": engines, "torch": torch.__version__,
+    }
+    for name, r in engines.items():
+        print(f"{name:10s} {r['tokens_per_s']:>7,} tok/s  x{r['ratio_median']} of sentence-transformers "
+              f"(rounds {r['ratio_rounds']})  cos vs ST min {r['min_cos_vs_st']:.6f} mean {r['mean_cos_vs_st']:.6f}")
     print(json.dumps(result))
     write_result("embed_throughput", result)
 

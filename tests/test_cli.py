@@ -134,12 +134,14 @@ def test_identifier_query_finds_its_definition(indexed):
         assert json.loads(r.stdout)["results"][0]["symbol"] == symbol
 
 
-def test_search_process_never_imports_torch(indexed):
+def test_search_process_never_imports_torch_nor_onnxruntime(indexed):
+    """A cold search encodes its query in numpy: importing torch, or building an ONNX Runtime
+    session, would cost more than the whole search."""
     import subprocess
     import sys
 
     code = ("import sys; from click.testing import CliRunner; from codesift.cli import cli; "
             "r = CliRunner().invoke(cli, ['search', 'load the configuration', '-k', '2']); "
-            "assert r.exit_code == 0, r.output; print('torch' in sys.modules)")
+            "assert r.exit_code == 0, r.output; print('torch' in sys.modules, 'onnxruntime' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=indexed, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.split() == ["False", "False"]

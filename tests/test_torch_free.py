@@ -84,8 +84,8 @@ def test_every_other_module_imports_without_torch():
 
 
 def test_cpu_embedding_skips_torch_even_where_installed():
-    """Torch installed or not, embedding on the CPU (the numpy engine and its padded runner) does
-    not pay for importing it."""
+    """Torch installed or not, embedding on the CPU (the ONNX Runtime engine, or numpy without it,
+    and the padded runner) does not pay for importing it."""
     code = ("import sys\n"
             "from codesift.embed.embedder import Embedder\n"
             "from codesift.embed.scheduler import make_runner\n"
@@ -97,4 +97,4 @@ def test_cpu_embedding_skips_torch_even_where_installed():
     env.pop("CODESIFT_ENGINE", None)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["numpy-bert-cpu-fp32", "False"]
+    assert r.stdout.split() == ["onnx-bert-cpu-fp32", "False"]

@@ -6,9 +6,10 @@ propagate; a backend never returns placeholder vectors. A backend that can also 
 sequences packed end to end (no padding) says so with `packed_supported` and offers
 `embed_packed` (see `torch_backend.TorchBackend`), which the GPU scheduler uses.
 
-Torch is optional (the `codesift[gpu]` extra). On the CPU every architecture runs through its
-numpy forward pass (`numpy_backend.NumpyBackend`), torch installed or not; torch runs GPUs, and
-the CPU in bf16 or when asked for (engine "torch", or CODESIFT_ENGINE=torch).
+Torch is optional (the `codesift[gpu]` extra). On the CPU, BERT-family models run in ONNX Runtime
+(`ort_backend.OrtBackend`, fp32 or int8) where it is installed, and every architecture runs
+through its numpy forward pass (`numpy_backend.NumpyBackend`), torch installed or not; torch runs
+GPUs, and the CPU in bf16 or when asked for (engine "torch", or CODESIFT_ENGINE=torch).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import numpy as np
 from codesift.embed.model_files import ModelFiles
 from codesift.embed.models import architecture_for
 from codesift.embed.numpy_backend import FP32_NAMES
+from codesift.embed.ort_backend import INT8_NAMES, ort_available
 from codesift.errors import UnsupportedDeviceError
 
 GPU_EXTRA_HINT = "pip install 'codesift[gpu]' for GPU support, or use --device cpu"
@@ -49,32 +51,54 @@ def load_backend(files: ModelFiles, device: str | None = "auto", dtype: str | No
                  normalize: bool | None = None, engine: str | None = None):
     """Dispatch on (architecture, device): the one place that knows which implementation runs what.
 
-    engine: "torch" or "numpy"; default `$CODESIFT_ENGINE`, else numpy on the CPU in fp32 (it ran
-    faster there than torch, see `numpy_backend`) and torch on GPUs or in fp16/bf16. Every registered
-    architecture runs on torch (cpu, cuda, mps) and on numpy (cpu). An unknown architecture is an
-    UnsupportedModelError naming the supported ones, an unavailable device an UnsupportedDeviceError
-    (without torch, any device but cpu names the `gpu` extra).
+    engine: "onnx", "numpy" or "torch"; default `$CODESIFT_ENGINE`, else on the CPU in fp32 or int8
+    ONNX Runtime for the models it runs (BERT family) where installed, numpy for the others (both
+    ran faster there than torch), and torch on GPUs or in fp16/bf16. Every registered architecture
+    runs on torch (cpu, cuda, mps) and on numpy (cpu). dtype int8 is ONNX Runtime's alone. An
+    unknown architecture is an UnsupportedModelError naming the supported ones, an unavailable
+    device an UnsupportedDeviceError (without torch, any device but cpu names the `gpu` extra).
     """
     arch = architecture_for(files.config, source=str(files.root / "config.json"))
     wanted = (device or "auto").lower()
+    int8 = str(dtype).lower() in INT8_NAMES
     engine = engine or os.environ.get("CODESIFT_ENGINE") or None
     if engine is None:
         engine = "numpy"  # decided without importing torch where the answer is the CPU in fp32
-        half = str(dtype).lower() not in FP32_NAMES
+        half = str(dtype).lower() not in FP32_NAMES and not int8
         if (half or wanted != "cpu") and torch_available() and (half or _gpu_for(wanted)):
             engine = "torch"
-    if engine == "numpy":
+        elif int8 or _onnx_runs(arch, files):
+            engine = "onnx"
+    if engine in ("numpy", "onnx"):
         if wanted not in ("auto", "cpu"):
-            why = "the numpy engine runs on the CPU only" if torch_available() else "torch is not installed"
+            why = f"the {engine} engine runs on the CPU only" if torch_available() else "torch is not installed"
             raise UnsupportedDeviceError(f"device {device!r} needs torch ({why}); {GPU_EXTRA_HINT}")
+    if engine == "onnx":
+        if not ort_available():
+            raise UnsupportedDeviceError("the onnx engine (and dtype int8) needs onnxruntime and onnx: "
+                                         "pip install onnxruntime onnx, or use --dtype fp32")
+        if not _onnx_runs(arch, files):
+            raise UnsupportedDeviceError(f"the onnx engine (and dtype int8) runs BERT-family models only, "
+                                         f"not {arch.label}; use --dtype fp32")
+        from codesift.embed.ort_backend import OrtBackend
+
+        return OrtBackend(arch, files, dtype=dtype, normalize=normalize)
+    if engine == "numpy":
         from codesift.embed.numpy_backend import NumpyBackend
 
         return NumpyBackend(arch, files, dtype=dtype, normalize=normalize)
     if engine != "torch":
-        raise ValueError(f"unknown engine {engine!r}; use torch or numpy")
+        raise ValueError(f"unknown engine {engine!r}; use onnx, numpy or torch")
     from codesift.embed.torch_backend import TorchBackend
 
     return TorchBackend(arch, files, device=device, dtype=dtype, normalize=normalize)
+
+
+def _onnx_runs(arch, files: ModelFiles) -> bool:
+    """Whether ONNX Runtime is here and our ONNX graph can express this model."""
+    from codesift.embed.onnx_graph import supports
+
+    return ort_available() and supports(arch.name, arch.read_config(files.config, source=str(files.root / "config.json")))
 
 
 def _gpu_for(device: str) -> bool:

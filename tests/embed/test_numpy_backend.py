@@ -54,8 +54,11 @@ def test_numpy_engine_refuses_gpu_devices_and_other_dtypes(model_files):
         load_backend(model_files, device="cpu", dtype="bf16", engine="numpy")
 
 
-def test_cpu_default_is_numpy_and_torch_on_request(model_files, monkeypatch):
+def test_cpu_default_without_onnxruntime_is_numpy_and_torch_on_request(model_files, monkeypatch):
+    from codesift.embed import backend
+
     monkeypatch.delenv("CODESIFT_ENGINE", raising=False)
+    monkeypatch.setattr(backend, "ort_available", lambda: False)  # as in an install without onnxruntime
     assert load_backend(model_files, device="cpu").name.startswith("numpy-bert-cpu")
     pytest.importorskip("torch")
     assert load_backend(model_files, device="cpu", dtype="bf16").name.startswith("torch-bert-cpu")

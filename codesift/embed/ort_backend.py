@@ -1,0 +1,135 @@
+"""ONNX Runtime as a CPU backend: the encoder graph we build from our own weights
+(`onnx_graph.build_bert`), run by ONNX Runtime's fused CPU kernels.
+
+fp32 by default (same vectors as the numpy backend); dtype "int8" runs the attention output
+and feed-forward layers in 8 bits (`onnx_graph.INT8_LINEARS`). BERT-family models only
+(`onnx_graph.supports`); `backend.load_backend` picks this where onnxruntime is installed and
+falls back to the numpy backend elsewhere.
+
+Inputs run a few at a time (about GROUP_TOKENS padded tokens per run): the activations of a
+run then stay in cache from one operator to the next, the int8 layers quantise each run's
+inputs with a range of their own, and similar lengths waste little on padding. Runs go in
+parallel, one per core, each on one thread (as the numpy backend's groups): ONNX Runtime's
+threads within one run wait for each other at every operator, the more so on a busy machine.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from codesift.embed.batches import pad_batch
+from codesift.embed.model_files import ModelFiles
+from codesift.embed.models import Architecture
+from codesift.embed.numpy_backend import FP32_NAMES, CpuDevice, usable_cores
+from codesift.embed.pooling import normalize_array, pool_array
+from codesift.errors import UnsupportedDeviceError
+
+INT8_NAMES = ("int8", "qint8")  # as str(dtype).lower()
+# Padded tokens per ONNX Runtime run (a longer input runs alone).
+GROUP_TOKENS = 256
+# int8: runs whose inputs have at most this many tokens go through in float32. A short input's
+# few tokens each weigh much in its pooled vector, and cost little to compute.
+INT8_MIN_TOKENS = 32
+
+
+def ort_available() -> bool:
+    """Whether onnxruntime and onnx (which builds the graph) import here."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def groups(lengths: Sequence[int], budget: int = GROUP_TOKENS) -> list[list[int]]:
+    """Positions of inputs, longest first, cut into runs of at most `budget` padded tokens
+    (a run's padded size is its count times its longest length; an input longer than the
+    budget runs alone)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    out: list[list[int]] = []
+    for i in order:
+        if out and (len(out[-1]) + 1) * lengths[out[-1][0]] <= budget:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
+class OrtBackend:
+    """Our encoder graph in ONNX Runtime on the CPU, pooled and normalised as the model folder says."""
+
+    packed_supported = False
+    is_gpu = False
+
+    def __init__(self, arch: Architecture, files: ModelFiles, dtype: str | None = None,
+                 normalize: bool | None = None, workers: int | None = None):
+        import onnxruntime as ort
+
+        from codesift.embed.onnx_graph import INT8_LINEARS, build_bert
+
+        kind = str(dtype).lower()
+        if kind not in FP32_NAMES + INT8_NAMES:
+            raise UnsupportedDeviceError(f"dtype {dtype!r} is not supported by the ONNX Runtime CPU backend; "
+                                         "use fp32 or int8")
+        self.dtype = "int8" if kind in INT8_NAMES else "fp32"
+        self.arch, self.files = arch, files
+        source = str(files.root / "config.json")
+        cfg = arch.read_config(files.config, source=source)
+        weights = arch.numpy_model(files.weights, cfg).w
+        graph = build_bert(cfg, weights, int8=INT8_LINEARS(cfg) if self.dtype == "int8" else ())
+        self._bytes = sum(int(np.prod(t.dims)) * (1 if t.data_type in (2, 3) else 4) for t in graph.graph.initializer)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self.workers = int(workers or os.environ.get("CODESIFT_CPU_THREADS") or usable_cores())
+        self._threads = None
+        # Threads that spin between operators take cores from everything else on a busy machine,
+        # and from each other.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        self.normalize = files.normalize if normalize is None else normalize
+        self.max_tokens = files.max_tokens
+        self.dim = files.hidden_size  # pooled width; Embedder applies files.truncate_dim (Matryoshka)
+        self.device = CpuDevice()
+        self.pad_id = int(files.config.get("pad_token_id", 0) or 0)
+        self.name = f"onnx-{arch.name}-cpu-{self.dtype}"
+
+    def memory(self) -> dict[str, int]:
+        """Bytes of the weights the session holds (the graph's initializers)."""
+        return {} if self.session is None else {"cpu": self._bytes}
+
+    def close(self) -> None:
+        self.session = None
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)
+            self._threads = None
+
+    def embed_batch(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
+        """[n, dim] float32 vectors for pre-tokenized inputs (id lists with the model's specials)."""
+        out = np.empty((len(batch), self.dim), dtype=np.float32)
+
+        def run(idx: list[int]) -> None:
+            ids, mask = pad_batch([batch[i] for i in idx], self.pad_id, self.max_tokens, mask_dtype=np.int32)
+            feed = {"input_ids": ids.astype(np.int32), "attention_mask": mask}
+            if self.dtype == "int8":  # the first token ([CLS]) in float32, or all of a short run
+                feed["fp32_tokens"] = np.array([ids.shape[1] if ids.shape[1] <= INT8_MIN_TOKENS else 1], np.int64)
+            hidden = self.session.run(None, feed)[0]
+            out[idx] = pool_array(hidden, mask, self.files.pooling)
+
+        runs = groups([len(x) for x in batch])
+        if self.workers > 1 and len(runs) > 1:
+            list(self._pool().map(run, runs))  # onnxruntime releases the GIL while it runs
+        else:
+            for idx in runs:
+                run(idx)
+        return normalize_array(out) if self.normalize else out
+
+    def _pool(self):
+        if self._threads is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="codesift-onnx")
+        return self._threads

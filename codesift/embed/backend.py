@@ -95,9 +95,13 @@ def load_backend(files: ModelFiles, device: str | None = "auto", dtype: str | No
 
 
 def _onnx_runs(arch, files: ModelFiles) -> bool:
-    """Whether ONNX Runtime is here and our ONNX graph can express this model."""
+    """Whether ONNX Runtime is here and our ONNX graph can express this model. Not for a GGUF
+    model: its weights are streamed in tensor by tensor to keep a load's peak memory at their own
+    size, and building a graph and an ONNX Runtime session holds several copies of them."""
     from codesift.embed.onnx_graph import supports
 
+    if files.weights_format == "gguf":
+        return False
     return ort_available() and supports(arch.name, arch.read_config(files.config, source=str(files.root / "config.json")))
 
 

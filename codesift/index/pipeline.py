@@ -20,6 +20,9 @@ from codesift.walk import Skipped
 # hashes is touched all over: bigger transactions write those pages fewer times.
 BATCH_CHUNKS = 8192
 COMMIT_SECONDS = 5.0  # ... or whatever is ready after this long: a crash loses at most this much work
+# ... or, when every file prepared so far is ready (the model keeps up), after this long: readers see
+# a run's progress early and a stopped run keeps it, without a transaction per file
+DRAINED_COMMIT_SECONDS = 0.5
 HAND_OVER_TOKENS = 16384  # files' sequences go to the model thread in lots of about this many tokens
 # While a GPU is fed, other threads hold the GIL for at most this long at a time (Python's default,
 # 5 ms, leaves the thread that feeds the GPU waiting behind the writer and the result readers).
@@ -316,7 +319,8 @@ class Writer:
             self.ready_chunks += p.n_chunks
         wrote = False
         while self.ready and (self.ready_chunks >= BATCH_CHUNKS or final
-                              or time.monotonic() - self.last_commit > COMMIT_SECONDS):
+                              or time.monotonic() - self.last_commit > COMMIT_SECONDS
+                              or (not self.pending and time.monotonic() - self.last_commit > DRAINED_COMMIT_SECONDS)):
             batch, n = [], 0
             while self.ready and n < BATCH_CHUNKS:
                 batch.append(self.ready.popleft())

@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(PROJECT), "CODESIFT_DEVICE": "cpu"}
+# The numpy engine: these runs must last long enough to be stopped, killed or searched half-way,
+# and ONNX Runtime (the default CPU engine where installed) embeds their small trees in one go.
+ENV = {**os.environ, "PYTHONPATH": str(PROJECT), "CODESIFT_DEVICE": "cpu", "CODESIFT_ENGINE": "numpy"}
 NOBODY = 65534
 
 # Commands that only read an index, as a user types them (after `codesift`, before --index-dir).

@@ -157,7 +157,9 @@ def test_codesift_watch_indexes_then_stops_cleanly_on_ctrl_c(tmp_path):
 
     repo = make_repo(tmp_path / "repo")
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(root), "NO_COLOR": "1"}
+    # numpy engine: with ONNX Runtime this process did not end after Ctrl-C in two full CI runs (not
+    # reproduced alone; see the stop's note)
+    env = {**os.environ, "PYTHONPATH": str(root), "NO_COLOR": "1", "CODESIFT_ENGINE": "numpy"}
     proc = subprocess.Popen([sys.executable, "-c", "from codesift.cli import main; main()", "watch", str(repo),
                              "--device", "cpu", "--quiet-ms", "100"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-from codesift.embed.model_files import resolve_model
+from codesift.embed.model_files import ModelFiles, resolve_model
 from codesift.errors import StoreError
 from codesift.index.formats import INDEX_FORMAT
 from codesift.index.model_stamp import check_model, files_at_dim
@@ -97,7 +97,7 @@ class IndexOptions:
     writer_process: bool | None = None  # write in a process of its own; default: for big runs (write_sinks.py)
 
 
-def model_for_index(model: str, index_dir: str | Path, dim: int | None = None):
+def model_for_index(model: str, index_dir: str | Path, dim: int | None = None) -> ModelFiles:
     """The ModelFiles an index run into `index_dir` embeds with, for a caller that loads the model
     itself (`watch`, the server): `model` at `dim`, else at the --dim the index was built with."""
     files = resolve_model(model)

@@ -14,7 +14,6 @@ or model.onnx (config.json then optional, see `onnx_file`). Runs with numpy on t
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
@@ -23,7 +22,7 @@ from codesift.embed.batches import pad_batch
 from codesift.embed.model_files import ModelFiles, models_dir, package_dir, resolve_model
 from codesift.embed.models import architecture_for
 from codesift.embed.models.common import WeightMap, map_weights
-from codesift.embed.numpy_backend import one_blas_thread, usable_cores
+from codesift.embed.numpy_backend import CpuWorkers, length_groups, one_blas_thread
 from codesift.embed.tokenizer import load_tokenizer
 from codesift.errors import ModelNotFoundError, UnsupportedDeviceError, UnsupportedModelError
 
@@ -121,8 +120,7 @@ class CrossEncoder:
         self._tk = tk
         self.lowercase = files.do_lower_case
         self.pad_id = int(files.config.get("pad_token_id", 0) or 0)
-        self.workers = int(os.environ.get("CODESIFT_CPU_THREADS") or usable_cores())
-        self._threads: ThreadPoolExecutor | None = None
+        self.workers = CpuWorkers("codesift-rerank")
 
     @classmethod
     def load(cls, spec: str | os.PathLike | ModelFiles | None = "default", max_tokens: int | None = None,
@@ -157,12 +155,7 @@ class CrossEncoder:
         out = np.empty(len(ids), dtype=np.float32)
         if self._torch is not None:
             return self._torch.score(ids, types, self.pad_id, self.max_tokens)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)  # similar lengths pad little
-        groups, start = [], 0
-        while start < len(order):
-            n = max(1, GROUP_TOKENS // max(len(ids[order[start]]), 1))  # the group's longest comes first
-            groups.append(order[start:start + n])
-            start += n
+        groups = length_groups([len(x) for x in ids], GROUP_TOKENS)  # similar lengths pad little
 
         def run(group: list[int]) -> None:
             tok, mask = pad_batch([ids[i] for i in group], self.pad_id, self.max_tokens, mask_dtype=np.float32)
@@ -170,11 +163,7 @@ class CrossEncoder:
             out[group] = self._head(self.model.forward(tok, mask, seg)[:, 0])
 
         with one_blas_thread():
-            if self.workers > 1 and len(groups) > 1:
-                list(self._pool().map(run, groups))  # numpy releases the GIL in its products
-            else:
-                for g in groups:
-                    run(g)
+            self.workers.run(run, groups)
         return out
 
     def _head(self, cls: np.ndarray) -> np.ndarray:
@@ -182,15 +171,8 @@ class CrossEncoder:
         pooled = np.tanh(cls @ w("pooler.weight").T + w("pooler.bias"))
         return (pooled @ w("classifier.weight").T + w("classifier.bias"))[:, 0]
 
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._threads is None:
-            self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="codesift-rerank")
-        return self._threads
-
     def close(self) -> None:
-        if self._threads is not None:
-            self._threads.shutdown(wait=False)
-            self._threads = None
+        self.workers.close()
         self.model = self._torch = None
 
 

@@ -44,6 +44,47 @@ def one_blas_thread():
     return _BLAS.limit(limits=1, user_api="blas")
 
 
+def length_groups(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Positions of inputs, longest first, cut into runs of at most `budget` padded tokens
+    (a run's padded size is its count times its longest length; an input longer than the
+    budget runs alone)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    out: list[list[int]] = []
+    for i in order:
+        if out and (len(out[-1]) + 1) * lengths[out[-1][0]] <= budget:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
+class CpuWorkers:
+    """Runs one function over work items on threads of this process, one per core
+    ($CODESIFT_CPU_THREADS), each item whole on its thread (the CPU engines release the GIL while
+    they compute); inline when there is one thread or one item. The threads start on first use."""
+
+    def __init__(self, name: str, n: int | None = None):
+        self.n = int(n or os.environ.get("CODESIFT_CPU_THREADS") or usable_cores())
+        self.name = name
+        self._pool = None
+
+    def run(self, fn, items: Sequence) -> None:
+        if self.n > 1 and len(items) > 1:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self.n, thread_name_prefix=self.name)
+            list(self._pool.map(fn, items))
+        else:
+            for item in items:
+                fn(item)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
+
 class CpuDevice:
     """Stands in for `torch.device("cpu")` where code asks a backend for `.device.type`."""
 
@@ -78,8 +119,7 @@ class NumpyBackend:
         # Groups run in parallel, one per core, each with one BLAS thread: BLAS threads on these
         # small products spend more time waiting for each other than computing, the more so on a
         # busy machine.
-        self.workers = int(os.environ.get("CODESIFT_CPU_THREADS") or usable_cores())
-        self._threads = None
+        self.workers = CpuWorkers("codesift-numpy")
 
     def memory(self) -> dict[str, int]:
         """Bytes of the weights this backend holds in memory: those read so far (the file is
@@ -92,6 +132,7 @@ class NumpyBackend:
 
     def close(self) -> None:
         self.model = None
+        self.workers.close()
 
     def embed_batch(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
         """[n, dim] float32 vectors for pre-tokenized inputs (id lists with the model's specials)."""
@@ -108,16 +149,5 @@ class NumpyBackend:
 
         starts = range(0, n, step)
         with one_blas_thread():
-            if self.workers > 1 and len(starts) > 1:
-                list(self._pool().map(run, starts))  # numpy releases the GIL in its products and ufuncs
-            else:
-                for s in starts:
-                    run(s)
+            self.workers.run(run, starts)
         return normalize_array(out) if self.normalize else out
-
-    def _pool(self):
-        if self._threads is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="codesift-numpy")
-        return self._threads

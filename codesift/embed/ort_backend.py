@@ -14,7 +14,6 @@ threads within one run wait for each other at every operator, the more so on a b
 """
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import numpy as np
@@ -22,7 +21,7 @@ import numpy as np
 from codesift.embed.batches import pad_batch
 from codesift.embed.model_files import ModelFiles
 from codesift.embed.models import Architecture
-from codesift.embed.numpy_backend import FP32_NAMES, CpuDevice, usable_cores
+from codesift.embed.numpy_backend import FP32_NAMES, CpuDevice, CpuWorkers, length_groups
 from codesift.embed.pooling import normalize_array, pool_array
 from codesift.errors import UnsupportedDeviceError
 
@@ -45,17 +44,8 @@ def ort_available() -> bool:
 
 
 def groups(lengths: Sequence[int], budget: int = GROUP_TOKENS) -> list[list[int]]:
-    """Positions of inputs, longest first, cut into runs of at most `budget` padded tokens
-    (a run's padded size is its count times its longest length; an input longer than the
-    budget runs alone)."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    out: list[list[int]] = []
-    for i in order:
-        if out and (len(out[-1]) + 1) * lengths[out[-1][0]] <= budget:
-            out[-1].append(i)
-        else:
-            out.append([i])
-    return out
+    """`length_groups` at this backend's run size."""
+    return length_groups(lengths, budget)
 
 
 class OrtBackend:
@@ -84,8 +74,7 @@ class OrtBackend:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        self.workers = int(workers or os.environ.get("CODESIFT_CPU_THREADS") or usable_cores())
-        self._threads = None
+        self.workers = CpuWorkers("codesift-onnx", workers)
         # Threads that spin between operators take cores from everything else on a busy machine,
         # and from each other.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -103,9 +92,7 @@ class OrtBackend:
 
     def close(self) -> None:
         self.session = None
-        if self._threads is not None:
-            self._threads.shutdown(wait=False)
-            self._threads = None
+        self.workers.close()
 
     def embed_batch(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
         """[n, dim] float32 vectors for pre-tokenized inputs (id lists with the model's specials)."""
@@ -119,17 +106,5 @@ class OrtBackend:
             hidden = self.session.run(None, feed)[0]
             out[idx] = pool_array(hidden, mask, self.files.pooling)
 
-        runs = groups([len(x) for x in batch])
-        if self.workers > 1 and len(runs) > 1:
-            list(self._pool().map(run, runs))  # onnxruntime releases the GIL while it runs
-        else:
-            for idx in runs:
-                run(idx)
+        self.workers.run(run, groups([len(x) for x in batch]))
         return normalize_array(out) if self.normalize else out
-
-    def _pool(self):
-        if self._threads is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="codesift-onnx")
-        return self._threads

@@ -37,6 +37,21 @@ def bert_vocab(root: Path) -> tuple[list[str], list[int]]:
     return tokens, types
 
 
+def encoder_writer(out: Path, arch: str, name: str, cfg: dict):
+    """A GGUFWriter with an encoder's sizes from its config.json, as llama.cpp's converter writes them."""
+    import gguf
+
+    w = gguf.GGUFWriter(str(out), arch)
+    w.add_name(name)
+    w.add_block_count(cfg["num_hidden_layers"])
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_head_count(cfg["num_attention_heads"])
+    w.add_layer_norm_eps(cfg["layer_norm_eps"])
+    return w
+
+
 def write_bert_gguf(root: Path, out: Path, ftype: str = "F16", pooling: int = 1) -> Path:
     """`root`: a BERT sentence-transformers folder; `ftype`: F32, F16, BF16 or Q8_0 (the gguf package
     cannot write K-quants)."""
@@ -44,14 +59,7 @@ def write_bert_gguf(root: Path, out: Path, ftype: str = "F16", pooling: int = 1)
     from safetensors.numpy import load_file
 
     cfg = json.loads((root / "config.json").read_text())
-    w = gguf.GGUFWriter(str(out), "bert")
-    w.add_name(root.name)
-    w.add_block_count(cfg["num_hidden_layers"])
-    w.add_context_length(cfg["max_position_embeddings"])
-    w.add_embedding_length(cfg["hidden_size"])
-    w.add_feed_forward_length(cfg["intermediate_size"])
-    w.add_head_count(cfg["num_attention_heads"])
-    w.add_layer_norm_eps(cfg["layer_norm_eps"])
+    w = encoder_writer(out, "bert", root.name, cfg)
     w.add_file_type(FILE_TYPES[ftype])
     w.add_causal_attention(False)
     w.add_pooling_type(gguf.PoolingType(pooling))
@@ -113,14 +121,7 @@ def write_nomic_bert_gguf(folder: Path, vocab_root: Path, out: Path, ftype: str 
     from safetensors.numpy import load_file
 
     cfg = json.loads((folder / "config.json").read_text())
-    w = gguf.GGUFWriter(str(out), "nomic-bert")
-    w.add_name(folder.name)
-    w.add_block_count(cfg["num_hidden_layers"])
-    w.add_context_length(cfg["max_position_embeddings"])
-    w.add_embedding_length(cfg["hidden_size"])
-    w.add_feed_forward_length(cfg["intermediate_size"])
-    w.add_head_count(cfg["num_attention_heads"])
-    w.add_layer_norm_eps(cfg["layer_norm_eps"])
+    w = encoder_writer(out, "nomic-bert", folder.name, cfg)
     w.add_rope_freq_base((cfg.get("rope_parameters") or {}).get("rope_theta", 1000.0))
     w.add_file_type(FILE_TYPES[ftype])
     w.add_causal_attention(False)

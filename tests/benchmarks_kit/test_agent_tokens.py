@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from codesift.index.indexer import index_tree
+from tests.benchmarks_kit import benchmark_module
 from tests.index.repo import make_repo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,11 +45,9 @@ def test_agent_tokens_counts_the_whole_response(tmp_path, embedder):
 
 
 def test_responses_are_read_back_as_the_agent_received_them():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from agent_tokens import answer, received_from_json, received_from_text
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    agent_tokens = benchmark_module("agent_tokens")
+    answer, received_from_json, received_from_text = (agent_tokens.answer, agent_tokens.received_from_json,
+                                                      agent_tokens.received_from_text)
     text = ("2 results for 'q' (hybrid)\n"
             "[1] 0123456789ab src/a.py:10-14 load (function)\n"
             "def load():\n    x = 1\n… [truncated: 2 of 5 lines; get_chunk 0123456789ab for the rest]\n"

@@ -1,27 +1,19 @@
 """benchmarks/priors.py ranks again from cached candidates exactly as the searcher ranks."""
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from codesift.index.indexer import index_tree
 from codesift.search.searcher import DEFAULT_CONFIG
+from tests.benchmarks_kit import benchmark_module
 from tests.index.repo import make_repo
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def priors():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import priors
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return priors
+    return benchmark_module("priors")
 
 
 def test_replay_equals_the_searcher_under_any_weights(tmp_path, embedder, priors):

@@ -4,23 +4,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sys
 import tarfile
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks_kit import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def real_repos():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import real_repos
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return real_repos
+    return benchmark_module("real_repos")
 
 
 def test_a_cached_archive_is_used_and_unpacked_without_its_top_folder(tmp_path, real_repos, monkeypatch):

@@ -6,7 +6,12 @@
 #   ref_vectors.npz        CPU fp32 vectors (true fp32 weights) of a sample of the stdlib chunks
 #   old/codesift           (quality_ab only) the codesift package of the commit to compare with
 # Usage: bash benchmarks/gpu_session.sh STEP
-#   (STEP: tests | throughput | index | phases | quality | quality_ab | scale | scale16 | cluster | all)
+#   (STEP: tests | throughput | index | phases | quality | quality_ab | scale | scale16 | cluster | multigpu |
+#    mpnet_part | mpnet | all)
+#   mpnet (issue 12) needs all-mpnet-base-v2 in fp16 (219 MB, over the transfer limit): its safetensors file split
+#   into .device/mpnet_parts/partNN (`split -b 56000000 -d`), each carried in a call of its own running
+#   `mpnet_part`, which keeps it under /tmp/mpnet_parts; the last call carries .device/mpnet_meta (the model folder
+#   without model.safetensors) and .device/mpnet.sha256, and joins the pieces
 #   cluster (issue 17) also needs ray: wheels_ray/ (over half the transfer limit), carried in a call of
 #   its own just before, which installs it into /tmp/site (see benchmarks/RESULTS.md, "Cluster job")
 # with CODESIFT_COMMIT=<the commit copied> set, since the copy has no .git (see benchmarks/_results.py)
@@ -14,7 +19,13 @@ set -uo pipefail
 step=${1:-all}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/site
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/wheels*/*.whl
+# each wheel installed once per machine: a warm machine keeps /tmp/site between calls, so a big carry
+# (ray) can come in a call of its own
+for w in .device/wheels*/*.whl; do
+  grep -qxF "$(basename $w)" /tmp/site/.installed 2>/dev/null && continue
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $w &&
+    basename $w >> /tmp/site/.installed
+done
 # the JSON log of each benchmark run comes back with $OUT
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 CODESIFT_TEST_MODEL=$PWD/.device/model CODESIFT_RESULTS_DIR=$OUT/results
 # evals.tar.xz: stdlib, sklearn and sympy; evals_stdlib.tar.xz: stdlib alone (a smaller carry)
@@ -71,6 +82,32 @@ fi
 if [ "$step" = scale16 ]; then
   python3 benchmarks/index_scale.py /tmp/evals/stdlib/corpus --copies 16 --device cuda --model .device/model \
     --work /tmp/scale 2>&1 | tee "$OUT/index_scale16.log"
+fi
+if [ "$step" = mpnet_part ]; then
+  mkdir -p /tmp/mpnet_parts && cp .device/mpnet_parts/part* /tmp/mpnet_parts/ && ls -l /tmp/mpnet_parts
+fi
+if [ "$step" = mpnet ]; then
+  m=/tmp/mpnet
+  mkdir -p $m && cp -r .device/mpnet_meta/. $m/ && cat /tmp/mpnet_parts/part* > $m/model.safetensors
+  (cd $m && sha256sum -c $OLDPWD/.device/mpnet.sha256) || exit 1
+  # quality: the three tuning corpora indexed on the GPU with all-mpnet-base-v2 (the default model's figures
+  # come from the same machine's quality or quality_ab step)
+  for e in stdlib sklearn sympy; do
+    python3 -m codesift.cli index /tmp/evals/$e/corpus --device cuda --model $m --rebuild -q
+  done
+  python3 benchmarks/quality.py /tmp/evals/stdlib /tmp/evals/sklearn /tmp/evals/sympy --name quality_mpnet \
+    2>&1 | tee "$OUT/quality_mpnet.log"
+  # end to end on the GPU: one cold `codesift index` process and a warm run, each model
+  for model in $m .device/model; do
+    python3 benchmarks/index_wall.py /tmp/evals/stdlib/corpus --device cuda --model $model --warm-runs 1 \
+      2>&1 | tee -a "$OUT/index_wall_mpnet.log"
+  done
+fi
+if [ "$step" = multigpu ]; then
+  # issue 11: one GPU against two on the 8x corpus, a BERT-base-sized model (random weights) so the GPU is the limit
+  [ -d /tmp/scale8 ] || python3 benchmarks/scale_corpus.py /tmp/evals/stdlib/corpus /tmp/scale8 --copies 8
+  python3 benchmarks/multi_gpu_index.py /tmp/scale8 --tokenizer-from .device/model --gpus 1 2 \
+    2>&1 | tee "$OUT/multi_gpu_index.log"
 fi
 if [ "$step" = cluster ]; then
   python3 -c "import ray.data" || { echo "ray is missing: install .device/wheels_ray into /tmp/site first"; exit 1; }

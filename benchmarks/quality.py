@@ -41,6 +41,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("eval_dirs", type=Path, nargs="+")
     ap.add_argument("--modes", default="hybrid,bm25,semantic")
+    ap.add_argument("--name", default="quality", help="the log's name (e.g. quality_mpnet for another model's run)")
     args = ap.parse_args()
     modes = args.modes.split(",")
     table = {}
@@ -50,7 +51,7 @@ def main() -> None:
             print(f"{d.name:10} {mode:9} MRR@10 {s['mrr@10']:.4f}  R@1 {s['recall@1']:.3f}  "
                   f"R@10 {s['recall@10']:.3f}  lines {s['mean_result_lines']:5.1f}  ({s['seconds']} s)", flush=True)
     print(json.dumps(table))
-    write_result("quality", table)
+    write_result(args.name, table)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import queue
 import threading
 from collections import deque
 from contextlib import nullcontext
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -89,7 +89,8 @@ class PackedRunner:
         self.stream.synchronize()
         try:
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=self.stream):
+            # thread_local: another device's runner may be embedding from its own thread meanwhile
+            with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
                 self.dev_out = self._compute()
             self.graph = graph
         except RuntimeError:  # some op not capturable on this torch: run eagerly
@@ -168,62 +169,72 @@ def on_device(device: torch.device | None):
 
 
 class MultiRunner:
-    """Several devices (e.g. every visible GPU): batch i runs on runner i mod n, each runner in a
-    thread of its own with its own ring of batches in flight; results come back in input order."""
+    """Several devices (e.g. every visible GPU), each runner in a thread of its own taking batches
+    from one shared queue, so a device that is faster, or ready sooner, takes more of them.
+    Results come back as they finish, each with its keys (not in input order).
 
-    def __init__(self, runners: Sequence):
+    `pending` are functions that build further runners: each is called in its runner's thread, so
+    loading a second GPU (weights, CUDA graph) overlaps the first GPU's work instead of delaying it.
+    They must build runners for the same model and budgets as `runners`."""
+
+    def __init__(self, runners: Sequence, pending: Sequence[Callable[[], object]] = ()):
         if not runners:
-            raise ValueError("MultiRunner needs at least one runner")
+            raise ValueError("MultiRunner needs at least one built runner")
         self.runners = list(runners)
+        self.pending = list(pending)
         self.token_budget = min(r.token_budget for r in self.runners)
         self.max_seqs = min(r.max_seqs for r in self.runners)
 
     def run(self, batches: Iterable[TokenBatch]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        n = len(self.runners)
-        inqs = [queue.Queue(maxsize=2) for _ in range(n)]
-        outqs: list[queue.Queue] = [queue.Queue() for _ in range(n)]
+        slots, built = [*self.runners, *self.pending], len(self.runners)
+        n = len(slots)
+        inq: queue.Queue = queue.Queue(maxsize=2 * n)
+        outq: queue.Queue = queue.Queue()
         end = object()
         stop = threading.Event()
         input_errors: list[BaseException] = []
 
         def serve(k: int) -> None:
-            runner = self.runners[k]
             try:
+                runner = slots[k] if k < built else slots[k]()
+                if k >= built:
+                    self.runners.append(runner)  # built once: a later run uses it as it is
                 with on_device(getattr(runner, "device", None)):
-                    for item in runner.run(iter(inqs[k].get, end)):
-                        outqs[k].put(item)
-            except BaseException as e:  # surfaces in the consumer, in order
-                outqs[k].put(e)
+                    for item in runner.run(iter(inq.get, end)):
+                        outq.put(item)
+            except BaseException as e:  # surfaces in the consumer
+                outq.put(e)
                 stop.set()
-                while inqs[k].get() is not end:  # keep the dispatcher from blocking
+                while inq.get() is not end:  # keep the dispatcher from blocking
                     pass
-            outqs[k].put(end)
+            outq.put(end)
 
         def dispatch() -> None:
             try:
-                for i, batch in enumerate(batches):
+                for batch in batches:
                     if stop.is_set():
                         break
-                    inqs[i % n].put(batch)
+                    inq.put(batch)
             except BaseException as e:  # e.g. a bad batch: raised once the batches before it are out
                 input_errors.append(e)
             finally:
-                for q in inqs:
-                    q.put(end)
+                for _ in range(n):  # one end for each runner: each stops at the first it takes
+                    inq.put(end)
 
+        self.pending = []
         threads = [threading.Thread(target=serve, args=(k,), daemon=True) for k in range(n)]
         threads.append(threading.Thread(target=dispatch, daemon=True))
         for t in threads:
             t.start()
-        j = 0
-        while True:  # round robin in, round robin out: result j is the next item of runner j mod n
-            item = outqs[j % n].get()
+        ended = 0
+        while ended < n:
+            item = outq.get()
             if isinstance(item, BaseException):
                 raise item
             if item is end:
-                break  # batch j never existed, nor any after it
+                ended += 1
+                continue
             yield item
-            j += 1
         if input_errors:
             raise input_errors[0]
 

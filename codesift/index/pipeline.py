@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from collections import deque
+from functools import partial
 
 import numpy as np
 
@@ -72,9 +73,10 @@ class EmbedPipeline:
 
                 first = self.devices[0] if self.devices else self.device
                 self.embedder = Embedder.load(self.files, device=first, dtype=self.dtype)
-            runners = [make_runner(backend, self.token_budget, batch_size=self.batch_size)
-                       for backend in self._backends()]
-            self.runner = runners[0] if len(runners) == 1 else MultiRunner(runners)
+            first = make_runner(self.embedder.backend, self.token_budget, batch_size=self.batch_size)
+            more = [partial(self._build_runner, d) for d in self._more_devices()]
+            # further GPUs load in their runners' threads while the first one already embeds
+            self.runner = MultiRunner([first], pending=more) if more else first
         except BaseException as e:  # raised where the runner is needed
             self.load_error = e
         self.load_s = time.perf_counter() - t0
@@ -112,14 +114,13 @@ class EmbedPipeline:
         self.thread = threading.Thread(target=work, name="codesift-embed", daemon=True)
         self.thread.start()
 
-    def _backends(self) -> list:
-        """The embedder's backend, plus one per further device to embed on at once."""
+    def _more_devices(self) -> list[str]:
+        """The further GPUs to embed on at once, beside the embedder's own device."""
         first = self.embedder.backend
         if not first.is_gpu:  # one CPU backend; torch is not imported here (it may not be installed)
-            return [first]
+            return []
         import torch
 
-        from codesift.embed.backend import load_backend
         from codesift.embed.scheduler import visible_gpus
 
         devices = self.devices
@@ -131,12 +132,20 @@ class EmbedPipeline:
             return f"cuda:{torch.cuda.current_device() if d.index is None else d.index}" if d.type == "cuda" else str(d)
 
         seen = {canonical(first.device)}
-        backends = [first]
+        more = []
         for d in devices or []:
             if canonical(d) not in seen:
                 seen.add(canonical(d))
-                backends.append(load_backend(self.files, device=d, dtype=first.dtype, normalize=first.normalize))
-        return backends
+                more.append(d)
+        return more
+
+    def _build_runner(self, device: str):
+        from codesift.embed.backend import load_backend
+        from codesift.embed.scheduler import make_runner
+
+        first = self.embedder.backend
+        backend = load_backend(self.files, device=device, dtype=first.dtype, normalize=first.normalize)
+        return make_runner(backend, self.token_budget, batch_size=self.batch_size)
 
     def submit(self, batch) -> None:
         """Queue one file's sequences (a TokenBatch); they go to the model thread in lots of

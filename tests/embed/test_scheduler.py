@@ -100,25 +100,60 @@ class _KeyRunner:
             yield b.keys, b.keys[:, None].astype(np.float32)
 
 
+def _keys_out(out) -> list[int]:
+    assert all(np.array_equal(k, v[:, 0]) for k, v in out)  # each vector stays with its key
+    return sorted(np.concatenate([k for k, _ in out]).tolist())
+
+
 @pytest.mark.parametrize("n_runners", [1, 2, 3])
-def test_multi_runner_keeps_input_order(n_runners):
+def test_multi_runner_returns_every_sequence_once(n_runners):
     runners = [_KeyRunner(delay=0.001 * (n_runners - k)) for k in range(n_runners)]
     multi = MultiRunner(runners)
     parts = [[5, 7, 3], [10, 2, 2, 9], [4], [1] * 20, [12, 11]]
     out = list(multi.run(pack(_stream(parts), multi.token_budget, multi.max_seqs)))
-    keys = np.concatenate([k for k, _ in out])
-    assert keys.tolist() == list(range(sum(len(p) for p in parts)))
-    assert all(np.array_equal(k, v[:, 0]) for k, v in out)
+    assert _keys_out(out) == list(range(sum(len(p) for p in parts)))
     assert all(r.seen > 0 for r in runners)  # every runner took a share
 
 
-def test_multi_runner_error_surfaces_after_earlier_results():
+def test_multi_runner_builds_pending_runners_in_their_threads():
+    """A runner given as a function (a second GPU still loading) joins when built; the first
+    runner works meanwhile, and both take a share."""
+    import threading
+
+    built_in: list[str] = []
+    late = _KeyRunner(0.001)
+
+    def build():
+        built_in.append(threading.current_thread().name)
+        return late
+
+    first = _KeyRunner(0.001)
+    multi = MultiRunner([first], pending=[build])
+    out = list(multi.run(pack(_stream([[1] * 60]), multi.token_budget, multi.max_seqs)))
+    assert _keys_out(out) == list(range(60))
+    assert built_in and built_in[0] != threading.current_thread().name
+    assert first.seen > 0 and late.seen > 0 and first.seen + late.seen == 60
+    assert multi.runners == [first, late]  # built once: a second run reuses it
+    out = list(multi.run(pack(_stream([[1] * 9]), multi.token_budget, multi.max_seqs)))
+    assert _keys_out(out) == list(range(9)) and len(built_in) == 1
+
+
+def test_multi_runner_error_surfaces():
     multi = MultiRunner([_KeyRunner(0.0), _KeyRunner(0.0, fail_at=10)])
     got = []
     with pytest.raises(RuntimeError, match="device lost"):
         for keys, _ in multi.run(pack(_stream([[1] * 40]), multi.token_budget, multi.max_seqs)):
             got.extend(keys.tolist())
-    assert got == list(range(len(got))) and len(got) >= 3  # in order up to the failure
+    assert len(got) == len(set(got))  # what came out before the failure, each once
+
+
+def test_multi_runner_pending_runner_that_fails_to_load_surfaces():
+    def build():
+        raise RuntimeError("CUDA out of memory on cuda:1")
+
+    multi = MultiRunner([_KeyRunner(0.0)], pending=[build])
+    with pytest.raises(RuntimeError, match="out of memory"):
+        list(multi.run(pack(_stream([[1] * 40]), multi.token_budget, multi.max_seqs)))
 
 
 def test_multi_runner_matches_single_on_cpu(embedder):

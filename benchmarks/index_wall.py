@@ -53,7 +53,7 @@ def main() -> None:
             t0 = time.perf_counter()
             summary = index_tree(args.root, d, embedder=embedder, rebuild=True)
             times.append(time.perf_counter() - t0)
-    out.update(warm_s=round(min(times[1:]), 2), warm_runs_s=[round(t, 2) for t in times[1:]],
+    out.update(warm_s=round(min(times[1:]), 2) if times[1:] else None, warm_runs_s=[round(t, 2) for t in times[1:]],
                first_in_process_s=round(times[0], 2), files=summary.files, chunks=summary.chunks,
                embedded=summary.embedded)
     print(f"cold {out['cold_s']} s, warm {out['warm_s']} s ({summary.files} files, {summary.chunks} chunks)")

@@ -159,7 +159,8 @@ def test_codesift_watch_indexes_then_stops_cleanly_on_ctrl_c(tmp_path):
     root = Path(__file__).resolve().parents[2]
     # numpy engine: with ONNX Runtime this process did not end after Ctrl-C in two full CI runs (not
     # reproduced alone; see the stop's note)
-    env = {**os.environ, "PYTHONPATH": str(root), "NO_COLOR": "1", "CODESIFT_ENGINE": "numpy"}
+    # PYTHONFAULTHANDLER: if it ever hangs again, SIGABRT below makes it print every thread's stack
+    env = {**os.environ, "PYTHONPATH": str(root), "NO_COLOR": "1", "CODESIFT_ENGINE": "numpy", "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen([sys.executable, "-c", "from codesift.cli import main; main()", "watch", str(repo),
                              "--device", "cpu", "--quiet-ms", "100"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -170,7 +171,12 @@ def test_codesift_watch_indexes_then_stops_cleanly_on_ctrl_c(tmp_path):
         (repo / "src" / "cache.py").write_text("def evict_stale_entries(cache):\n    cache.clear()\n")
         assert _poll(lambda: _found(repo / ".codesift", "evict_stale_entries")), "the edit was not indexed"
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=WAIT_S)
+        try:
+            _, err = proc.communicate(timeout=WAIT_S)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler prints where each thread is stuck
+            err = proc.communicate(timeout=WAIT_S)[1]
+            raise AssertionError(f"codesift watch did not end after Ctrl-C; its threads:\n{err[-8000:]}") from None
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """`codesift cluster-index` with 1 and with 2 GPUs (one embedding actor each) on N copies of a tree.
 
-The copies (scale_corpus.py: distinct, nothing deduplicated) are the job's repositories. One local
-Ray session for the whole run; a warm-up job on one copy first (Ray's workers, the page cache),
-then one job per GPU count, each into a fresh shards folder. For each: the job's wall time and
-tokens embedded per second of it, the actors' summed time inside their embedding calls and the
-tokens per second of that (the per-GPU rate a cost estimate starts from), and the ratio of the
-wall rates. The shards of the two runs are compared (chunk shards byte for byte, vectors within
-fp16 noise).
+The copies (scale_corpus.py: distinct, nothing deduplicated) are the job's repositories, each one's
+files in a folder named after it inside it (`copy-03/copy-03/...`). The job embeds a file as its
+repository alone would, so without that folder the copies' untagged files (and their chunks with
+no def or class line) would be identical texts, embedded once for all copies; in it, every text
+begins with its copy's name, as it did when the job embedded paths under the repository's name, and
+N copies stay N times the work of one. One local Ray session for the whole run; a warm-up job on
+one copy first (Ray's workers, the page cache), then one job per GPU count, each into a fresh
+shards folder. For each: the job's wall time and tokens embedded per second of it, the actors'
+summed time inside their embedding calls and the tokens per second of that (the per-GPU rate a
+cost estimate starts from), and the ratio of the wall rates. The shards of the two runs are
+compared (chunk shards byte for byte, vectors within fp16 noise).
 
   python benchmarks/cluster_index.py SRC --copies 8 --gpus 1 2 --model PATH [--work DIR]
 
@@ -82,7 +86,13 @@ def main() -> None:
 
     corpus = args.work / "corpus"
     n_files, n_bytes = build(args.src, corpus, args.copies)
-    trees = sorted(p for p in corpus.iterdir() if p.is_dir())
+    repos = args.work / "repos"  # repos/copy-03/copy-03/...: see the docstring
+    shutil.rmtree(repos, ignore_errors=True)
+    trees = []
+    for copy in sorted(p for p in corpus.iterdir() if p.is_dir()):
+        (repos / copy.name).mkdir(parents=True)
+        copy.rename(repos / copy.name / copy.name)
+        trees.append(repos / copy.name)
     part_bytes = int(args.part_size_mb * (1 << 20))
     t0 = time.perf_counter()
     ray.init(include_dashboard=False, object_store_memory=(4 << 30) if args.logical_gpus is None else (200 << 20),

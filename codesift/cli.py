@@ -442,8 +442,9 @@ def cluster_index(trees: tuple[str, ...], out: Path, address: str | None, gpus: 
 
     \b
     Each TREE is PATH or NAME=PATH (NAME defaults to the folder's name); its files are
-    indexed under NAME/, as in an index of a folder holding all the trees. Trees are read
-    and chunked in CPU tasks and embedded by one actor per GPU. Run again, a tree whose
+    indexed under NAME/, as in an index of a folder holding all the trees, and embedded as
+    in an index of the tree alone, so a file several trees hold is embedded once. Trees are
+    read and chunked in CPU tasks and embedded by one actor per GPU. Run again, a tree whose
     content is unchanged is skipped, and a stopped job carries on where it was.
     `codesift import-shards DIR` makes a searchable index of the shards.
     """
@@ -457,7 +458,7 @@ def cluster_index(trees: tuple[str, ...], out: Path, address: str | None, gpus: 
         click.echo(summary.line(), err=True)
     if as_json:
         fields = ("repos", "unchanged", "committed", "parts", "parts_found", "files", "chunks", "skipped", "embedded",
-                  "tokens", "truncated", "actors", "gpus")
+                  "tokens", "truncated", "actors", "gpus", "deleted")
         click.echo(json.dumps({"out": str(summary.out), **{k: getattr(summary, k) for k in fields},
                                "embed_seconds": round(summary.embed_seconds, 3), "seconds": round(summary.seconds, 3),
                                "line": summary.line()}))

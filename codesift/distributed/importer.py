@@ -4,8 +4,11 @@
 
 Each repository of the shards folder (each committed manifest) becomes the files under NAME/ in
 the index, with the chunks, text and vectors the cluster made: `codesift search`, `get`, `lookup`
-and the MCP server answer from the index alone. Run again, it imports only the repositories whose
-content key changed since (and drops those whose manifest is gone). A repository is replaced in
+and the MCP server answer from the index alone. A chunk's vectors are found by the hashes of its
+texts in the vector shards its manifest lists: its parts' own, its older versions', and other
+repositories' (a text shared by several repositories is in one shard, see job.py). Run again, it
+imports only the repositories whose content key changed since (and drops those whose manifest is
+gone). A repository is replaced in
 transactions of the indexer's size and recorded as imported in the last one: an import stopped
 half-way leaves what was committed, and the next import redoes the repository it was in.
 
@@ -27,7 +30,7 @@ from codesift.distributed.shards import iter_files, read_vector_hashes, read_vec
 from codesift.errors import ClusterError, ModelMismatchError, StoreError
 
 IMPORTED_META = "shards_repos"  # meta key: JSON {repository name: content key imported}
-VECTOR_FILES_CACHED = 4  # another version's vector shards held at once while their vectors are copied
+VECTOR_FILES_CACHED = 4  # shards other than a part's own held at once while their vectors are copied
 
 
 @dataclass
@@ -100,6 +103,7 @@ def import_shards(shards_dir: str | Path, index_dir: str | Path, *, model: str |
             else:
                 store.ensure_indexes()
         total = sum(m.get("files", 0) for m in manifests.values())
+        shared = _SharedVectors(layout)
         for name in sorted(set(imported) | set(manifests)):
             manifest = manifests.get(name)
             if manifest is not None and imported.get(name) == manifest["key"]:
@@ -112,7 +116,7 @@ def import_shards(shards_dir: str | Path, index_dir: str | Path, *, model: str |
                     store.set_meta(**{IMPORTED_META: json.dumps(imported, sort_keys=True)})
                 summary.removed.append(name)
                 continue
-            _import_repo(store, layout, manifest, int(job["dim"]), summary, progress, total)
+            _import_repo(store, layout, manifest, int(job["dim"]), shared, summary, progress, total)
             imported[name] = manifest["key"]
             with store.transaction():
                 store.set_meta(**{IMPORTED_META: json.dumps(imported, sort_keys=True)})
@@ -134,12 +138,13 @@ def _remove_repo(store, name: str, paths: set[str]) -> None:
         paths.difference_update(gone)
 
 
-def _import_repo(store, layout: Layout, manifest: dict, dim: int, summary: ImportSummary,
+def _import_repo(store, layout: Layout, manifest: dict, dim: int, shared: "_SharedVectors", summary: ImportSummary,
                  progress: Callable[[int, int], None] | None, total: int) -> None:
     from codesift.index.document import bm25_fields
     from codesift.index.pipeline import BATCH_CHUNKS
 
-    older = _OlderVectors(layout, [f for f in manifest["vectors"] if f not in {p["vectors"] for p in manifest["parts"]}])
+    own = {p["vectors"] for p in manifest["parts"]}
+    older = shared.finder([f for f in manifest["vectors"] if f not in own])
     for part in manifest["parts"]:
         hashes, vectors = read_vectors(layout.path(part["vectors"]))
         own = dict(zip(hashes, vectors))
@@ -163,7 +168,7 @@ def _write(store, records: list, fts_fields, summary: ImportSummary, progress, t
         progress(summary.files, total)
 
 
-def _records(path: Path, own: dict[str, np.ndarray], older: "_OlderVectors", dim: int) -> Iterator:
+def _records(path: Path, own: dict[str, np.ndarray], older: "_Finder", dim: int) -> Iterator:
     """The index's FileRecords of a chunk shard's files, with their int8 vectors [chunks, 2, dim]."""
     from codesift.chunk.model import Chunk, Import
     from codesift.index.document import bm25_fields
@@ -197,30 +202,50 @@ def _records(path: Path, own: dict[str, np.ndarray], older: "_OlderVectors", dim
                          [bm25_fields(c) for c in chunks], chunk_calls(chunks), imports, quantize(vectors))
 
 
-class _OlderVectors:
-    """Vectors a repository takes from its previous versions' shards (texts of unchanged files):
-    found by hash, a few shard files held at a time."""
+class _SharedVectors:
+    """Vectors a repository takes from shards other than its parts' own (its older versions',
+    other repositories'), found by text hash. Each shard's hashes are read once per import (many
+    repositories may take texts from one shard); a few shards' vectors are held at a time."""
 
-    def __init__(self, layout: Layout, files: list[str]):
-        self.layout, self.files = layout, files
-        self.where: dict[str, int] | None = None
-        self.cache: dict[int, dict[str, np.ndarray]] = {}
+    def __init__(self, layout: Layout):
+        self.layout = layout
+        self.hashes: dict[str, list[str]] = {}
+        self.cache: dict[str, dict[str, np.ndarray]] = {}
+
+    def finder(self, files: list[str]) -> "_Finder":
+        return _Finder(self, files)
+
+    def hashes_of(self, f: str) -> list[str]:
+        if f not in self.hashes:
+            self.hashes[f] = read_vector_hashes(self.layout.path(f))
+        return self.hashes[f]
+
+    def vectors_of(self, f: str) -> dict[str, np.ndarray]:
+        if f not in self.cache:
+            if len(self.cache) >= VECTOR_FILES_CACHED:
+                self.cache.pop(next(iter(self.cache)))
+            names, vectors = read_vectors(self.layout.path(f))
+            self.cache[f] = dict(zip(names, vectors))
+        return self.cache[f]
+
+
+class _Finder:
+    """The vectors of one repository's texts in the shards its manifest lists besides its parts'
+    (in the manifest's order: the first shard holding a text gives its vector)."""
+
+    def __init__(self, shared: _SharedVectors, files: list[str]):
+        self.shared, self.files = shared, files
+        self.where: dict[str, str] | None = None
 
     def get(self, hashes: list[str]) -> dict[str, np.ndarray]:
         if self.where is None:
             self.where = {}
-            for i, f in enumerate(self.files):
-                for h in read_vector_hashes(self.layout.path(f)):
-                    self.where.setdefault(h, i)
+            for f in self.files:
+                for h in self.shared.hashes_of(f):
+                    self.where.setdefault(h, f)
         out = {}
         for h in hashes:
-            i = self.where.get(h)
-            if i is None:
-                continue
-            if i not in self.cache:
-                if len(self.cache) >= VECTOR_FILES_CACHED:
-                    self.cache.pop(next(iter(self.cache)))
-                names, vectors = read_vectors(self.layout.path(self.files[i]))
-                self.cache[i] = dict(zip(names, vectors))
-            out[h] = self.cache[i][h]
+            f = self.where.get(h)
+            if f is not None:
+                out[h] = self.shared.vectors_of(f)[h]
         return out

@@ -1,17 +1,22 @@
 """The shards folder of a cluster job: where each thing lives, and how it is written.
 
     DIR/job.json                              the model the vectors belong to (one model per folder)
+    DIR/plan.json                             what a job that has not finished decided (job.py): a
+                                              stopped job run again follows it
     DIR/repos/NAME.json                       a repository's manifest: written last, once all its
                                               shards are complete; what an import reads
     DIR/chunks/NAME/KEY-PART.parquet          files and chunks of one part of the repository
-    DIR/vectors/NAME/KEY-PART.parquet         vectors of the texts that part embedded
+    DIR/vectors/NAME/KEY-PART-TASK.parquet    vectors of the texts that part embedded
 
 KEY is the start of the repository's content key (a hash of its files' content hashes, the
 chunker's format, the model and the part size, see `plan.tree_key`): every shard of one version
 of a repository is named by it, so a re-run finds the shards a stopped run left and a changed
-repository never mixes its old shards with its new ones. Every file is written under a temporary
-name, synced, then renamed into place: a file with its final name is complete. Nothing here
-records a time, so a resumed job leaves the very bytes a clean one would.
+repository never mixes its old shards with its new ones. TASK names which of the part's texts it
+was to embed (those no other shard holds or another part embeds, see job.py): a part's vector
+shard made under another plan is not taken for this plan's. A manifest lists every vector shard
+its repository's texts are in, its own and other repositories'. Every file is written under a
+temporary name, synced, then renamed into place: a file with its final name is complete. Nothing
+here records a time, so a resumed job leaves the very bytes a clean one would.
 """
 from __future__ import annotations
 
@@ -21,11 +26,12 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from codesift.errors import ClusterError
 
 JOB_FILE = "job.json"
+PLAN_FILE = "plan.json"
 REPOS_DIR = "repos"
 CHUNKS_DIR = "chunks"
 VECTORS_DIR = "vectors"
@@ -33,6 +39,7 @@ LOCK_FILE = ".lock"
 TMP_MARK = ".tmp-"  # in the names of files being written
 SHARD_SUFFIX = ".parquet"
 KEY_CHARS = 16  # of the content key, in shard names
+TASK_CHARS = 8  # of a part's task hash, in vector shard names
 # What a repository may be called: its name is the first folder of every path in the index.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
@@ -89,6 +96,10 @@ class Layout:
     def job_file(self) -> Path:
         return self.root / JOB_FILE
 
+    @property
+    def plan_file(self) -> Path:
+        return self.root / PLAN_FILE
+
     def manifest_path(self, name: str) -> Path:
         return self.root / REPOS_DIR / f"{name}.json"
 
@@ -96,8 +107,9 @@ class Layout:
         """A chunk shard's path relative to the folder (as manifests record it)."""
         return f"{CHUNKS_DIR}/{name}/{key[:KEY_CHARS]}-{part:05d}{SHARD_SUFFIX}"
 
-    def vector_shard(self, name: str, key: str, part: int) -> str:
-        return f"{VECTORS_DIR}/{name}/{key[:KEY_CHARS]}-{part:05d}{SHARD_SUFFIX}"
+    def vector_shard(self, name: str, key: str, part: int, task: str) -> str:
+        """A vector shard's path relative to the folder; `task`: the hash of what the part embeds."""
+        return f"{VECTORS_DIR}/{name}/{key[:KEY_CHARS]}-{part:05d}-{task[:TASK_CHARS]}{SHARD_SUFFIX}"
 
     def path(self, relative: str) -> Path:
         return self.root / relative
@@ -109,6 +121,13 @@ class Layout:
             return None
         except (OSError, ValueError) as e:
             raise ClusterError(f"{self.job_file} is unreadable ({e}); write the shards to a new folder") from e
+
+    def read_plan(self) -> dict | None:
+        """The plan a job left unfinished, if any; None also when it cannot be read (it is then made again)."""
+        try:
+            return json.loads(self.plan_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
 
     def read_manifest(self, name: str) -> dict | None:
         try:
@@ -131,19 +150,41 @@ class Layout:
                 out[p.stem] = manifest
         return out
 
-    def shard_files(self, name: str) -> set[str]:
-        """Every shard file of a repository on disk (relative paths), whichever version."""
+    def shard_files(self, name: str | None = None) -> set[str]:
+        """Every shard file on disk (relative paths) of a repository, whichever version, or (None) of
+        every repository."""
         out = set()
         for top in (CHUNKS_DIR, VECTORS_DIR):
-            folder = self.root / top / name
-            if folder.is_dir():
-                out.update(f"{top}/{name}/{p.name}" for p in folder.iterdir()
-                           if p.name.endswith(SHARD_SUFFIX) and TMP_MARK not in p.name)
+            folders = [self.root / top / name] if name is not None else \
+                sorted(p for p in (self.root / top).glob("*") if p.is_dir())
+            for folder in folders:
+                if folder.is_dir():
+                    out.update(f"{top}/{folder.name}/{p.name}" for p in folder.iterdir()
+                               if p.name.endswith(SHARD_SUFFIX) and TMP_MARK not in p.name)
         return out
+
+    def remove_shards(self, files: Iterable[str]) -> int:
+        """Delete shard files (relative paths), then the repository folders left empty; returns how many."""
+        removed = 0
+        folders = set()
+        for f in sorted(files):
+            path = self.path(f)
+            path.unlink(missing_ok=True)
+            folders.add(path.parent)
+            removed += 1
+        for folder in sorted(folders):
+            try:
+                folder.rmdir()  # only if empty
+            except OSError:
+                pass
+        return removed
 
     def remove_leftovers(self) -> int:
         """Delete files a killed writer left under temporary names; returns how many."""
         removed = 0
+        for p in self.root.glob(f"*{TMP_MARK}*"):  # job.json, plan.json
+            p.unlink(missing_ok=True)
+            removed += 1
         for top in (CHUNKS_DIR, VECTORS_DIR, REPOS_DIR):
             folder = self.root / top
             if folder.is_dir():

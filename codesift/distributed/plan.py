@@ -1,11 +1,22 @@
-"""What a cluster job has to do: the input trees, each one's files and content key, and its parts.
+"""What a cluster job has to do: the input trees, each one's files and content key, its parts, and
+which part embeds which text.
 
 A repository is surveyed in one CPU task: walked by our walker (the rules of `codesift index`)
 and every file read and hashed. Its content key hashes the sorted (path, content hash) pairs with
-everything else that shapes its shards (chunker and embedding formats, model, part size): equal
-keys, equal shards, so a repository whose key is the one its manifest records is skipped. Its
-files are then cut into parts of about `part_bytes` of source, in path order: a part is the unit
-of work (one chunk task, one embedding call, two shard files) and of resumption.
+everything else that shapes its chunks (chunker and embedding formats, model, part size): a
+repository whose key is the one its manifest records is skipped. Its files are then cut into
+parts of about `part_bytes` of source, in path order: a part is the unit of work (one chunk task,
+one embedding call, two shard files) and of resumption.
+
+The texts a file is embedded as are those `codesift index` of its repository alone embeds: they
+begin with the file's path in its repository, not with the repository's name. So the texts of a
+file are a function of its path there and its content (`FileKey`), and identical files in two
+repositories (forks, vendored copies, a LICENSE) have identical texts, to be embedded once. Texts
+at different paths differ (the path is in them); the only texts two different files share are
+those of files at one path whose content differs between repositories (a fork's edited file).
+`share_work` decides, before anything is embedded and from the file lists alone (plus those
+contested files' text hashes), which one part embeds each: the first, in repository name and part
+order.
 """
 from __future__ import annotations
 
@@ -14,7 +25,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from codesift.distributed.layout import check_name
 from codesift.errors import ClusterError
@@ -123,3 +134,86 @@ def split_parts(files: Sequence[FileEntry], part_bytes: int) -> list[list[FileEn
     if current:
         parts.append(current)
     return parts
+
+
+FileKey = tuple[str, str]  # (path in its repository, content sha256): equal keys, equal texts embedded
+PartRef = tuple[str, int]  # (repository name, part index)
+
+
+def file_key(f: FileEntry) -> FileKey:
+    return (f.rel, f.sha256)
+
+
+@dataclass(frozen=True)
+class PartWork:
+    """What one part embeds: the texts of its files (each once), but not those of its `borrowed`
+    files (indexes in the part: an identical file of an earlier part embeds them) nor the `skip`
+    hashes (texts of its own files that an earlier part's different file embeds); `deps`, the
+    parts that embed those. Texts some committed shard holds already are left out as well, at
+    chunking time (job.py)."""
+
+    borrowed: tuple[int, ...] = ()
+    skip: tuple[str, ...] = ()
+    deps: tuple[PartRef, ...] = ()
+
+    def task(self, lookup_id: str) -> str:
+        """The hash of what the part's vector shard holds, given the job's lookup of committed texts."""
+        text = json.dumps({"borrowed": list(self.borrowed), "lookup": lookup_id, "skip": list(self.skip)},
+                          sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+RepoParts = tuple[str, Sequence[Sequence[FileEntry]]]  # a repository's name and its parts
+
+
+def contested_files(repos: Sequence[RepoParts]) -> list[FileEntry]:
+    """One file for each FileKey at a path that holds different contents in different repositories:
+    the files whose texts another, different file may share, so `share_work` needs their text
+    hashes. Sorted by key."""
+    shas: dict[str, set[str]] = {}
+    first: dict[FileKey, FileEntry] = {}
+    for _, parts in repos:
+        for part in parts:
+            for f in part:
+                shas.setdefault(f.rel, set()).add(f.sha256)
+                first.setdefault(file_key(f), f)
+    return [first[k] for k in sorted(first) if len(shas[k[0]]) > 1]
+
+
+def share_work(repos: Sequence[RepoParts], text_hashes: Mapping[FileKey, Sequence[str]]) -> dict[PartRef, PartWork]:
+    """Who embeds what among `repos` (those of a job with work to do): each file key's texts are
+    embedded by the first part, in name and part order, holding such a file; of the texts of
+    contested files (`text_hashes`, see `contested_files`), each by the first part that embeds a
+    file holding it. A function of the file lists alone: the same whatever has run already."""
+    ordered = sorted(repos, key=lambda r: r[0])
+    file_owner: dict[FileKey, PartRef] = {}
+    for name, parts in ordered:
+        for k, part in enumerate(parts):
+            for f in part:
+                file_owner.setdefault(file_key(f), (name, k))
+    text_owner: dict[str, PartRef] = {}
+    for name, parts in ordered:
+        for k, part in enumerate(parts):
+            for f in part:
+                if file_owner[file_key(f)] == (name, k):
+                    for h in text_hashes.get(file_key(f), ()):
+                        text_owner.setdefault(h, (name, k))
+    work: dict[PartRef, PartWork] = {}
+    for name, parts in ordered:
+        for k, part in enumerate(parts):
+            here = (name, k)
+            borrowed: list[int] = []
+            skip: set[str] = set()
+            deps: set[PartRef] = set()
+            for i, f in enumerate(part):
+                owner = file_owner[file_key(f)]
+                if owner != here:
+                    borrowed.append(i)
+                    deps.add(owner)
+                    continue
+                for h in text_hashes.get(file_key(f), ()):
+                    if text_owner[h] != here:
+                        skip.add(h)
+                        deps.add(text_owner[h])
+            work[here] = PartWork(tuple(borrowed), tuple(sorted(skip)), tuple(sorted(deps)))
+    return work

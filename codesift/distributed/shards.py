@@ -2,9 +2,11 @@
 
 A chunk shard has one row per file of a part: the file's own fields, its imports, and its chunks
 (every field the index keeps, the text included, and the hashes of the two texts embedded for it,
-see index/document.py). No modification time: a shard is a function of the files' contents. A vector shard has one row per embedded text: its hash and its float32
-vector. Hashes are the index's own (`document.embed_hash`): a text embedded once is found by any
-chunk that needs it, in this part, another part or a later version of the repository.
+see index/document.py). No modification time: a shard is a function of the files' contents. A
+vector shard has one row per embedded text: its hash and its float32 vector. Hashes are the
+index's own (`document.embed_hash`) of the texts `codesift index` of the repository alone embeds:
+a text embedded once is found by any chunk that needs it, in this part, another part, a later
+version of the repository or another repository.
 
 Parquet rather than Lance: every shard is written once, whole, by one task, and read whole by the
 import, which is what Parquet does; it is what Ray Data and pyarrow write natively, and any tool

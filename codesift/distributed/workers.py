@@ -5,10 +5,15 @@
     EmbedParts      actor, one per GPU: our Embedder's backend and runner, token-budget batches
     write_vectors   CPU task: write the part's vector shard
 
-A part's texts are embedded together and alone, in the same batches whatever else runs, so
-its vectors do not depend on how the job was scheduled or resumed. Texts are deduplicated by
-their hash (index/document.py's) within the part and against the repository's previous version
-(`known`); a text's hash names its file's path, so texts never repeat across parts or repositories.
+and, before them, `text_hashes` (CPU task): the hashes of the texts of files the plan must
+compare text by text (plan.contested_files).
+
+A file is chunked under its path in its repository and embedded as `codesift index` of that
+repository alone would embed it; its chunks are then stored under NAME/ (paths and chunk ids as
+`codesift index` of a folder holding every tree gives them). A part's texts are embedded together
+and alone, in the same batches whatever else runs, so its vectors do not depend on how the job
+was scheduled or resumed. A part embeds each text once, and leaves out what the plan gives other
+parts (plan.PartWork) and what committed shards hold already (the job's lookup).
 
 Each stage takes and returns a pyarrow table of rows (Ray Data's "pyarrow" batch format).
 """
@@ -25,6 +30,7 @@ from codesift.distributed.shards import chunk_table, list_column, list_values, p
 from codesift.errors import ClusterError
 
 _models: dict = {}
+_lookups: dict = {}  # the job's lookup of committed text hashes, by object ref: fetched once per worker
 
 
 def _model(spec: str):
@@ -38,14 +44,14 @@ def _model(spec: str):
 
 def chunked_schema():
     pa = pyarrow()
-    return pa.schema([("repo", pa.string()), ("key", pa.string()), ("part", pa.int64()),
+    return pa.schema([("repo", pa.string()), ("key", pa.string()), ("part", pa.int64()), ("shard", pa.string()),
                       ("hashes", pa.list_(pa.string())), ("ids", pa.list_(pa.int32())),
                       ("lengths", pa.list_(pa.int32())), ("truncated", pa.int64())])
 
 
 def embedded_schema():
     pa = pyarrow()
-    return pa.schema([("repo", pa.string()), ("key", pa.string()), ("part", pa.int64()),
+    return pa.schema([("repo", pa.string()), ("key", pa.string()), ("part", pa.int64()), ("shard", pa.string()),
                       ("hashes", pa.list_(pa.string())), ("vectors", pa.list_(pa.float32())),
                       ("tokens", pa.int64()), ("truncated", pa.int64()), ("embed_s", pa.float64())])
 
@@ -57,56 +63,87 @@ def written_schema():
                       ("embed_s", pa.float64())])
 
 
-def _prepare(name: str, entry: dict, include_secrets: bool):
-    """One file of a part, read and chunked under the path `NAME/REL` (the index's path for it)."""
+def prepare_alone(rel: str, real: str, sha256: str, include_secrets: bool):
+    """A file read and chunked as `codesift index` of its repository alone does (under `rel`, its path
+    there): its chunks, texts and their hashes. Raises when it is not the content the survey hashed."""
     from codesift.index.prepare import prepare_file
     from codesift.walk import SourceFile
 
-    rel = f"{name}/{entry['rel']}"
     try:
-        st = os.lstat(entry["real"])  # this node's device and inode: read_source checks it reads that file
-        source = SourceFile(rel, Path(entry["real"]), st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
+        st = os.lstat(real)  # this node's device and inode: read_source checks it reads that file
+        source = SourceFile(rel, Path(real), st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
     except OSError:
         source = None
     prepared = prepare_file(source, None, None, include_secrets) if source is not None else None
-    if prepared is None or prepared.sha256 != entry["sha256"]:
-        raise ClusterError(f"{rel} changed (or went) while the job ran; run the job again")
+    if prepared is None or prepared.sha256 != sha256:
+        raise ClusterError(f"{real} changed (or went) while the job ran; run the job again")
     return prepared
 
 
-def chunk_parts(batch, *, out: str, model: str, include_secrets: bool, known: dict):
-    """Chunk each part of `batch` and write its chunk shard (unless a stopped run already did);
-    return the texts it must embed, tokenized. `known`: repository -> object ref of the hashes its
-    previous version already has vectors for."""
+def under(name: str, prepared):
+    """A prepared file as the index holds it: under NAME/, its chunks' paths and ids those of
+    `codesift index` of a folder holding every tree; its texts and their hashes stay those of the
+    repository alone."""
+    from dataclasses import replace
+
+    from codesift.chunk.model import with_ids
+
+    prepared.source = replace(prepared.source, rel=f"{name}/{prepared.source.rel}")
+    prepared.chunks = with_ids([replace(c, path=f"{name}/{c.path}") for c in prepared.chunks])
+    prepared.rows, prepared.fts, prepared.calls = [], [], []  # made from the unprefixed chunks: not for the index
+    return prepared
+
+
+def text_hashes(entries: list, include_secrets: bool) -> list[list[str]]:
+    """The hashes of the texts each file (plan.FileEntry) is embedded as."""
+    return [prepare_alone(f.rel, f.real, f.sha256, include_secrets).hashes for f in entries]
+
+
+def _lookup(lookup: dict) -> frozenset:
     import ray
 
+    ref = lookup["hashes"]
+    if ref.hex() not in _lookups:
+        _lookups.clear()
+        _lookups[ref.hex()] = ray.get(ref)
+    return _lookups[ref.hex()]
+
+
+def chunk_parts(batch, *, out: str, model: str, include_secrets: bool, lookup: dict):
+    """Chunk each part of `batch` and write its chunk shard (unless a stopped run already did);
+    return the texts it must embed, tokenized: each text of its files once, less those of its
+    borrowed files, its skip hashes, and those in the job's lookup (`lookup["hashes"]`: the object
+    ref of the hashes committed shards hold)."""
     from codesift.index.prepare import tokenize_documents
 
     layout = Layout(Path(out))
+    known = _lookup(lookup)
     columns: dict[str, list] = {name: [] for name in chunked_schema().names}
     for row in batch.to_pylist():
         name, key, part = row["repo"], row["key"], row["part"]
-        prepared = [_prepare(name, entry, include_secrets) for entry in row["files"]]
-        shard = layout.path(layout.chunk_shard(name, key, part))
-        if not shard.exists():
-            table = chunk_table(prepared)
-            write_atomic(shard, lambda tmp: write_table(table, tmp))
-        skip = ray.get(known[name]) if name in known else frozenset()
+        prepared = [prepare_alone(f["rel"], f["real"], f["sha256"], include_secrets) for f in row["files"]]
+        borrowed = set(row["borrowed"])
+        seen = set(row["skip"])
         texts: list[str] = []
         hashes: list[str] = []
-        seen: set[str] = set()
-        for p in prepared:
+        for i, p in enumerate(prepared):
+            if i in borrowed:
+                continue
             for text, h in zip(p.texts, p.hashes):
-                if h not in seen and h not in skip:
+                if h not in seen and h not in known:
                     seen.add(h)
                     texts.append(text)
                     hashes.append(h)
+        shard = layout.path(layout.chunk_shard(name, key, part))
+        if not shard.exists():
+            table = chunk_table([under(name, p) for p in prepared])
+            write_atomic(shard, lambda tmp: write_table(table, tmp))
         if texts:
             ids, lengths, truncated = tokenize_documents(_model(model), texts)
         else:
             ids, lengths, truncated = np.zeros(0, np.int32), np.zeros(0, np.int32), 0
-        for column, value in (("repo", name), ("key", key), ("part", part), ("hashes", hashes), ("ids", ids),
-                              ("lengths", lengths), ("truncated", truncated)):
+        for column, value in (("repo", name), ("key", key), ("part", part), ("shard", row["shard"]),
+                              ("hashes", hashes), ("ids", ids), ("lengths", lengths), ("truncated", truncated)):
             columns[column].append(value)
     return _table(columns, chunked_schema())
 
@@ -157,7 +194,7 @@ class EmbedParts:
                 for keys, vecs in self.runner.run(pack([sequences], self.runner.token_budget, self.runner.max_seqs)):
                     vectors[keys] = vecs
             vectors = truncate_and_normalize(vectors, self.dim, self.normalize)
-            for column in ("repo", "key", "part", "hashes", "truncated"):
+            for column in ("repo", "key", "part", "shard", "hashes", "truncated"):
                 columns[column].append(batch.column(column)[i].as_py())
             columns["vectors"].append(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
             columns["tokens"].append(int(lengths.sum()))
@@ -170,11 +207,11 @@ def write_vectors(batch, *, out: str, dim: int):
     layout = Layout(Path(out))
     columns: dict[str, list] = {name: [] for name in written_schema().names}
     for i in range(batch.num_rows):
-        name, key, part = (batch.column(c)[i].as_py() for c in ("repo", "key", "part"))
+        name, key, part, shard = (batch.column(c)[i].as_py() for c in ("repo", "key", "part", "shard"))
         hashes = batch.column("hashes")[i].as_py()
         vectors = list_values(batch.column("vectors"), i).astype(np.float32, copy=False).reshape(len(hashes), dim)
         table = vector_table(hashes, vectors)
-        write_atomic(layout.path(layout.vector_shard(name, key, part)), lambda tmp: write_table(table, tmp))
+        write_atomic(layout.path(shard), lambda tmp: write_table(table, tmp))
         for column, value in (("repo", name), ("key", key), ("part", part), ("vectors", len(hashes))):
             columns[column].append(value)
         for column in ("tokens", "truncated", "embed_s"):

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from codesift.distributed.layout import Layout, write_atomic
-from codesift.distributed.plan import FileEntry, WalkOptions, parse_trees, split_parts, survey_tree, tree_key
+from codesift.distributed.plan import (FileEntry, PartWork, WalkOptions, contested_files, parse_trees, share_work,
+                                       split_parts, survey_tree, tree_key)
 from codesift.errors import ClusterError
 
 
@@ -43,10 +44,38 @@ def test_parts_cut_files_in_order_by_size():
     assert split_parts([], 1000) == []
 
 
+def _file(rel: str, sha: str) -> FileEntry:
+    return FileEntry(rel, f"/src/{rel}", 100, sha)
+
+
+def test_each_file_and_each_contested_text_is_given_to_one_part():
+    """Identical files (path and content): the first part holding one embeds its texts, the others
+    borrow it. A path whose content differs between repositories: its files' shared texts go to the
+    first part embedding one of them, the rest of each file's texts to its own part."""
+    repos = [
+        ("fork", [[_file("LICENSE", "L"), _file("notes.txt", "n2")], [_file("new.py", "x")]]),
+        ("app", [[_file("LICENSE", "L"), _file("main.py", "m")], [_file("notes.txt", "n1")]]),
+        ("lib", [[_file("LICENSE", "L"), _file("notes.txt", "n1")]]),
+    ]
+    contested = contested_files(repos)
+    assert [(f.rel, f.sha256) for f in contested] == [("notes.txt", "n1"), ("notes.txt", "n2")]
+    hashes = {("notes.txt", "n1"): ["intro", "usage"], ("notes.txt", "n2"): ["intro", "usage v2"]}
+    work = share_work(repos, hashes)
+    assert work == share_work(list(reversed(repos)), hashes)  # the order given does not matter: the names do
+    assert work[("app", 0)] == PartWork()
+    assert work[("app", 1)] == PartWork()
+    assert work[("lib", 0)] == PartWork(borrowed=(0, 1), deps=(("app", 0), ("app", 1)))
+    assert work[("fork", 0)] == PartWork(borrowed=(0,), skip=("intro",), deps=(("app", 0), ("app", 1)))
+    assert work[("fork", 1)] == PartWork()
+    assert len({w.task("lookup") for w in work.values()}) == 3  # what a part embeds names its vector shard
+    assert PartWork().task("lookup") != PartWork().task("another lookup")
+
+
 def test_shards_are_written_whole_or_not_at_all(tmp_path):
     layout = Layout(tmp_path)
     target = layout.path(layout.chunk_shard("app", "ab" * 32, 3))
     assert target.name == "abababababababab-00003.parquet"
+    assert layout.vector_shard("app", "ab" * 32, 3, "cd" * 32) == "vectors/app/abababababababab-00003-cdcdcdcd.parquet"
 
     def fail(tmp):
         tmp.write_bytes(b"half")
@@ -59,6 +88,12 @@ def test_shards_are_written_whole_or_not_at_all(tmp_path):
     assert target.read_bytes() == b"whole"
     (target.parent / f"{target.name}.tmp-999").write_bytes(b"left by a killed writer")
     assert layout.remove_leftovers() == 1 and layout.shard_files("app") == {"chunks/app/abababababababab-00003.parquet"}
+    other = layout.path(layout.vector_shard("lib", "ef" * 32, 0, "00"))
+    write_atomic(other, lambda tmp: tmp.write_bytes(b"whole"))
+    assert layout.shard_files() == {"chunks/app/abababababababab-00003.parquet",
+                                    "vectors/lib/efefefefefefefef-00000-00.parquet"}
+    assert layout.remove_shards(["vectors/lib/efefefefefefefef-00000-00.parquet"]) == 1
+    assert not other.parent.exists() and layout.shard_files() == {"chunks/app/abababababababab-00003.parquet"}
 
 
 def test_one_job_per_folder(tmp_path):

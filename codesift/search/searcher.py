@@ -77,7 +77,12 @@ DEFAULT_CONFIG = SearchConfig()
 @dataclass(frozen=True)
 class Freshness:
     indexed_at: str | None  # when the last index run finished (store.now() format), None if none did
-    changed: dict[str, str]  # path -> "changed" or "deleted", for indexed files edited or gone since
+    changed: dict[str, str]  # path -> "changed" or "deleted": the indexed files checked that were edited or are gone
+    # folders ("" the root) with entries added, removed or renamed since the last run walked them
+    folders: tuple[str, ...] = ()
+    # True: every indexed file was checked. False: the results' files and those directly in `folders`
+    # (an edit in place elsewhere is not seen; `Searcher.freshness()` without paths checks them all).
+    every_file: bool = True
 
 
 @dataclass(frozen=True)
@@ -339,13 +344,17 @@ class Searcher:
         """path -> "deleted" or "changed" for those of `paths` (None: every indexed file) whose file
         on disk is gone or no longer has the size and mtime it was indexed with (the test `codesift
         index` itself uses)."""
+        return self._changed(self.store.file_stamps(None if paths is None else set(paths)))
+
+    def _changed(self, stamps: dict[str, tuple[int, int]]) -> dict[str, str]:
         root = self.meta.get("root")
         if not root:
             return {}
+        prefix = os.path.join(root, "")
         out = {}
-        for path, (size, mtime_ns) in sorted(self.store.file_stamps(None if paths is None else set(paths)).items()):
+        for path, (size, mtime_ns) in sorted(stamps.items()):
             try:
-                st = os.stat(Path(root) / path)
+                st = os.stat(prefix + path)
             except FileNotFoundError:
                 out[path] = "deleted"
                 continue
@@ -355,10 +364,42 @@ class Searcher:
                 out[path] = "changed"
         return out
 
-    def freshness(self) -> "Freshness":
-        """When the index was last brought up to date, and which indexed files changed or were
-        deleted on disk since (a stat of each: files added since are not seen without a walk)."""
-        return Freshness(self.store.get_meta("indexed_at"), self.changed_since_indexed(None))
+    def changed_folders(self) -> tuple[str, ...] | None:
+        """Folders ("" the root) whose mtime is no longer the one the last index run saw: entries
+        were added, removed or renamed there since (a file saved by writing a new one and renaming
+        it counts). None when the index recorded no folders (then only a stat of every file tells)."""
+        root = self.meta.get("root")
+        stamps = self.store.folder_stamps()
+        if stamps is None or not root:
+            return None
+        prefix = os.path.join(root, "")
+        out = []
+        for folder, mtime_ns in sorted(stamps.items()):
+            try:
+                if os.stat(prefix + folder).st_mtime_ns != mtime_ns:
+                    out.append(folder)
+            except FileNotFoundError:
+                out.append(folder)
+            except OSError:
+                continue
+        return tuple(out)
+
+    def freshness(self, paths: Iterable[str] | None = None) -> Freshness:
+        """When the index was last brought up to date, and what changed on disk since.
+
+        Without `paths`, every indexed file is checked (a stat of each: `codesift status`). With
+        `paths` (a search's result files), those files are checked, and the folders: a stat per
+        folder finds those where files were added, removed or renamed, and the indexed files
+        directly inside them are checked too. The cost then follows the results and the folders,
+        not the files; an edit in place of a file outside both goes unseen. An index without
+        recorded folders (written before they were) gets the whole check."""
+        indexed_at = self.store.get_meta("indexed_at")
+        folders = self.changed_folders()
+        if paths is None or folders is None:
+            return Freshness(indexed_at, self.changed_since_indexed(None), folders or ())
+        stamps = self.store.file_stamps(set(paths))
+        stamps.update(self.store.files_in_folders(folders))
+        return Freshness(indexed_at, self._changed(stamps), folders, every_file=False)
 
     # --- similar ----------------------------------------------------------------------
     def similar(self, chunk: ChunkRow, k: int = 10, path_glob: str | Sequence[str] | None = None,

@@ -291,8 +291,8 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
 def finish_index(store: Store, folders: list[tuple[str, int]] | None = None) -> int:
     """How every run that writes an index ends (an index run, a shard import: distributed/importer.py):
     the deferred indexes made, segments merged, the folders walked recorded (`folders`, None for
-    a run with no tree), the index marked complete, the WAL folded into the database. Returns the
-    vector bytes the merges wrote."""
+    a run with no tree), the index marked complete, segments written before vector lengths were
+    kept given theirs, the WAL folded into the database. Returns the vector bytes written."""
     written = 0
     with store.transaction():
         store.ensure_indexes()
@@ -303,6 +303,7 @@ def finish_index(store: Store, folders: list[tuple[str, int]] | None = None) -> 
         store.set_meta(state="complete", index_format=INDEX_FORMAT, indexed_at=now(),
                        generation=store.generation() + 1)
     store.remove_unused_segment_files()
+    written += store.write_missing_norms()  # an index written before they were kept
     store.finish_upgrade()
     store.checkpoint()
     store.mark_checked()

@@ -728,6 +728,10 @@ class Store:
     def remove_unused_segment_files(self) -> int:
         return vector_files.remove_segment_files(self.dir, [s.id for s in self.segments()])
 
+    def write_missing_norms(self) -> int:
+        """Give the segments written before vector lengths were kept their lengths file; returns bytes written."""
+        return vector_files.write_missing_norms(self.dir, [s.id for s in self.segments()])
+
     def finish_upgrade(self) -> None:
         """Drop schema 2's tables once every chunk has its vectors in segments, and give their space back."""
         if not self.legacy:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -125,6 +126,31 @@ def looks_like_identifier(query: str) -> bool:
     words = query.split()
     return 0 < len(words) <= 2 and all(_IDENTIFIER.match(w) for w in words) and any(
         "_" in w or "." in w or "::" in w or re.search(r"[a-z][A-Z]", w) for w in words)
+
+
+class _InBackground:
+    """A function run on a thread of its own: `result()` waits, then returns what it returned or
+    raises what it raised."""
+
+    def __init__(self, fn):
+        self._value = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="codesift-search", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn) -> None:
+        try:
+            self._value = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller of result()
+            self._error = e
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self):
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def one_part_per_symbol(results: list[SearchResult], k: int) -> list[SearchResult]:
@@ -294,12 +320,20 @@ class Searcher:
             raise CodesiftError("the query is empty; give words, a question or an identifier")
         check_text(query)
         if mode != "bm25" and qvec is None:
-            qvec = self.encode_queries([query])[0]
+            # A hybrid search encodes its query on a thread of its own while this one reads the BM25
+            # candidates (SQLite lets go of the GIL while it scores them): on two cores the
+            # lexical half then costs no wall time beside loading the model and encoding.
+            qvec = (_InBackground(lambda: self.encode_queries([query])[0]) if mode == "hybrid"
+                    else self.encode_queries([query])[0])
         depth = max(k, self.config.rerank_depth) if rerank else k
-        with self.store.snapshot():  # every read below sees one committed state
-            skipped = () if include_generated or path_glob else self.config.skipped_roles
-            results = self._search(query, mode, depth, self.allowed_rowids(path_glob, languages, exclude_paths),
-                                   qvec, skipped)
+        try:
+            with self.store.snapshot():  # every read below sees one committed state
+                skipped = () if include_generated or path_glob else self.config.skipped_roles
+                results = self._search(query, mode, depth, self.allowed_rowids(path_glob, languages, exclude_paths),
+                                       qvec, skipped)
+        finally:
+            if isinstance(qvec, _InBackground):
+                qvec.wait()  # a search that failed leaves no thread behind
         if rerank:
             from codesift.search.rerank import rerank as second_stage
 
@@ -307,13 +341,15 @@ class Searcher:
         return results
 
     def _search(self, query: str, mode: str, k: int, allowed: set[int] | None,
-                qvec: np.ndarray | None, skipped_roles: Sequence[str] = ()) -> list[SearchResult]:
+                qvec: np.ndarray | _InBackground | None, skipped_roles: Sequence[str] = ()) -> list[SearchResult]:
         cfg = self.config
         n = max(cfg.candidates, k)
         lists = []
         if mode in ("hybrid", "bm25"):
             lists.append(self.bm25_scores(query, allowed, n))
         if mode in ("hybrid", "semantic"):
+            if isinstance(qvec, _InBackground):
+                qvec = qvec.result()
             lists.append(self.semantic_scores(qvec, allowed, n))
         if len(lists) == 1:
             fused = normalized_fusion(lists) if cfg.kind_weights or cfg.role_weights else lists[0]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from codesift.chunk.model import symbol_or_heading
 from codesift.index.store import ChunkRow
-from codesift.search.navigate import Definition, Lines, Outline, Refs, Tree
 from codesift.walk.roles import SOURCE
+
+if TYPE_CHECKING:  # a search shows none of these: navigate is imported where they are
+    from codesift.search.navigate import Definition, Lines, Outline, Refs, Tree
 
 
 def chunk_label(c: ChunkRow) -> str:
@@ -157,6 +159,8 @@ def refs_dict(r: Refs) -> dict:
 
 
 def explore_dict(result: Tree | Outline) -> dict:
+    from codesift.search.navigate import Outline
+
     if isinstance(result, Outline):
         return {"type": "outline", "file": asdict(result.file),
                 "chunks": [{"ref": c.ref, "kind": c.kind, "label": chunk_label(c), "symbol": c.symbol,

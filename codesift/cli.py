@@ -594,13 +594,14 @@ def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], ex
     """Search the index for QUERY: words, a question, or an identifier."""
     if jsonl == (query is not None):
         raise click.UsageError("give a QUERY, or --jsonl with queries on stdin (not both)")
-    from codesift.search.views import freshness_line, freshness_note, index_note, search_response
+    from codesift.search.views import changed_results, freshness_line, freshness_note, index_note, search_response
 
     searcher = _open_searcher(index_dir, model, rerank_model, dim)
-    freshness = searcher.freshness()
 
-    def fresh(results) -> str | None:
-        return freshness_note(searcher.changed_since_indexed({r.chunk.path for r in results}))
+    def fresh(results):
+        """(the note on results' files changed since indexing, the Freshness for the answer)."""
+        freshness = searcher.freshness({r.chunk.path for r in results})
+        return freshness_note(changed_results(freshness, results)), freshness
 
     note = index_note(searcher)
     if note:
@@ -608,10 +609,10 @@ def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], ex
     filters = {"path_glob": path_globs or None, "languages": languages or None, "exclude_paths": exclude_paths or None,
                "include_generated": include_generated, "rerank": rerank}
     if jsonl:
-        _search_lines(searcher, sys.stdin.buffer, mode, k, filters, max_tokens, fresh, freshness)
+        _search_lines(searcher, sys.stdin.buffer, mode, k, filters, max_tokens, fresh)
         return
     results = searcher.search(query, mode=mode, k=k, **filters)
-    stale = fresh(results)
+    stale, freshness = fresh(results)
     if as_json:
         click.echo(json.dumps(search_response(query, results, max_tokens, note=stale, fresh=freshness),
                               ensure_ascii=False))
@@ -660,9 +661,10 @@ def similar(target: str, k: int, path_globs: tuple[str, ...], exclude_paths: tup
 
 
 def _search_lines(searcher, lines, mode: str, k: int, filters: dict, max_tokens: int | None,
-                  fresh=lambda results: None, freshness: dict | None = None) -> None:
+                  fresh=lambda results: (None, None)) -> None:
     """--jsonl: one JSON line out per query line in. A line that cannot be answered (not valid
-    UTF-8, or refused by the searcher) gets {"query", "error"} in its place; the others still answer."""
+    UTF-8, or refused by the searcher) gets {"query", "error"} in its place; the others still answer.
+    `fresh(results)`: (note, Freshness) for an answer."""
     from codesift.search.views import search_response
 
     queries: list[str] = []
@@ -682,7 +684,8 @@ def _search_lines(searcher, lines, mode: str, k: int, filters: dict, max_tokens:
         if i not in errors:
             try:
                 results = searcher.search(q, mode=mode, k=k, qvec=next(qvecs), **filters)
-                out = search_response(q, results, max_tokens, note=fresh(results), fresh=freshness)
+                note, freshness = fresh(results)
+                out = search_response(q, results, max_tokens, note=note, fresh=freshness)
                 found = found or bool(results)
             except CodesiftError as e:
                 errors[i] = str(e)
@@ -759,12 +762,14 @@ def watch(root: Path, index_dir: Path | None, model: str, dim: int | None, devic
 @INDEX_DIR_OPTION
 @JSON_OPTION
 def status(index_dir: Path | None, as_json: bool) -> None:
-    """Show what the index holds: files, chunks, languages, model, when indexed, size on disk."""
+    """Show what the index holds: files, chunks, languages, model, when indexed, size on disk, and
+    every indexed file changed on disk since."""
     from codesift.index.store import Store, locate_index
 
     index_dir = locate_index(index_dir)
     with Store(index_dir, readonly=True) as store:
         meta, counts, langs, size = store.meta(), store.counts(), store.languages(), store.size_on_disk()
+    changed, folders = _changed_since_indexed(index_dir, meta)
     info = {"index_dir": str(index_dir), "root": meta.get("root"), "state": meta.get("state"), **counts,
             "languages": {k: {"files": v[0], "chunks": v[1]} for k, v in langs.items()},
             "model": meta.get("model_name"), "model_sha256": meta.get("model_sha256"),
@@ -772,7 +777,10 @@ def status(index_dir: Path | None, as_json: bool) -> None:
             "truncate_dim": int(meta["truncate_dim"]) if meta.get("truncate_dim") else None,
             "indexed_at": meta.get("indexed_at"), "created_at": meta.get("created_at"),
             "size_bytes": size["total"], "size": size, "codesift_version": meta.get("codesift_version"),
-            "shards": meta.get("shards")}  # an index made by `codesift import-shards`: where from
+            "shards": meta.get("shards"),  # an index made by `codesift import-shards`: where from
+            "changed_files": len(changed) if changed is not None else None,
+            "changed": [f"{p} {why}" for p, why in changed.items()] if changed is not None else None,
+            "changed_folders": [folder or "." for folder in folders] if folders is not None else None}
     if as_json:
         click.echo(json.dumps(info))
         return
@@ -785,6 +793,31 @@ def status(index_dir: Path | None, as_json: bool) -> None:
         click.echo(f"shards    {info['shards']}  (imported: no tree on this machine)")
     for lang, (nf, nc) in langs.items():
         click.echo(f"  {lang:<12} {nf:>6} files {nc:>8} chunks")
+    if changed is not None:
+        shown = 20
+        click.echo(f"changed   {len(changed)} indexed file(s) changed on disk since indexing"
+                   + (f" ({', '.join(info['changed'][:shown])}" + (f" and {len(changed) - shown} more; --json lists all"
+                                                                   if len(changed) > shown else "") + ")"
+                      if changed else ""))
+    if folders:
+        click.echo(f"folders   files added, removed or renamed in {len(folders)} folder(s) since: "
+                   f"{', '.join(info['changed_folders'][:20])}" + (" ..." if len(folders) > 20 else ""))
+
+
+def _changed_since_indexed(index_dir: Path, meta: dict) -> tuple[dict[str, str] | None, tuple[str, ...] | None]:
+    """(every indexed file edited or deleted on disk since, path -> why; the folders with entries
+    added, removed or renamed since), both None where the index cannot tell (nothing indexed yet,
+    or no tree on this machine)."""
+    if not meta.get("model_sha256") or not meta.get("root") or meta.get("shards"):
+        return None, None
+    from codesift.search.searcher import Searcher
+
+    searcher = Searcher(index_dir)
+    try:
+        fresh = searcher.freshness()  # every file: a status is asked for, a search checks its own
+    finally:
+        searcher.close()
+    return fresh.changed, fresh.folders
 
 
 for _command in AGENT_COMMANDS:  # lookup, refs, explore, get, mcp, export

@@ -145,3 +145,17 @@ def test_search_process_never_imports_torch_nor_onnxruntime(indexed):
             "assert r.exit_code == 0, r.output; print('torch' in sys.modules, 'onnxruntime' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=indexed, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_search_process_imports_no_chunker_walker_nor_indexer(indexed):
+    """A cold search is mostly imports: the stages it does not run stay out of its process."""
+    import subprocess
+    import sys
+
+    unused = ["codesift.chunk.chunker", "codesift.walk.walker", "codesift.search.navigate",
+              "codesift.embed.embedder", "codesift.index.indexer"]
+    code = ("import sys; from click.testing import CliRunner; from codesift.cli import cli; "
+            "r = CliRunner().invoke(cli, ['search', 'load the configuration', '-k', '2']); "
+            f"assert r.exit_code == 0, r.output; print([m for m in {unused!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=indexed, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

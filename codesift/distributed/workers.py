@@ -181,7 +181,7 @@ class EmbedParts:
 
     def __call__(self, batch):
         from codesift.embed.batches import TokenBatch, pack
-        from codesift.embed.embedder import truncate_and_normalize
+        from codesift.embed.pooling import truncate_and_normalize
 
         columns: dict[str, list] = {name: [] for name in embedded_schema().names}
         for i in range(batch.num_rows):

@@ -9,6 +9,7 @@ import numpy as np
 
 from codesift.embed.batches import DEFAULT_BATCH_SIZE
 from codesift.embed.model_files import ModelFiles, resolve_model
+from codesift.embed.pooling import truncate_and_normalize
 from codesift.embed.tokenizer import TextTokenizer
 from codesift.errors import Cancelled
 
@@ -35,16 +36,6 @@ def is_cancelled(token) -> bool:
 def check_cancelled(token, done: int, total: int) -> None:
     if is_cancelled(token):
         raise Cancelled(f"embedding cancelled after {done} of {total} texts")
-
-
-def truncate_and_normalize(vecs: np.ndarray, dim: int, normalize: bool) -> np.ndarray:
-    """Matryoshka: the first `dim` values of each vector, re-normalised when the model normalises."""
-    if vecs.shape[1] == dim:
-        return vecs
-    out = np.ascontiguousarray(vecs[:, :dim])
-    if normalize:
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-    return out
 
 
 class Embedder:

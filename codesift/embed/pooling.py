@@ -81,3 +81,13 @@ def pool_packed(hidden: torch.Tensor, seg_ids: torch.Tensor, cu_seqlens: torch.T
     if mode == "mean_sqrt_len":
         return sums / counts.sqrt()
     raise ValueError(f"unknown pooling mode {mode!r}")
+
+
+def truncate_and_normalize(vecs: np.ndarray, dim: int, normalize: bool) -> np.ndarray:
+    """Matryoshka: the first `dim` values of each vector, re-normalised when the model normalises."""
+    if vecs.shape[1] == dim:
+        return vecs
+    out = np.ascontiguousarray(vecs[:, :dim])
+    if normalize:
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return out

@@ -13,8 +13,7 @@ import numpy as np
 
 from codesift.embed.model_files import ModelFiles
 from codesift.embed.models import architecture_for
-from codesift.embed.embedder import truncate_and_normalize
-from codesift.embed.pooling import normalize_array, pool_array
+from codesift.embed.pooling import normalize_array, pool_array, truncate_and_normalize
 from codesift.embed.tokenizer import TextTokenizer
 
 

@@ -145,7 +145,28 @@ def _rebuild_beside(root: Path, index_dir: Path, options: IndexOptions, progress
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # the old index, after a swap; the partial one, after a failure
     summary.index_dir = index_dir
+    _restamp_index_parent(root, index_dir)
     return summary
+
+
+def _restamp_index_parent(root: Path, index_dir: Path) -> None:
+    """The staging folder, made beside the index before the walk and removed after the swap, changed
+    the mtime of the folder holding the index: record it as it is now, or every search would report
+    entries added or removed there. (Files added to that one folder during the rebuild go unseen
+    by that signal until the next run.)"""
+    parent = index_dir.parent
+    if not parent.is_relative_to(root):
+        return
+    rel = parent.relative_to(root).as_posix()
+    try:
+        mtime_ns = parent.stat().st_mtime_ns
+    except OSError:
+        return
+    with Store(index_dir) as store:
+        with store.transaction():
+            store.set_folder_stamp("" if rel == "." else rel, mtime_ns)
+        store.checkpoint()
+        store.mark_checked()  # one row changed in the index the rebuild checked: no need to read it all again
 
 
 def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedder,
@@ -258,7 +279,7 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         summary.timings["write_thread"] = writer.busy_s
         if pipeline.load_s is not None:
             summary.timings["model_load"] = pipeline.load_s
-        summary.vector_bytes_written += finish_index(store)
+        summary.vector_bytes_written += finish_index(store, walked.folders)
         counts = store.counts()
         summary.files, summary.chunks = counts["files"], counts["chunks"]
         summary.timings["finalize"] = time.perf_counter() - t_final
@@ -267,18 +288,22 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
     return summary
 
 
-def finish_index(store: Store) -> int:
+def finish_index(store: Store, folders: list[tuple[str, int]] | None = None) -> int:
     """How every run that writes an index ends (an index run, a shard import: distributed/importer.py):
-    the deferred indexes made, segments merged, the index marked complete, the WAL folded into the
-    database. Returns the vector bytes the merges wrote."""
+    the deferred indexes made, segments merged, the folders walked recorded (`folders`, None for
+    a run with no tree), the index marked complete, segments written before vector lengths were
+    kept given theirs, the WAL folded into the database. Returns the vector bytes written."""
     written = 0
     with store.transaction():
         store.ensure_indexes()
+        if folders is not None:
+            store.replace_folders(folders)
         for group in merge_plan(store.segments()):
             written += store.merge_segments(group)
         store.set_meta(state="complete", index_format=INDEX_FORMAT, indexed_at=now(),
                        generation=store.generation() + 1)
     store.remove_unused_segment_files()
+    written += store.write_missing_norms()  # an index written before they were kept
     store.finish_upgrade()
     store.checkpoint()
     store.mark_checked()

@@ -101,6 +101,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE files ADD COLUMN role TEXT;
     """,
+    # 5: the mtime of each folder the last completed index run walked, as it saw it before listing
+    # the folder: a search tells files added, removed or renamed since from a stat per folder, where
+    # stats of every file would grow with the tree (`Store.folder_stamps`).
+    """
+    CREATE TABLE folders (path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL);
+    """,
 ]
 LEGACY_TABLES = ("vectors", "chunks_fts")
 # Secondary indexes a first build of an index does without, and creates once at the end: keyed by
@@ -486,6 +492,41 @@ class Store:
                 out[path] = (size, mtime_ns)
         return out
 
+    def files_in_folders(self, folders: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime_ns) as last indexed, for the files directly inside `folders` ("" is
+        the root; not their subfolders' files)."""
+        out: dict[str, tuple[int, int]] = {}
+        for folder in folders:
+            if folder:  # the paths between "folder/" and "folder0" ('/' + 1) on the index of files.path
+                rows = self.db.execute(
+                    "SELECT path, size, mtime_ns FROM files WHERE path > ?1 || '/' AND path < ?1 || '0' "
+                    "AND instr(substr(path, length(?1) + 2), '/') = 0", (folder,))
+            else:
+                rows = self.db.execute("SELECT path, size, mtime_ns FROM files WHERE instr(path, '/') = 0")
+            out.update((path, (size, mtime_ns)) for path, size, mtime_ns in rows)
+        return out
+
+    def folder_stamps(self) -> dict[str, int] | None:
+        """folder ("" for the root) -> mtime_ns as the last completed index run walked it; None when
+        no run recorded them (an index of an older schema, or files with no folder recorded), where
+        only a stat of every file tells what changed."""
+        if self.schema < 5:
+            return None
+        stamps = dict(self.db.execute("SELECT path, mtime_ns FROM folders"))
+        if not stamps and self.db.execute("SELECT 1 FROM files LIMIT 1").fetchone():
+            return None
+        return stamps
+
+    def replace_folders(self, stamps: Iterable[tuple[str, int]]) -> None:
+        """Record the folders a run walked, (path, mtime_ns), in place of the last run's (call inside
+        a transaction)."""
+        self.db.execute("DELETE FROM folders")
+        self.db.executemany("INSERT INTO folders(path, mtime_ns) VALUES(?, ?)", stamps)
+
+    def set_folder_stamp(self, path: str, mtime_ns: int) -> None:
+        """Update one recorded folder's mtime (call inside a transaction); nothing if it is not recorded."""
+        self.db.execute("UPDATE folders SET mtime_ns = ? WHERE path = ?", (mtime_ns, path))
+
     def fill_roles(self, role_of: Callable[[str], str] = file_role) -> int:
         """Give a role to files indexed before roles were (call inside a transaction); returns how many."""
         rows = self.db.execute("SELECT id, path FROM files WHERE role IS NULL").fetchall()
@@ -686,6 +727,10 @@ class Store:
 
     def remove_unused_segment_files(self) -> int:
         return vector_files.remove_segment_files(self.dir, [s.id for s in self.segments()])
+
+    def write_missing_norms(self) -> int:
+        """Give the segments written before vector lengths were kept their lengths file; returns bytes written."""
+        return vector_files.write_missing_norms(self.dir, [s.id for s in self.segments()])
 
     def finish_upgrade(self) -> None:
         """Drop schema 2's tables once every chunk has its vectors in segments, and give their space back."""

@@ -1,8 +1,9 @@
 """Chunk vectors on disk: append-only int8 segment files, searched exactly.
 
 Each chunk has two vectors (its text and its head, see index/document.py). A write
-transaction appends one segment: `seg-<id>.i8.npy`, int8 [n, 2, dim], and
-`seg-<id>.rows.npy`, the n chunk rowids. The file is complete and synced before the
+transaction appends one segment: `seg-<id>.i8.npy`, int8 [n, 2, dim], `seg-<id>.rows.npy`,
+the n chunk rowids, and `seg-<id>.norms.npy`, float32 [n, 2], each int8 vector's length (a
+segment written before norms were kept has none). The files are complete and synced before the
 transaction that records it (the `segments` table) commits, so a reader that sees a
 chunk sees its vectors, and a crash leaves at worst an unrecorded file that the next
 writer deletes. Replaced or deleted chunks become tombstones until a merge rewrites the
@@ -10,7 +11,10 @@ segment without them (`merge_plan`), as Lucene does with its segments.
 
 Each vector is quantised on its own scale (its largest component maps to 127). Scores are
 cosines between the query and the int8 vector, which that scale does not change; the
-query stays in float32 where numpy computes, and is quantised alike where usearch does.
+query stays in float32 where numpy computes, and is quantised alike where the SIMD kernels do.
+A large segment is scored by NumKong's int8 dot products divided by the stored lengths, far less
+work than a cosine kernel, which computes both lengths again for every pair (usearch's exact
+cosine search is the path for segments without lengths).
 """
 from __future__ import annotations
 
@@ -24,8 +28,9 @@ import numpy as np
 
 VECTORS_DIR = "vectors"
 VECTORS_PER_CHUNK = 2  # text, head
-# Below this many vectors in one segment numpy scores in float32 blocks; above, usearch's exact
-# int8 kernels (no graph: the same top candidates, found faster).
+# Below this many vectors in one segment numpy scores in float32 blocks; above, int8 SIMD kernels
+# (NumKong's dot products over the stored lengths, or usearch's exact cosine search where a
+# segment has no lengths; no graph: the same top candidates, found faster).
 NUMPY_MAX_VECTORS = 8_192
 BLOCK_ROWS = 16_384  # numpy scoring converts this many int8 rows to float32 at a time
 # Merge policy: after a run, segments below SMALL_SEGMENT_ROWS are merged once more than
@@ -53,9 +58,11 @@ def dequantize(q: np.ndarray) -> np.ndarray:
     return v / np.maximum(norm, 1e-30)
 
 
-def segment_paths(index_dir: Path, seg_id: int) -> tuple[Path, Path]:
+def segment_paths(index_dir: Path, seg_id: int) -> tuple[Path, Path, Path]:
+    """(vectors, rowids, norms) files of a segment."""
     folder = Path(index_dir) / VECTORS_DIR
-    return folder / f"seg-{seg_id:08d}.i8.npy", folder / f"seg-{seg_id:08d}.rows.npy"
+    stem = f"seg-{seg_id:08d}"
+    return folder / f"{stem}.i8.npy", folder / f"{stem}.rows.npy", folder / f"{stem}.norms.npy"
 
 
 def _save_synced(path: Path, array: np.ndarray) -> None:
@@ -69,12 +76,40 @@ def _save_synced(path: Path, array: np.ndarray) -> None:
 
 def write_segment(index_dir: Path, seg_id: int, rowids: np.ndarray, vectors: np.ndarray) -> int:
     """Write (and sync) one segment; returns the bytes written. vectors: int8 [n, 2, dim]."""
-    vec_path, rows_path = segment_paths(index_dir, seg_id)
+    paths = segment_paths(index_dir, seg_id)
+    vec_path, rows_path, norms_path = paths
     vec_path.parent.mkdir(parents=True, exist_ok=True)
     assert vectors.dtype == np.int8 and vectors.ndim == 3 and len(vectors) == len(rowids)
+    vectors = np.ascontiguousarray(vectors)
     _save_synced(rows_path, np.asarray(rowids, dtype=np.int64))
-    _save_synced(vec_path, np.ascontiguousarray(vectors))
-    return vec_path.stat().st_size + rows_path.stat().st_size
+    _save_synced(norms_path, vector_norms(vectors.reshape(-1, vectors.shape[-1])).reshape(vectors.shape[:2]))
+    _save_synced(vec_path, vectors)
+    return sum(p.stat().st_size for p in paths)
+
+
+def vector_norms(vectors: np.ndarray) -> np.ndarray:
+    """The length of each int8 vector [m, dim], float32 [m] (exact: the squares sum in integers)."""
+    nk = _numkong()
+    if nk is not None and len(vectors):
+        return np.asarray(nk.norm(np.ascontiguousarray(vectors), axis=1), dtype=np.float32).reshape(len(vectors))
+    out = np.empty(len(vectors), dtype=np.float32)
+    for s in range(0, len(vectors), BLOCK_ROWS):
+        out[s:s + BLOCK_ROWS] = np.linalg.norm(np.asarray(vectors[s:s + BLOCK_ROWS], dtype=np.float32), axis=1)
+    return out
+
+
+def write_missing_norms(index_dir: Path, seg_ids: Iterable[int]) -> int:
+    """Write the lengths of segments written before lengths were kept (read once, then scored by
+    the faster kernel); returns the bytes written. The segment's other files never change."""
+    written = 0
+    for seg_id in seg_ids:
+        vec_path, _, norms_path = segment_paths(index_dir, seg_id)
+        if norms_path.exists() or not vec_path.exists():
+            continue
+        vectors = np.load(vec_path, mmap_mode="r")
+        _save_synced(norms_path, vector_norms(vectors.reshape(-1, vectors.shape[-1])).reshape(vectors.shape[:2]))
+        written += norms_path.stat().st_size
+    return written
 
 
 def remove_segment_files(index_dir: Path, keep: Iterable[int]) -> int:
@@ -101,15 +136,22 @@ class Segment:
     rowids: np.ndarray  # int64 [n]
     vectors: np.ndarray  # int8 [n, 2, dim], memory-mapped
     live: np.ndarray | None  # bool [n]; None when every row is live
+    norms: np.ndarray | None = None  # float32 [n, 2], each vector's length; None in a segment written without
 
     @classmethod
     def open(cls, index_dir: Path, seg_id: int, dead_rows: Sequence[int] = ()) -> "Segment":
-        vec_path, rows_path = segment_paths(index_dir, seg_id)
+        vec_path, rows_path, norms_path = segment_paths(index_dir, seg_id)
         rowids = np.load(rows_path)
         vectors = np.load(vec_path, mmap_mode="r")
         if vectors.ndim != 3 or len(vectors) != len(rowids):
             raise ValueError(f"segment {seg_id} is damaged: {vectors.shape} vectors for {len(rowids)} rows")
-        return cls(seg_id, rowids, vectors, None).with_dead(dead_rows)
+        try:
+            norms = np.load(norms_path)
+        except FileNotFoundError:  # written before lengths were kept: scored by a cosine kernel
+            norms = None
+        if norms is not None and norms.shape != vectors.shape[:2]:
+            raise ValueError(f"segment {seg_id} is damaged: {norms.shape} lengths for {vectors.shape[:2]} vectors")
+        return cls(seg_id, rowids, vectors, None, norms).with_dead(dead_rows)
 
     def __len__(self) -> int:
         return len(self.rowids)
@@ -120,7 +162,7 @@ class Segment:
         if len(dead_rows):
             live = np.ones(len(self.rowids), dtype=bool)
             live[np.asarray(dead_rows, dtype=np.int64)] = False
-        return Segment(self.id, self.rowids, self.vectors, live)
+        return Segment(self.id, self.rowids, self.vectors, live, self.norms)
 
 
 def _cosines_numpy(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -141,11 +183,39 @@ def _usearch_available() -> bool:
     return True
 
 
+_NUMKONG: list = []  # [the numkong module, or None], once imported
+
+
+def _numkong():
+    """NumKong (usearch's SIMD kernels, a dependency of ours too), or None where it is missing or broken."""
+    if not _NUMKONG:
+        try:
+            import numkong
+        except ImportError:
+            numkong = None
+        _NUMKONG.append(numkong)
+    return _NUMKONG[0]
+
+
+def _top_dot(vectors: np.ndarray, norms: np.ndarray, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, cosines) of the n nearest int8 vectors [m, dim] whose lengths are `norms` [m]:
+    the quantised query's int8 dot products (NumKong), divided by both lengths: the cosines of
+    usearch's exact cosine search, without computing every length again."""
+    q = quantize(query[None, :])
+    dots = np.asarray(_numkong().cdist(q, np.ascontiguousarray(vectors), metric="dot", out_dtype="float32"),
+                      dtype=np.float32).reshape(-1)
+    dots /= np.maximum(norms, np.float32(1e-30))
+    dots /= np.float32(max(float(np.linalg.norm(q.astype(np.float32))), 1e-30))
+    pos = np.argpartition(-dots, n - 1)[:n] if n < len(dots) else np.arange(len(dots))
+    return pos, dots[pos]
+
+
 def _top_usearch(vectors: np.ndarray, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, cosines) of the n nearest int8 vectors [m, dim], by usearch's exact search.
+    """(positions, cosines) of the n nearest int8 vectors [m, dim], by usearch's exact search: the
+    path for segments written without their vectors' lengths.
 
     Its compiled module is called as `usearch.index.search(..., exact=True)` calls it: the Python
-    module `usearch.index` imports tqdm and urllib first, a tenth of a cold search's time."""
+    module `usearch.index` imports tqdm and urllib first."""
     from usearch.compiled import MetricKind, MetricSignature, ScalarKind, exact_search
 
     q = quantize(query[None, :])
@@ -183,7 +253,10 @@ def top_chunks(segments: Sequence[Segment], query: np.ndarray, n: int, use_head:
             flat = sub.reshape(len(rows) * per, -1)
         m = len(flat)
         want = min(m, n * per)
-        if m <= NUMPY_MAX_VECTORS or not _usearch_available():
+        if m > NUMPY_MAX_VECTORS and seg.norms is not None and _numkong() is not None:
+            norms = seg.norms[:, :per] if whole else seg.norms[rows, :per]
+            pos, scores = _top_dot(flat, norms.reshape(-1), query, want)
+        elif m <= NUMPY_MAX_VECTORS or not _usearch_available():
             sims = _cosines_numpy(flat, query)
             pos = np.argpartition(-sims, want - 1)[:want] if want < m else np.arange(m)
             scores = sims[pos]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -77,7 +78,12 @@ DEFAULT_CONFIG = SearchConfig()
 @dataclass(frozen=True)
 class Freshness:
     indexed_at: str | None  # when the last index run finished (store.now() format), None if none did
-    changed: dict[str, str]  # path -> "changed" or "deleted", for indexed files edited or gone since
+    changed: dict[str, str]  # path -> "changed" or "deleted": the indexed files checked that were edited or are gone
+    # folders ("" the root) with entries added, removed or renamed since the last run walked them
+    folders: tuple[str, ...] = ()
+    # True: every indexed file was checked. False: the results' files and those directly in `folders`
+    # (an edit in place elsewhere is not seen; `Searcher.freshness()` without paths checks them all).
+    every_file: bool = True
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,31 @@ def looks_like_identifier(query: str) -> bool:
     words = query.split()
     return 0 < len(words) <= 2 and all(_IDENTIFIER.match(w) for w in words) and any(
         "_" in w or "." in w or "::" in w or re.search(r"[a-z][A-Z]", w) for w in words)
+
+
+class _InBackground:
+    """A function run on a thread of its own: `result()` waits, then returns what it returned or
+    raises what it raised."""
+
+    def __init__(self, fn):
+        self._value = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="codesift-search", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn) -> None:
+        try:
+            self._value = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller of result()
+            self._error = e
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self):
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def one_part_per_symbol(results: list[SearchResult], k: int) -> list[SearchResult]:
@@ -289,12 +320,20 @@ class Searcher:
             raise CodesiftError("the query is empty; give words, a question or an identifier")
         check_text(query)
         if mode != "bm25" and qvec is None:
-            qvec = self.encode_queries([query])[0]
+            # A hybrid search encodes its query on a thread of its own while this one reads the BM25
+            # candidates (SQLite lets go of the GIL while it scores them): on two cores the
+            # lexical half then costs no wall time beside loading the model and encoding.
+            qvec = (_InBackground(lambda: self.encode_queries([query])[0]) if mode == "hybrid"
+                    else self.encode_queries([query])[0])
         depth = max(k, self.config.rerank_depth) if rerank else k
-        with self.store.snapshot():  # every read below sees one committed state
-            skipped = () if include_generated or path_glob else self.config.skipped_roles
-            results = self._search(query, mode, depth, self.allowed_rowids(path_glob, languages, exclude_paths),
-                                   qvec, skipped)
+        try:
+            with self.store.snapshot():  # every read below sees one committed state
+                skipped = () if include_generated or path_glob else self.config.skipped_roles
+                results = self._search(query, mode, depth, self.allowed_rowids(path_glob, languages, exclude_paths),
+                                       qvec, skipped)
+        finally:
+            if isinstance(qvec, _InBackground):
+                qvec.wait()  # a search that failed leaves no thread behind
         if rerank:
             from codesift.search.rerank import rerank as second_stage
 
@@ -302,13 +341,15 @@ class Searcher:
         return results
 
     def _search(self, query: str, mode: str, k: int, allowed: set[int] | None,
-                qvec: np.ndarray | None, skipped_roles: Sequence[str] = ()) -> list[SearchResult]:
+                qvec: np.ndarray | _InBackground | None, skipped_roles: Sequence[str] = ()) -> list[SearchResult]:
         cfg = self.config
         n = max(cfg.candidates, k)
         lists = []
         if mode in ("hybrid", "bm25"):
             lists.append(self.bm25_scores(query, allowed, n))
         if mode in ("hybrid", "semantic"):
+            if isinstance(qvec, _InBackground):
+                qvec = qvec.result()
             lists.append(self.semantic_scores(qvec, allowed, n))
         if len(lists) == 1:
             fused = normalized_fusion(lists) if cfg.kind_weights or cfg.role_weights else lists[0]
@@ -339,13 +380,17 @@ class Searcher:
         """path -> "deleted" or "changed" for those of `paths` (None: every indexed file) whose file
         on disk is gone or no longer has the size and mtime it was indexed with (the test `codesift
         index` itself uses)."""
+        return self._changed(self.store.file_stamps(None if paths is None else set(paths)))
+
+    def _changed(self, stamps: dict[str, tuple[int, int]]) -> dict[str, str]:
         root = self.meta.get("root")
         if not root:
             return {}
+        prefix = os.path.join(root, "")
         out = {}
-        for path, (size, mtime_ns) in sorted(self.store.file_stamps(None if paths is None else set(paths)).items()):
+        for path, (size, mtime_ns) in sorted(stamps.items()):
             try:
-                st = os.stat(Path(root) / path)
+                st = os.stat(prefix + path)
             except FileNotFoundError:
                 out[path] = "deleted"
                 continue
@@ -355,10 +400,42 @@ class Searcher:
                 out[path] = "changed"
         return out
 
-    def freshness(self) -> "Freshness":
-        """When the index was last brought up to date, and which indexed files changed or were
-        deleted on disk since (a stat of each: files added since are not seen without a walk)."""
-        return Freshness(self.store.get_meta("indexed_at"), self.changed_since_indexed(None))
+    def changed_folders(self) -> tuple[str, ...] | None:
+        """Folders ("" the root) whose mtime is no longer the one the last index run saw: entries
+        were added, removed or renamed there since (a file saved by writing a new one and renaming
+        it counts). None when the index recorded no folders (then only a stat of every file tells)."""
+        root = self.meta.get("root")
+        stamps = self.store.folder_stamps()
+        if stamps is None or not root:
+            return None
+        prefix = os.path.join(root, "")
+        out = []
+        for folder, mtime_ns in sorted(stamps.items()):
+            try:
+                if os.stat(prefix + folder).st_mtime_ns != mtime_ns:
+                    out.append(folder)
+            except FileNotFoundError:
+                out.append(folder)
+            except OSError:
+                continue
+        return tuple(out)
+
+    def freshness(self, paths: Iterable[str] | None = None) -> Freshness:
+        """When the index was last brought up to date, and what changed on disk since.
+
+        Without `paths`, every indexed file is checked (a stat of each: `codesift status`). With
+        `paths` (a search's result files), those files are checked, and the folders: a stat per
+        folder finds those where files were added, removed or renamed, and the indexed files
+        directly inside them are checked too. The cost then follows the results and the folders,
+        not the files; an edit in place of a file outside both goes unseen. An index without
+        recorded folders (written before they were) gets the whole check."""
+        indexed_at = self.store.get_meta("indexed_at")
+        folders = self.changed_folders()
+        if paths is None or folders is None:
+            return Freshness(indexed_at, self.changed_since_indexed(None), folders or ())
+        stamps = self.store.file_stamps(set(paths))
+        stamps.update(self.store.files_in_folders(folders))
+        return Freshness(indexed_at, self._changed(stamps), folders, every_file=False)
 
     # --- similar ----------------------------------------------------------------------
     def similar(self, chunk: ChunkRow, k: int = 10, path_glob: str | Sequence[str] | None = None,

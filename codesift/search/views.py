@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from codesift.chunk.model import symbol_or_heading
 from codesift.index.store import ChunkRow
-from codesift.search.navigate import Definition, Lines, Outline, Refs, Tree
 from codesift.walk.roles import SOURCE
+
+if TYPE_CHECKING:  # a search shows none of these: navigate is imported where they are
+    from codesift.search.navigate import Definition, Lines, Outline, Refs, Tree
 
 
 def chunk_label(c: ChunkRow) -> str:
@@ -50,29 +52,55 @@ def freshness_note(changed: dict[str, str], shown: int = 3) -> str | None:
             "run `codesift index` to update the index")
 
 
+def folder_name(folder: str) -> str:
+    """A folder as users read it: the root is "."."""
+    return folder or "."
+
+
 def freshness_dict(fresh, listed: int = 5) -> dict:
-    """How fresh the index is, as JSON: indexed_at, changed_files (indexed files edited or deleted
-    on disk since) and the first few of them."""
-    out: dict = {"indexed_at": fresh.indexed_at, "changed_files": len(fresh.changed)}
+    """How fresh the index is, as JSON: indexed_at; changed_files, the indexed files seen edited or
+    deleted on disk since (the first few named in `changed`); changed_folders, the folders where
+    files were added, removed or renamed since (the first few in `folders`); and `checked`, which
+    files were looked at: "every file", or "results and folders" (a search's own files, and those in
+    the changed folders)."""
+    out: dict = {"indexed_at": fresh.indexed_at, "changed_files": len(fresh.changed),
+                 "checked": "every file" if fresh.every_file else "results and folders"}
     if fresh.changed:
         out["changed"] = [f"{p} {why}" for p, why in list(fresh.changed.items())[:listed]]
+    if fresh.folders:
+        out["changed_folders"] = len(fresh.folders)
+        out["folders"] = [folder_name(f) for f in fresh.folders[:listed]]
     return without_nulls(out)
 
 
 def freshness_line(fresh, listed: int = 3) -> str:
     """How fresh the index is, in one line for people and agents."""
     when = f"index updated {fresh.indexed_at}" if fresh.indexed_at else "index never completed"
-    if not fresh.changed:
-        return f"{when}; no indexed file changed since"
-    names = ", ".join(f"{p} {why}" for p, why in list(fresh.changed.items())[:listed])
-    more = f" and {len(fresh.changed) - listed} more" if len(fresh.changed) > listed else ""
-    return (f"{when}; {len(fresh.changed)} indexed file(s) changed since ({names}{more}); "
-            "`codesift index` or `codesift watch` updates it")
+    if not fresh.changed and not fresh.folders:
+        return f"{when}; no indexed file changed since" if fresh.every_file else \
+            f"{when}; no result file or folder changed since"
+    parts = []
+    if fresh.changed:
+        names = ", ".join(f"{p} {why}" for p, why in list(fresh.changed.items())[:listed])
+        more = f" and {len(fresh.changed) - listed} more" if len(fresh.changed) > listed else ""
+        parts.append(f"{len(fresh.changed)} indexed file(s) changed since ({names}{more})")
+    if fresh.folders:
+        names = ", ".join(folder_name(f) for f in fresh.folders[:listed])
+        more = f" and {len(fresh.folders) - listed} more" if len(fresh.folders) > listed else ""
+        parts.append(f"files added, removed or renamed in {len(fresh.folders)} folder(s) ({names}{more})")
+    return f"{when}; {'; '.join(parts)}; `codesift index` or `codesift watch` updates it"
 
 
-def result_notes(searcher, results: Sequence) -> str | None:
-    """Every note for one search's results: the index's state, then its freshness for them."""
-    notes = [index_note(searcher), freshness_note(searcher.changed_since_indexed({r.chunk.path for r in results}))]
+def changed_results(fresh, results: Sequence) -> dict[str, str]:
+    """Those of `fresh.changed` (a Freshness that checked these results' files) that are results' files."""
+    paths = {r.chunk.path for r in results}
+    return {p: why for p, why in fresh.changed.items() if p in paths}
+
+
+def result_notes(searcher, results: Sequence, fresh) -> str | None:
+    """Every note for one search's results: the index's state, then the freshness of their files
+    (`fresh`: a Freshness that checked them, `searcher.freshness(their paths)`)."""
+    notes = [index_note(searcher), freshness_note(changed_results(fresh, results))]
     return " ".join(n for n in notes if n) or None
 
 
@@ -131,6 +159,8 @@ def refs_dict(r: Refs) -> dict:
 
 
 def explore_dict(result: Tree | Outline) -> dict:
+    from codesift.search.navigate import Outline
+
     if isinstance(result, Outline):
         return {"type": "outline", "file": asdict(result.file),
                 "chunks": [{"ref": c.ref, "kind": c.kind, "label": chunk_label(c), "symbol": c.symbol,

@@ -61,10 +61,10 @@ def build_server(ws: Workspace) -> MCPServer:
     @server.tool(annotations=READ_ONLY)
     def status() -> CallToolResult:
         """Index readiness and contents: state (complete, indexing, not indexed), file and chunk counts per
-        language, the embedding model, when it was indexed (indexed_at) and how many indexed files changed
-        on disk since (changed_files), the background index job's progress (job.state
-        idle/running/done/failed, files_done of files_total), and the file watcher's runs when the server
-        keeps the index fresh (watch)."""
+        language, the embedding model, when it was indexed (indexed_at) and the indexed files changed on
+        disk since (changed_files, the first few in changed; every file is checked), the background index
+        job's progress (job.state idle/running/done/failed, files_done of files_total), and the file
+        watcher's runs when the server keeps the index fresh (watch)."""
         return _call(ws.status)
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
@@ -106,7 +106,8 @@ def build_server(ws: Workspace) -> MCPServer:
         """Search the index. Each result: its ref (for get_chunk, or get_chunk with whole=true for a split
         function), path and lines, symbol or heading, kind, the file's role when not plain source (test, docs,
         changelog, manifest, generated; ranked a little lower), and its content while the max_tokens budget
-        lasts, then how fresh the index is (when indexed, how many files changed since). The budget covers
+        lasts, then how fresh the index is (when indexed; the results' files changed since, and the folders
+        where files were added or removed, whose files are checked too; status checks every file). The budget covers
         the whole response, not only the content."""
         return _call(ws.search, query=query, mode=mode, k=k, path=path, language=language, max_tokens=max_tokens,
                      format=format, include_generated=include_generated, rerank=rerank)

@@ -19,8 +19,8 @@ from codesift.index.store import DB_NAME, DEFAULT_DIR_NAME, Store, find_index_di
 from codesift.search import navigate
 from codesift.search.searcher import Searcher
 from codesift.search.budget import fit_response
-from codesift.search.views import (chunk_dict, chunk_meta, definition_dict, explore_dict, lines_dict, result_notes,
-                                   refs_dict, search_json, search_text, similar_dict, without_nulls)
+from codesift.search.views import (chunk_dict, chunk_meta, definition_dict, explore_dict, freshness_dict, lines_dict,
+                                   refs_dict, result_notes, search_json, search_text, similar_dict, without_nulls)
 from codesift.serve.jobs import IndexJob
 
 
@@ -111,7 +111,10 @@ class Workspace:
                     languages={k: {"files": v[0], "chunks": v[1]} for k, v in langs.items()},
                     model=meta.get("model_name"), indexed_at=meta.get("indexed_at"))
         try:
-            info["changed_files"] = len(self.searcher().freshness().changed)
+            # every indexed file checked, as a status is asked for (a search checks its own files)
+            fresh = freshness_dict(self.searcher().freshness())
+            info.update((k, v) for k, v in fresh.items()
+                        if k in ("changed_files", "changed", "changed_folders", "folders"))
         except (CodesiftError, sqlite3.Error):
             pass  # no model stamp yet (a first run going): nothing indexed to be stale
         if meta.get("state") != "complete":
@@ -139,7 +142,8 @@ class Workspace:
         results = searcher.search(query, mode=mode, k=k, path_glob=path or None,
                                   languages=[language] if language else None, include_generated=include_generated,
                                   rerank=rerank)
-        note, fresh = result_notes(searcher, results), searcher.freshness()
+        fresh = searcher.freshness({r.chunk.path for r in results})
+        note = result_notes(searcher, results, fresh)
         if format == "text":
             return fit_response(results, max_tokens,
                                 lambda kept, left: search_text(query, mode, kept, left, note, fresh))[1]

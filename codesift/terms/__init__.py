@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 
 # identifiers (with unicode letters), and numbers
 _TOKEN = re.compile(r"[^\W\d][\w]*|\d+")
@@ -31,16 +32,18 @@ _MIN_SEGMENT_LEN = 5  # shorter identifier parts are left as they are
 
 @lru_cache(maxsize=1)
 def _longest_word() -> int:
-    return max(map(len, dictionary() | SHORT_WORDS), default=1)
+    return max(max(map(len, dictionary()), default=1), max(map(len, SHORT_WORDS)))
 
 
 @lru_cache(maxsize=1)
 def dictionary() -> frozenset[str]:
     """A general English word list (see words.txt) for splitting run-together identifiers."""
-    from importlib.resources import files
-
-    text = files("codesift.terms").joinpath("words.txt").read_text(encoding="utf-8")
-    return frozenset(w for w in text.split() if not w.startswith("#") and w.isalpha())
+    # Read beside this file, as the package is installed (importlib.resources costs a cold search
+    # its own imports); the words are the tokens made of letters only (not the comments' '#'),
+    # found by `filter` in C: a cold search reads the list, and a Python loop over it was a good
+    # part of the search's own work.
+    text = (Path(__file__).parent / "words.txt").read_text(encoding="utf-8")
+    return frozenset(filter(str.isalpha, text.split()))
 
 
 def segment(word: str) -> tuple[str, ...] | None:

@@ -11,14 +11,34 @@ default), `binary` (binary detection), `read` (reading a listed file), `text` (d
 """
 from __future__ import annotations
 
-from codesift.walk.binary import is_binary
-from codesift.walk.model import Skipped, SourceFile, WalkResult
-from codesift.walk.read import ReadRefused, read_source
-from codesift.walk.roots import UnsafeRootError, check_root
-from codesift.walk.text import read_text
-from codesift.walk.walker import walk
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from codesift.walk.binary import is_binary
+    from codesift.walk.model import Skipped, SourceFile, WalkResult
+    from codesift.walk.read import ReadRefused, read_source
+    from codesift.walk.roots import UnsafeRootError, check_root
+    from codesift.walk.text import read_text
+    from codesift.walk.walker import walk
 
 __all__ = [
     "SourceFile", "Skipped", "WalkResult", "walk", "check_root", "UnsafeRootError", "read_source",
     "ReadRefused", "read_text", "is_binary",
 ]
+
+# The names above, imported from their modules on first use: a search imports `codesift.walk.roles`
+# and `codesift.walk.ignore` (through the store), which run this file first, and walks nothing.
+_HOMES = {"is_binary": "codesift.walk.binary", "Skipped": "codesift.walk.model", "SourceFile": "codesift.walk.model",
+          "WalkResult": "codesift.walk.model", "ReadRefused": "codesift.walk.read", "read_source": "codesift.walk.read",
+          "UnsafeRootError": "codesift.walk.roots", "check_root": "codesift.walk.roots",
+          "read_text": "codesift.walk.text", "walk": "codesift.walk.walker"}
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value

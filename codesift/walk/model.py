@@ -1,7 +1,7 @@
 """What a walk returns."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -33,3 +33,6 @@ class WalkResult:
     # its contents are not visited), special files (fifos, sockets, devices), and symlinks
     # to files or folders that are already listed.
     ignored: int
+    # (rel, mtime_ns) of each folder listed ("" is the root), its mtime taken before listing it: a
+    # later mtime means entries were added, removed or renamed there since (see Store.folder_stamps).
+    folders: list[tuple[str, int]] = field(default_factory=list)

@@ -60,6 +60,7 @@ class _Walker:
         self.walked_dirs: set[str] = set()   # real paths of folders listed
         self.dir_links: list[tuple[str, str, IgnoreRules]] = []  # (rel, real target, rules)
         self.file_links: list[tuple[str, str, os.stat_result]] = []
+        self.folders: list[tuple[str, int]] = []  # (rel, mtime_ns) of each folder listed
 
     def run(self, root_rules: IgnoreRules) -> WalkResult:
         self._walk_tree("", self.root, root_rules)
@@ -74,7 +75,8 @@ class _Walker:
                 self._add_file(rel, real, st, Path(real))
         self.files.sort(key=lambda f: f.rel)
         self.skipped.sort(key=lambda s: s.rel)
-        return WalkResult(self.files, self.skipped, self.ignored)
+        self.folders.sort()
+        return WalkResult(self.files, self.skipped, self.ignored, self.folders)
 
     def _walk_tree(self, top_rel: str, top_real: str, top_rules: IgnoreRules) -> None:
         # Each folder carries its Path: `folder / name` is cheaper than Path(full path).
@@ -86,11 +88,13 @@ class _Walker:
                 continue
             self.walked_dirs.add(real)
             try:
+                mtime_ns = os.stat(real).st_mtime_ns  # before listing: an entry added meanwhile shows later
                 with os.scandir(real) as scan:
                     entries = list(scan)
             except OSError as error:
                 self._skip(rel or ".", f"unreadable directory ({type(error).__name__})")
                 continue
+            self.folders.append((rel, mtime_ns))
             rules = rules.for_folder(rel, real, [e.name for e in entries])
             prefix = rel + "/" if rel else ""
             for entry in entries:

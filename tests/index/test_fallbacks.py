@@ -1,7 +1,7 @@
 """A file whose structure the chunker cannot read is cut into line windows, and the run says so."""
 from __future__ import annotations
 
-import codesift.chunk as chunk_stage
+import codesift.chunk.chunker as chunk_stage
 from codesift.chunk import chunk_file
 
 

@@ -166,7 +166,7 @@ def test_segments_merge_as_edits_accumulate(repo, embedder):
     with Store(repo / ".codesift") as store:
         assert all(s.dead <= MAX_DEAD_FRACTION * s.rows for s in store.segments())
         files = {x.name for x in (repo / ".codesift" / "vectors").iterdir()}
-        assert files == {n for s in store.segments() for n in (f"seg-{s.id:08d}.i8.npy", f"seg-{s.id:08d}.rows.npy")}
+        assert files == {f"seg-{s.id:08d}.{kind}.npy" for s in store.segments() for kind in ("i8", "rows", "norms")}
     assert top_paths(repo, "load the configuration from a json file", "semantic")[0] == "src/config.py"
 
 

@@ -98,3 +98,43 @@ def test_usearch_and_numpy_rank_alike():
     best = np.argsort(-sims)[:50]
     assert len(set(pos.tolist()) & set(best.tolist())) >= 48  # int8 query rounding may swap near-ties
     assert np.allclose(cos, sims[pos], atol=0.02)
+
+
+def test_segments_keep_their_vector_lengths_and_large_ones_score_by_dot_products(tmp_path):
+    """A large segment is scored by int8 dot products over stored lengths: the same chunks and
+    cosines as the cosine kernel, which computes the lengths again for every pair."""
+    import numpy as np
+
+    from codesift.index import vectors as v
+
+    rng = np.random.default_rng(5)
+    n = v.NUMPY_MAX_VECTORS  # two vectors per chunk: twice the numpy limit
+    data = v.quantize(rng.standard_normal((n, 2, 32)).astype(np.float32))
+    v.write_segment(tmp_path, 3, np.arange(100, 100 + n), data)
+    seg = v.Segment.open(tmp_path, 3)
+    exact = np.linalg.norm(data.astype(np.float64), axis=-1)
+    assert seg.norms.dtype == np.float32 and np.allclose(seg.norms, exact, rtol=1e-6)
+    query = rng.standard_normal(32).astype(np.float32)
+    by_dots = v.top_chunks([seg], query, 50)
+    by_cosines = v.top_chunks([v.Segment(3, seg.rowids, seg.vectors, None)], query, 50)  # no lengths
+    assert set(by_dots) == set(by_cosines)
+    assert all(abs(by_dots[r] - by_cosines[r]) < 1e-5 for r in by_dots)
+    best = max(by_dots, key=by_dots.get)
+    without_best = v.top_chunks([seg.with_dead([best - 100])], query, 50)  # its segment row tombstoned
+    assert len(without_best) == 50 and best not in without_best
+
+
+def test_segments_written_before_lengths_were_kept_get_them(tmp_path):
+    import numpy as np
+
+    from codesift.index import vectors as v
+
+    data = v.quantize(np.random.default_rng(6).standard_normal((10, 2, 8)).astype(np.float32))
+    v.write_segment(tmp_path, 1, np.arange(10), data)
+    norms_path = v.segment_paths(tmp_path, 1)[2]
+    kept = np.load(norms_path)
+    norms_path.unlink()  # as a segment of an older codesift
+    assert v.Segment.open(tmp_path, 1).norms is None
+    assert v.write_missing_norms(tmp_path, [1]) > 0 and np.array_equal(np.load(norms_path), kept)
+    assert v.write_missing_norms(tmp_path, [1]) == 0
+    assert v.remove_segment_files(tmp_path, [1]) == 0  # a segment's three files are all kept

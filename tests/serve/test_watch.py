@@ -86,6 +86,8 @@ def test_events_in_the_index_folder_start_no_run(tmp_path):
 
 
 def test_every_search_answer_says_how_fresh_the_index_is(tmp_path, embedder):
+    """A search checks its results' files and every folder (a stat each: the cost follows the
+    results and the folders, not the tree); a status checks every file and lists them."""
     import json
     import os
 
@@ -99,24 +101,40 @@ def test_every_search_answer_says_how_fresh_the_index_is(tmp_path, embedder):
     ws = Workspace(repo, repo / ".codesift")
     doc = ws.search("http server socket", mode="bm25", k=3, format="json")
     assert doc["index"]["indexed_at"] and doc["index"]["changed_files"] == 0
-    assert "no indexed file changed since" in ws.search("http server socket", mode="bm25", k=3)
+    assert doc["index"]["checked"] == "results and folders" and "changed_folders" not in doc["index"]
+    assert "no result file or folder changed since" in ws.search("http server socket", mode="bm25", k=3)
     assert ws.status()["changed_files"] == 0
 
-    docs = repo / "docs" / "guide.md"  # not among the results of this query: only the index-wide count sees it
+    docs = repo / "docs" / "guide.md"  # edited in place, not among the results: only a status sees it
     docs.write_text(docs.read_text() + "\nmore\n")
-    (repo / "src" / "config.py").unlink()
+    (repo / "src" / "config.py").unlink()  # gone from a folder: the folder's stat sees it
     doc = ws.search("http server socket", mode="bm25", k=3, format="json")
-    assert doc["index"]["changed_files"] == 2
-    assert set(doc["index"]["changed"]) == {"docs/guide.md changed", "src/config.py deleted"}
-    assert "2 indexed file(s) changed since" in ws.search("http server socket", mode="bm25", k=3)
-    assert ws.status()["changed_files"] == 2
+    assert "src/config.py" not in {r["path"] for r in doc["results"]}
+    assert doc["index"]["changed_files"] == 1 and doc["index"]["changed"] == ["src/config.py deleted"]
+    assert doc["index"]["changed_folders"] == 1 and doc["index"]["folders"] == ["src"]
+    text = ws.search("http server socket", mode="bm25", k=3)
+    assert "1 indexed file(s) changed since (src/config.py deleted)" in text
+    assert "files added, removed or renamed in 1 folder(s) (src)" in text
+    status = ws.status()
+    assert status["changed_files"] == 2 and set(status["changed"]) == {"docs/guide.md changed", "src/config.py deleted"}
+    assert status["folders"] == ["src"]
     old = os.getcwd()
     try:
         os.chdir(repo)
         r = CliRunner().invoke(cli, ["search", "http server socket", "--mode", "bm25", "-k", "3"])
-        assert r.exit_code == 0 and "2 indexed file(s) changed since" in r.stderr
+        assert r.exit_code == 0 and "1 indexed file(s) changed since" in r.stderr and "folder(s) (src)" in r.stderr
         r = CliRunner().invoke(cli, ["search", "http server socket", "--mode", "bm25", "--json"])
-        assert json.loads(r.stdout)["index"]["changed_files"] == 2
+        assert json.loads(r.stdout)["index"]["changed_folders"] == 1
+        r = CliRunner().invoke(cli, ["status", "--json"])
+        info = json.loads(r.stdout)
+        assert info["changed_files"] == 2 and info["changed_folders"] == ["src"]
+        assert set(info["changed"]) == {"docs/guide.md changed", "src/config.py deleted"}
+        r = CliRunner().invoke(cli, ["status"])
+        assert "2 indexed file(s) changed on disk since indexing" in r.stdout and "docs/guide.md changed" in r.stdout
+        index_tree(repo, embedder=embedder, workers=1)
+        r = CliRunner().invoke(cli, ["search", "http server socket", "--mode", "bm25", "-k", "3"])
+        assert "no result file or folder changed since" in r.stderr
+        assert json.loads(CliRunner().invoke(cli, ["status", "--json"]).stdout)["changed_files"] == 0
     finally:
         os.chdir(old)
 

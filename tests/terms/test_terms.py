@@ -39,3 +39,15 @@ def test_spaced_identifiers():
     assert spaced_identifiers("def get_user_name(self): return self.fetchHTTP(x)") == \
         "def get user name(self): return self.fetch HTTP(x)"
     assert spaced_identifiers("plain words, __init__ and 日本") == "plain words, init and 日本"
+
+
+def test_the_dictionary_is_every_alphabetic_token_of_the_word_list():
+    """Documents were indexed with these words: the fast reading of the list must find the same set."""
+    from pathlib import Path
+
+    import codesift.terms as terms_module
+    from codesift.terms import dictionary
+
+    text = (Path(terms_module.__file__).parent / "words.txt").read_text(encoding="utf-8")
+    assert dictionary() == frozenset(w for w in text.split() if not w.startswith("#") and w.isalpha())
+    assert {"atom", "name", "default"} <= dictionary() and "#" not in dictionary()

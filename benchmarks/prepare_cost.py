@@ -156,6 +156,8 @@ def measure_cost(root: Path, with_stages: bool) -> dict:
            "transport_cpu_s": round(transport, 3), "sent_bytes": sum(map(len, sent)),
            "main_unpickle_cpu_s": round(unpickle_s, 3), "loadavg": os.getloadavg()[0],
            "digest": hashlib.sha256("".join(map(file_digest, received)).encode()).hexdigest()}
+    with tempfile.TemporaryDirectory() as d:
+        out.update(replay_main(received, Path(d)))
     if with_stages:
         out["stages_cpu_s"] = {k: round(v, 3) for k, v in sorted(spent.items(), key=lambda kv: -kv[1])}
     return out
@@ -178,29 +180,94 @@ def measure_parity(roots: list[Path]) -> dict:
 
 
 class ConstantRunner:
-    """Stands in for the model (as in index_phases.py): the indexer's cost with embedding taken out."""
+    """Stands in for the model: constant vectors, after laying each batch out as the GPU runner does
+    on the host (fill_packed into buffers of its sizes), so that the indexing process's share of
+    feeding a GPU is counted."""
 
-    def __init__(self, dim: int):
-        self.dim, self.token_budget, self.max_seqs = dim, 65536, 8192
+    def __init__(self, dim: int, max_tokens: int = 256):
+        import math
+
+        import numpy as np
+
+        self.dim, self.max_tokens, self.token_budget = dim, max_tokens, 65536
+        self.max_seqs = self.token_budget // 8  # scheduler.TOKENS_PER_SEQUENCE_FLOOR
+        n_segments = self.max_seqs + math.ceil(self.token_budget / max_tokens) + 1
+        self.buffers = [np.zeros(self.token_budget, np.int32) for _ in range(3)] + [np.zeros(n_segments + 1, np.int32)]
 
     def run(self, batches):
         import numpy as np
 
+        from codesift.embed.batches import fill_packed
+
         for b in batches:
+            fill_packed(*self.buffers, b.ids, b.lengths, self.max_tokens)
             v = np.zeros((len(b.lengths), self.dim), np.float32)
             v[:, 0] = 1
             yield b.keys, v
 
 
+class PickledSink:
+    """Stands in for the writer process: each transaction pickled as ProcessSink sends it, then dropped."""
+
+    def __init__(self):
+        self.bytes_written, self.busy_s, self.sent = 0, 0.0, 0
+
+    def start(self):
+        pass
+
+    def put(self, batch):
+        self.sent += len(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def close(self):
+        pass
+
+
+def replay_main(received: list, index_dir: Path) -> dict:
+    """The indexing process's work on prepared files, as indexer._index does it, in this process:
+    the writer's bookkeeping, batches packed and laid out for the model (ConstantRunner), vectors
+    back, transactions pickled for the writer process. CPU seconds of the process (every thread)
+    and of the thread that runs the loop."""
+    import codesift.embed.scheduler as scheduler
+    from codesift.embed.embedder import Embedder
+    from codesift.index.indexer import IndexSummary
+    from codesift.index.pipeline import EmbedPipeline, Writer
+    from codesift.index.store import Store
+
+    embedder = Embedder.load("default", device="cpu")
+    scheduler.make_runner = lambda backend, *a, **k: ConstantRunner(backend.dim, backend.max_tokens)
+    summary = IndexSummary(root=index_dir, index_dir=index_dir)
+    with Store(index_dir, create=True) as store:
+        pipeline = EmbedPipeline(embedder.files, embedder, "cpu", None, 32, None)
+        writer = Writer(store, {}, summary)
+        writer.sink = PickledSink()
+        t0, m0 = cpu(), time.thread_time()
+        for p in received:
+            writer.add(p, pipeline)
+            writer.receive(pipeline.poll())
+            writer.flush(final=False)
+        pipeline.end_input()
+        while not pipeline.finished:
+            writer.receive(pipeline.wait())
+            writer.flush(final=False)
+        writer.flush(final=True)
+        pipeline.close()
+        process_s, thread_s = cpu() - t0, time.thread_time() - m0
+    return {"main_replay_cpu_s": round(process_s, 3), "main_replay_loop_thread_cpu_s": round(thread_s, 3),
+            "main_replay_sent_bytes": writer.sink.sent, "main_replay_tokens": summary.tokens}
+
+
 def dump_index(index_dir: Path) -> dict:
-    """Each table's rows as a hash (and a count), FTS terms read through fts5vocab."""
+    """Each table's rows as a hash (and a count), FTS terms read through fts5vocab, ids and row ids
+    included (files are written in the order walked)."""
     import sqlite3
 
     db = sqlite3.connect(index_dir / "index.db")
     db.execute("CREATE VIRTUAL TABLE temp.terms_vocab USING fts5vocab(main, terms_fts, 'instance')")
+    # not the vector segment a chunk's vectors went to: transactions close on a clock
+    columns = ", ".join(c for _, c, *_ in db.execute("PRAGMA table_info(chunks)") if c not in ("seg", "seg_row"))
     queries = {
         "files": "SELECT path, sha256, size, language, n_lines, decode_errors, role FROM files ORDER BY id",
-        "chunks": "SELECT * FROM chunks ORDER BY rowid",
+        "chunks": f"SELECT rowid, {columns} FROM chunks ORDER BY rowid",
         "calls": "SELECT chunk_rowid, name FROM calls ORDER BY chunk_rowid, name",
         "imports": "SELECT * FROM imports ORDER BY file_id, line, module, name, alias",
         "terms": "SELECT term, doc, col, offset FROM terms_vocab ORDER BY doc, col, offset",
@@ -225,7 +292,7 @@ def measure_index(root: Path, workers: int) -> dict:
 
     assert DB_NAME == "index.db"
     embedder = Embedder.load("default", device="cpu")
-    scheduler.make_runner = lambda backend, *a, **k: ConstantRunner(backend.dim)
+    scheduler.make_runner = lambda backend, *a, **k: ConstantRunner(backend.dim, backend.max_tokens)
     size = sum(f.size for f in walk(root).files)
     runs = []
     with tempfile.TemporaryDirectory() as d:

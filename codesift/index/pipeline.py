@@ -265,18 +265,21 @@ class Writer:
             for h, loc in found.items():
                 self.vectors[h] = self._known_vector(loc)
             new, keys = [], []  # positions of the texts to embed, and their keys for the pipeline
-            for i, h in enumerate(p.hashes):
-                if h in self.vectors or h in self.waiting:
+            vectors, waiting, by_key, key = self.vectors, self.waiting, self.keys, self.next_key
+            for i, h in enumerate(p.hashes):  # every text of the run passes here: names bound locally
+                if h in vectors or h in waiting:
                     continue
-                self.waiting[h] = self.next_key
-                self.keys[self.next_key] = h
+                waiting[h] = key
+                by_key[key] = h
                 new.append(i)
-                keys.append(self.next_key)
-                self.next_key += 1
+                keys.append(key)
+                key += 1
+            self.next_key = key
             distinct = set(p.hashes)
+            needed = self.needed
             for h in distinct:
-                self.needed[h] = self.needed.get(h, 0) + 1
-            out = [h for h in distinct if h in self.waiting]
+                needed[h] = needed.get(h, 0) + 1
+            out = [h for h in distinct if h in waiting]
             if out:
                 self.missing[id(p)] = len(out)
                 for h in out:
@@ -301,14 +304,14 @@ class Writer:
     def receive(self, results: list) -> None:
         from codesift.index.vectors import quantize
 
-        missing = self.missing
+        missing, by_key, waiting, vectors, waiters = self.missing, self.keys, self.waiting, self.vectors, self.waiters
         for keys, vecs in results:
             q = quantize(vecs)
             for k, v in zip(keys.tolist(), q):
-                h = self.keys.pop(k)
-                self.waiting.pop(h, None)
-                self.vectors[h] = v
-                for f in self.waiters.pop(h, ()):
+                h = by_key.pop(k)
+                waiting.pop(h, None)
+                vectors[h] = v
+                for f in waiters.pop(h, ()):
                     missing[f] -= 1
                     if not missing[f]:
                         del missing[f]

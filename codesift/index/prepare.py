@@ -194,8 +194,9 @@ def prepare_files(todo: list[tuple[SourceFile, str | None]], workers: int | None
         return
     from codesift.embed.ordered import ordered_map
 
+    # a few lots in flight per worker: one slow lot at the head holds up the others' results, not their work
     for prepared in ordered_map(_worker_pool(workers), _prepare_lot,
-                                ((lot, model, include_secrets) for lot in lots(todo, workers)), window=2 * workers):
+                                ((lot, model, include_secrets) for lot in lots(todo, workers)), window=4 * workers):
         yield from prepared
 
 

@@ -7,7 +7,7 @@ from typing import Callable
 from codesift.chunk.languages import CODE_LANGUAGES, KNOWN_LANGUAGES, language_for
 from codesift.chunk.lines import CallIndex, Piece, SourceLines, build_chunks
 from codesift.chunk.markdown import chunk_markdown
-from codesift.chunk.model import Chunk, FileChunks, Import, with_ids
+from codesift.chunk.model import Chunk, FileChunks, Import
 from codesift.chunk.splitting import limits
 from codesift.chunk.structured import chunk_json, chunk_toml, chunk_yaml
 from codesift.chunk.text import chunk_paragraphs, chunk_windows
@@ -39,7 +39,7 @@ def chunk_file(path: str, text: str, language: str | None = None, *, max_lines: 
         log.debug("chunking %s as %s failed; falling back to line windows", path, language, exc_info=True)
         fallback = f"{language} chunker failed ({type(e).__name__}): cut into line windows"
         pieces, imports, calls = chunk_windows(source, target, max_lines), [], None
-    return FileChunks(with_ids(build_chunks(path, language, source, pieces, calls)), imports, fallback)
+    return FileChunks(build_chunks(path, language, source, pieces, calls), imports, fallback)
 
 
 def _pieces(source: SourceLines, language: str, target: int,

@@ -251,18 +251,22 @@ class _SyntaxWalker:
     def _frames_apart(self, start: int, end: int, header_line: int) -> list[tuple[int, int, bool]]:
         """Split a range into leading closers, its code, and trailing openers (frames alone
         make one frame range); blank edges go."""
-        lines, frame, opener = self.source.lines, self.spec.frame, self.spec.opener
-        code = [n for n in range(start, end + 1) if lines[n - 1].strip()]
+        lines, frame, opener, blank = self.source.lines, self.spec.frame, self.spec.opener, self.source.blank
+        code = [n for n in range(start, end + 1) if not blank[n - 1]]
         if not code:
             return []
-        is_frame = [n != header_line and frame.match(lines[n - 1]) is not None for n in code]
-        if all(is_frame):
+
+        def is_frame(i: int) -> bool:  # asked of the edges only: most ranges have code on their first line
+            return code[i] != header_line and frame.match(lines[code[i] - 1]) is not None
+
+        first_code = next((i for i in range(len(code)) if not is_frame(i)), None)
+        if first_code is None:
             return [(code[0], code[-1], True)]
         head = 0  # closers first: `}`, `#endif`
-        while is_frame[head] and not opener.search(lines[code[head] - 1]):
+        while head < first_code and not opener.search(lines[code[head] - 1]):
             head += 1
         tail = len(code)  # openers last: `#ifdef X`, `if cond:`
-        while is_frame[tail - 1] and opener.search(lines[code[tail - 1] - 1]):
+        while tail - 1 > first_code and is_frame(tail - 1) and opener.search(lines[code[tail - 1] - 1]):
             tail -= 1
         pieces = [(code[head], code[tail - 1], False)]
         if head:

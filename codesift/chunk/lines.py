@@ -8,7 +8,7 @@ from functools import cached_property
 from itertools import accumulate
 from typing import Callable, Iterable
 
-from codesift.chunk.model import Chunk
+from codesift.chunk.model import Chunk, chunk_ids
 
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
@@ -17,6 +17,14 @@ _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 def split_lines(text: str, keepends: bool = False) -> list[str]:
     """Lines as editors, git and Python's tokenizer number them: only `\\n`, `\\r\\n` and `\\r` end a
     line (`str.splitlines` also breaks at form feeds and `\\u2028`, which would shift line numbers)."""
+    if "\r" not in text:  # the usual case, and str.split is many times faster than the regex
+        lines = text.split("\n")
+        last = lines.pop()  # what follows the last line end: "" when the text ends with one
+        if keepends:
+            lines = [line + "\n" for line in lines]
+        if last:
+            lines.append(last)
+        return lines
     parts = _LINE.findall(text)
     return parts if keepends else [p.rstrip("\r\n") for p in parts]
 
@@ -71,11 +79,12 @@ class SourceLines:
 
     def line_of_byte(self, offset: int) -> int:
         """The 1-based line holding byte `offset` (clamped to the file)."""
-        return max(1, min(bisect_right(self.line_starts, offset), len(self.lines)))
+        line = bisect_right(self.line_starts, offset)  # called for every node the chunkers look at
+        return line if 1 <= line <= len(self.lines) else max(1, min(line, len(self.lines)))
 
     def line_span(self, start_byte: int, end_byte: int) -> tuple[int, int]:
         """First and last line of the bytes [start_byte, end_byte)."""
-        return self.line_of_byte(start_byte), self.line_of_byte(max(start_byte, end_byte - 1))
+        return self.line_of_byte(start_byte), self.line_of_byte(end_byte - 1 if end_byte > start_byte else start_byte)
 
     @cached_property
     def char_line_starts(self) -> list[int]:
@@ -126,11 +135,14 @@ class CallIndex:
 
 def build_chunks(path: str, language: str, source: SourceLines, pieces: Iterable[Piece],
                  calls: CallIndex | None = None) -> list[Chunk]:
-    """Chunks for the pieces, in line order, each holding exactly its lines of the file."""
+    """Chunks for the pieces, in line order, each holding exactly its lines of the file, with their ids."""
     called: Callable[[int, int], tuple[str, ...]] = calls.between if calls else (lambda s, e: ())
+    ordered = sorted(pieces, key=lambda p: (p.start, p.end))
+    contents = [source.content(p.start, p.end) for p in ordered]
+    ids = chunk_ids(path, [(p.kind, p.symbol, p.heading_path, content) for p, content in zip(ordered, contents)])
     return [
         Chunk(path=path, language=language, kind=p.kind, start_line=p.start, end_line=p.end,
-              content=source.content(p.start, p.end), symbol=p.symbol, heading_path=p.heading_path,
-              context=p.context, part=p.part, calls=called(p.start, p.end))
-        for p in sorted(pieces, key=lambda p: (p.start, p.end))
+              content=content, symbol=p.symbol, heading_path=p.heading_path,
+              context=p.context, part=p.part, calls=called(p.start, p.end), id=chunk_id)
+        for p, content, chunk_id in zip(ordered, contents, ids)
     ]

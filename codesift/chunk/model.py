@@ -45,7 +45,7 @@ class Chunk:
     context: str = ""  # a short line that situates the chunk: enclosing class header, signature of a split symbol
     part: tuple[int, int] | None = None  # (i, n) when an oversized symbol or section was split
     calls: tuple[str, ...] = ()  # names this code calls (last component: `self.foo()` -> "foo")
-    id: str = field(default="")  # filled by `with_ids`
+    id: str = field(default="")  # chunk_ids
 
     @property
     def ref(self) -> str:
@@ -88,15 +88,24 @@ def chunk_id(path: str, kind: str, symbol: str | None, heading_path: tuple[str, 
     return h.hexdigest()
 
 
-def with_ids(chunks: list[Chunk]) -> list[Chunk]:
-    """Give each chunk its id; identical chunks within one file are told apart by occurrence number."""
-    from dataclasses import replace
-
+def chunk_ids(path: str, chunks: list[tuple[str, str | None, tuple[str, ...], str]]) -> list[str]:
+    """The ids of one file's chunks, given as (kind, symbol, heading_path, content) in file order:
+    identical chunks within one file are told apart by occurrence number."""
     seen: dict[tuple, int] = {}
     out = []
-    for c in chunks:
-        key = (c.path, c.kind, c.symbol, c.heading_path, c.content)
+    for key in chunks:
         n = seen.get(key, 0)
         seen[key] = n + 1
-        out.append(replace(c, id=chunk_id(c.path, c.kind, c.symbol, c.heading_path, c.content, n)))
+        kind, symbol, heading_path, content = key
+        out.append(chunk_id(path, kind, symbol, heading_path, content, n))
     return out
+
+
+def with_ids(chunks: list[Chunk]) -> list[Chunk]:
+    """One file's chunks with their ids made again (e.g. once their path has changed)."""
+    from dataclasses import replace
+
+    if not chunks:
+        return []
+    ids = chunk_ids(chunks[0].path, [(c.kind, c.symbol, c.heading_path, c.content) for c in chunks])
+    return [replace(c, id=i) for c, i in zip(chunks, ids)]

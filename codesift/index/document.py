@@ -13,7 +13,7 @@ import re
 
 from codesift.chunk.model import Chunk, symbol_or_heading
 from codesift.index.formats import EMBED_FORMAT
-from codesift.terms import spaced_identifiers, terms
+from codesift.terms import spaced_identifiers, terms_text
 
 # Changing embed_text, bm25_fields or head_text? Bump its format in index/formats.py.
 HEAD_LINE_CHARS = 200  # of the first line, in a head
@@ -57,7 +57,7 @@ def embed_hash(text: str) -> str:
 
 def bm25_fields(chunk: Chunk) -> tuple[str, str, str]:
     """(name, path, body) term strings for the FTS table: names and paths weigh more than bodies."""
-    name = " ".join(terms(symbol_or_heading(chunk).replace(">", " ")))
-    path = " ".join(terms(" ".join(_PATH_SPLIT.split(chunk.path))))
-    body = " ".join(terms(chunk.content))
+    name = terms_text(symbol_or_heading(chunk).replace(">", " "))
+    path = terms_text(" ".join(_PATH_SPLIT.split(chunk.path)))
+    body = terms_text(chunk.content)
     return name, path, body

@@ -269,23 +269,26 @@ class Writer:
     def add(self, p: PreparedFile, pipeline: EmbedPipeline) -> None:
         if p.error is None and p.hashes:
             fresh = [h for h in dict.fromkeys(p.hashes) if h not in self.waiting and h not in self.vectors
-                     and self.store_had_vectors]
+                     ] if self.store_had_vectors else []
             found = self.store.vector_locations(fresh) if fresh else {}
             for h, loc in found.items():
                 self.vectors[h] = self._known_vector(loc)
             new, keys = [], []  # positions of the texts to embed, and their keys for the pipeline
-            for i, h in enumerate(p.hashes):
-                if h in self.vectors or h in self.waiting:
+            vectors, waiting, by_key, key = self.vectors, self.waiting, self.keys, self.next_key
+            for i, h in enumerate(p.hashes):  # every text of the run passes here: names bound locally
+                if h in vectors or h in waiting:
                     continue
-                self.waiting[h] = self.next_key
-                self.keys[self.next_key] = h
+                waiting[h] = key
+                by_key[key] = h
                 new.append(i)
-                keys.append(self.next_key)
-                self.next_key += 1
+                keys.append(key)
+                key += 1
+            self.next_key = key
             distinct = set(p.hashes)
+            needed = self.needed
             for h in distinct:
-                self.needed[h] = self.needed.get(h, 0) + 1
-            out = [h for h in distinct if h in self.waiting]
+                needed[h] = needed.get(h, 0) + 1
+            out = [h for h in distinct if h in waiting]
             if out:
                 self.missing[id(p)] = len(out)
                 for h in out:
@@ -293,13 +296,16 @@ class Writer:
             if new:
                 from codesift.embed.batches import TokenBatch
 
-                offsets = np.concatenate(([0], np.cumsum(p.token_lengths, dtype=np.int64)))
-                ids = np.concatenate([p.token_ids[offsets[i]:offsets[i + 1]] for i in new])
+                if len(new) == len(p.hashes):  # every text new to the run: the usual case of a first build
+                    ids, lengths = p.token_ids, p.token_lengths
+                else:
+                    kept = np.zeros(len(p.hashes), dtype=bool)
+                    kept[new] = True
+                    ids, lengths = p.token_ids[np.repeat(kept, p.token_lengths)], p.token_lengths[new]
                 self.summary.embedded += len(new)
                 self.summary.tokens += len(ids)
                 self.summary.truncated += p.truncated
-                pipeline.submit(TokenBatch(np.asarray(keys, np.int64), ids,
-                                           np.asarray(p.token_lengths[new], np.int32)))
+                pipeline.submit(TokenBatch(np.asarray(keys, np.int64), ids, np.asarray(lengths, np.int32)))
             self.summary.reused += len(p.hashes) - len(new)
         self.pending.append(p)
         self.files_prepared += 1
@@ -307,14 +313,14 @@ class Writer:
     def receive(self, results: list) -> None:
         from codesift.index.vectors import quantize
 
-        missing = self.missing
+        missing, by_key, waiting, vectors, waiters = self.missing, self.keys, self.waiting, self.vectors, self.waiters
         for keys, vecs in results:
             q = quantize(vecs)
             for k, v in zip(keys.tolist(), q):
-                h = self.keys.pop(k)
-                self.waiting.pop(h, None)
-                self.vectors[h] = v
-                for f in self.waiters.pop(h, ()):
+                h = by_key.pop(k)
+                waiting.pop(h, None)
+                vectors[h] = v
+                for f in waiters.pop(h, ()):
                     missing[f] -= 1
                     if not missing[f]:
                         del missing[f]
@@ -345,8 +351,8 @@ class Writer:
         if p.error is not None or not p.n_chunks:
             return None
         vectors = self.vectors
-        out = np.stack([np.stack([vectors[t] for t in p.embed_hashes]),
-                        np.stack([vectors[h] for h in p.head_hashes])], axis=1)
+        both = np.stack([vectors[h] for h in p.hashes])  # every chunk's text, then every chunk's head
+        out = np.stack((both[:p.n_chunks], both[p.n_chunks:]), axis=1)
         for h in set(p.hashes):
             self.needed[h] -= 1
             if self.needed[h] == 0:

@@ -148,13 +148,35 @@ def minified(lines: list[str]) -> str | None:
     return f"minified or generated (a line of {longest:,} characters)"
 
 
-def _prepare_star(args: tuple) -> PreparedFile:
-    return prepare_file(*args).for_transport()
+def _prepare_lot(args: tuple) -> list[PreparedFile]:
+    lot, model, include_secrets = args
+    return [prepare_file(f, sha, model, include_secrets).for_transport() for f, sha in lot]
 
 
 # Starting processes costs about a second of a small machine's time: worth it from this much to read.
 POOL_FILES, POOL_BYTES = 32, 1 << 20  # worker processes to read, chunk and tokenize
 BIG_RUN_BYTES = 8 << 20  # and a writer process (index/write_sinks.py)
+# Files go to the workers in lots of about this much source: every task costs the indexing process's
+# one busy interpreter (the pool's queues and threads, pickling, futures) about the same whatever its
+# size, and with many workers that process is the one all files pass through.
+LOT_BYTES = 256 << 10
+LOTS_PER_WORKER = 4  # ... but a smaller run is cut into about this many lots per worker, to share it out
+
+
+def lots(todo: list[tuple[SourceFile, str | None]], workers: int) -> Iterator[list[tuple[SourceFile, str | None]]]:
+    """The files in order, in runs of about LOT_BYTES of source (fewer for a run too small to give
+    each worker about LOTS_PER_WORKER lots): a lot ends with the file that fills it."""
+    budget = max(1, min(LOT_BYTES, sum(f.size for f, _ in todo) // (workers * LOTS_PER_WORKER)))
+    lot: list[tuple[SourceFile, str | None]] = []
+    size = 0
+    for item in todo:
+        lot.append(item)
+        size += item[0].size
+        if size >= budget:
+            yield lot
+            lot, size = [], 0
+    if lot:
+        yield lot
 
 
 def big_run(todo: list[tuple[SourceFile, str | None]], workers: int | None) -> bool:
@@ -172,8 +194,10 @@ def prepare_files(todo: list[tuple[SourceFile, str | None]], workers: int | None
         return
     from codesift.embed.ordered import ordered_map
 
-    yield from ordered_map(_worker_pool(workers), _prepare_star, ((f, sha, model, include_secrets) for f, sha in todo),
-                           window=8 * workers)
+    # a few lots in flight per worker: one slow lot at the head holds up the others' results, not their work
+    for prepared in ordered_map(_worker_pool(workers), _prepare_lot,
+                                ((lot, model, include_secrets) for lot in lots(todo, workers)), window=4 * workers):
+        yield from prepared
 
 
 _pools: dict[int, ProcessPoolExecutor] = {}

@@ -98,6 +98,16 @@ def stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=1 << 16)
+def _part_terms(part: str) -> tuple[str | None, tuple[str, ...]]:
+    """One lowercase part of an identifier: its own stemmed term (None for a stop word), and the
+    stemmed dictionary words it is run together from. Parts repeat across identifiers far more
+    than whole identifiers do."""
+    own = None if part in STOP_WORDS else stem(part)
+    pieces = segment(part)
+    return own, tuple(stem(w) for w in pieces if w not in STOP_WORDS) if pieces else ()
+
+
 @lru_cache(maxsize=1 << 17)
 def identifier_terms(token: str) -> tuple[str, ...]:
     """Terms for one identifier: its stemmed word parts, plus the whole identifier when it has parts."""
@@ -105,11 +115,10 @@ def identifier_terms(token: str) -> tuple[str, ...]:
         parts = [p.lower() for p in _CAMEL.findall(token)]
     else:  # the camelCase regex is ASCII-only; other scripts split on underscores
         parts = [p.lower() for p in token.split("_") if p]
-    words = [stem(p) for p in parts if p not in STOP_WORDS]
-    for p in parts:
-        pieces = segment(p)
-        if pieces:
-            words.extend(stem(w) for w in pieces if w not in STOP_WORDS)
+    found = [_part_terms(p) for p in parts]
+    words = [own for own, _ in found if own is not None]  # the parts first, then their pieces
+    for _, pieces in found:
+        words.extend(pieces)
     words = [w for w in words if w and len(w) <= MAX_TERM_LEN]
     # the whole identifier, spelling-neutral: get_user_name, getUserName and getusername meet
     whole = stem("".join(parts))
@@ -118,18 +127,39 @@ def identifier_terms(token: str) -> tuple[str, ...]:
     return tuple(words)
 
 
+# Code repeats its identifiers: each token's terms, joined by spaces ("" for none), are kept here
+# (the first TOKEN_CACHE_SIZE tokens seen; then it starts again) rather than worked out again.
+TOKEN_CACHE_SIZE = 1 << 18
+_token_terms_seen: dict[str, str] = {}
+
+
+def _token_terms(token: str) -> str:
+    if token.isdigit():
+        found = token if len(token) <= 8 else ""
+    elif token.lower() in STOP_WORDS:
+        found = ""
+    else:
+        found = " ".join(identifier_terms(token))
+    if len(_token_terms_seen) >= TOKEN_CACHE_SIZE:
+        _token_terms_seen.clear()
+    _token_terms_seen[token] = found
+    return found
+
+
+def terms_text(text: str) -> str:
+    """All BM25 terms of a text, in order, with repeats, joined by spaces: `" ".join(terms(text))`."""
+    tokens = _TOKEN.findall(text)
+    seen = _token_terms_seen
+    found = list(map(seen.get, tokens))
+    if None in found:  # a token's first time (or again, within this text: the list was made first)
+        found = [f if f is not None else seen[t] if t in seen else _token_terms(t) for f, t in zip(found, tokens)]
+    return " ".join(filter(None, found))
+
+
 def terms(text: str) -> list[str]:
     """All BM25 terms of a text, in order, with repeats (term frequency matters)."""
-    out: list[str] = []
-    for token in _TOKEN.findall(text):
-        if token.isdigit():
-            if len(token) <= 8:
-                out.append(token)
-            continue
-        if token.lower() in STOP_WORDS:
-            continue
-        out.extend(identifier_terms(token))
-    return out
+    joined = terms_text(text)  # no term is empty or holds a space
+    return joined.split(" ") if joined else []
 
 
 def query_terms(query: str) -> list[str]:
@@ -137,23 +167,30 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(terms(query)))
 
 
-_IDENTIFIER_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Identifiers, as a capturing group: re.split hands back the text between them too.
+_IDENTIFIER_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)")
 _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|_+")
+_spaced_seen: dict[str, str] = {}  # identifier -> as spelled in words (the first TOKEN_CACHE_SIZE seen)
 
 
-@lru_cache(maxsize=1 << 17)
 def _spaced(tok: str) -> str:
+    spaced = tok
     if "_" in tok or _WORD_BREAK.search(tok):
-        return _WORD_BREAK.sub(" ", tok).strip() or tok
-    return tok
-
-
-def _spaced_match(m: re.Match) -> str:
-    return _spaced(m.group(0))
+        spaced = _WORD_BREAK.sub(" ", tok).strip() or tok
+    if len(_spaced_seen) >= TOKEN_CACHE_SIZE:
+        _spaced_seen.clear()
+    _spaced_seen[tok] = spaced
+    return spaced
 
 
 def spaced_identifiers(text: str) -> str:
     """`get_user_name` and `getUserName` -> `get user name`, other text unchanged: the embedding
     model was trained on prose and reads words better than identifiers."""
-    return _IDENTIFIER_TOKEN.sub(_spaced_match, text)
-
+    parts = _IDENTIFIER_TOKEN.split(text)  # text, identifier, text, ..., identifier, text
+    identifiers = parts[1::2]
+    seen = _spaced_seen
+    spaced = list(map(seen.get, identifiers))
+    if None in spaced:
+        spaced = [s if s is not None else seen[t] if t in seen else _spaced(t) for s, t in zip(spaced, identifiers)]
+    parts[1::2] = spaced
+    return "".join(parts)

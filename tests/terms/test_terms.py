@@ -51,3 +51,36 @@ def test_the_dictionary_is_every_alphabetic_token_of_the_word_list():
     text = (Path(terms_module.__file__).parent / "words.txt").read_text(encoding="utf-8")
     assert dictionary() == frozenset(w for w in text.split() if not w.startswith("#") and w.isalpha())
     assert {"atom", "name", "default"} <= dictionary() and "#" not in dictionary()
+
+
+def test_cached_spellings_and_terms_match_the_direct_ones():
+    """spaced_identifiers and terms keep what they worked out per identifier: the same text gives
+    the same result the first time and later, and as spelled out one identifier at a time."""
+    import re
+
+    from codesift.terms import MAX_TERM_LEN, STOP_WORDS, identifier_terms, spaced_identifiers, terms_text
+    from tests.embed.texts import parity_texts
+
+    def spaced_direct(text: str) -> str:
+        def one(m: re.Match) -> str:
+            tok = m.group(0)
+            if "_" in tok or re.search(r"(?<=[a-z0-9])(?=[A-Z])", tok):
+                return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|_+", " ", tok).strip() or tok
+            return tok
+        return re.sub(r"[A-Za-z_][A-Za-z0-9_]*", one, text)
+
+    def terms_direct(text: str) -> str:
+        out = []
+        for tok in re.findall(r"[^\W\d][\w]*|\d+", text):
+            if tok.isdigit():
+                out += [tok] if len(tok) <= 8 else []
+            elif tok.lower() not in STOP_WORDS:
+                out += identifier_terms(tok)
+        assert all(t and " " not in t and len(t) <= MAX_TERM_LEN for t in out)
+        return " ".join(out)
+
+    texts = parity_texts() + ["9abc_def x9Abc __ _a_ a__b é_x getHTTP2Response 123456789 ²³"]
+    for _ in range(2):
+        for text in texts:
+            assert spaced_identifiers(text) == spaced_direct(text)
+            assert terms_text(text) == terms_direct(text)

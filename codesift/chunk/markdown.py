@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 
 from codesift.chunk.lines import Piece, SourceLines
-from codesift.chunk.splitting import split_piece
+from codesift.chunk.splitting import prose_line_cuts, split_piece
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?=[ \t]|$)(.*)$")
@@ -31,17 +31,19 @@ def chunk_markdown(source: SourceLines, target: int, max_lines: int) -> list[Pie
     """A section per heading (ATX or setext), through the line before the next heading of any
     level; long sections are cut between paragraphs and keep their heading as context."""
     headings, cuts = _scan(source)
+    line_cuts = prose_line_cuts(source)
     pieces: list[Piece] = []
     starts = [h.line for h in headings] + [len(source) + 1]
     if starts[0] > 1:  # text before the first heading
-        pieces += split_piece(source, Piece(1, starts[0] - 1, "section"), cuts, target, max_lines)
+        pieces += split_piece(source, Piece(1, starts[0] - 1, "section"), cuts, target, max_lines,
+                              line_cuts=line_cuts)
     ancestry: list[Heading] = []
     for heading, next_start in zip(headings, starts[1:]):
         while ancestry and ancestry[-1].level >= heading.level:
             ancestry.pop()
         ancestry.append(heading)
         section = Piece(heading.line, next_start - 1, "section", heading_path=tuple(h.text for h in ancestry))
-        pieces += split_piece(source, section, cuts, target, max_lines, split_context=heading.source_line)
+        pieces += split_piece(source, section, cuts, target, max_lines, heading.source_line, line_cuts)
     return pieces
 
 

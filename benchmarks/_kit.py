@@ -5,6 +5,7 @@ repo root; the root is added so that the kit has one module name (benchmarks.eva
 """
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,4 +15,17 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.evalkit.score import load_jsonl, score  # noqa: E402
 
-__all__ = ["load_jsonl", "score"]
+__all__ = ["checkout", "load_jsonl", "score"]
+
+
+def checkout(commit: str, work: Path) -> Path:
+    """WORK/code-COMMIT: the codesift package as it was at `commit` (git archive; no worktree)."""
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", commit], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    out = work / f"code-{sha[:12]}"
+    if not (out / "codesift").is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha, "codesift"], capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out

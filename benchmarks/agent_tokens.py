@@ -41,7 +41,7 @@ from pathlib import Path
 
 import anyio
 
-from _kit import ROOT
+from _kit import ROOT, checkout
 from _results import write_result
 
 from codesift.search.budget import response_tokens
@@ -69,19 +69,6 @@ def make_subset(eval_dir: Path, names: list[str], work: Path) -> Path:
         for line in f:
             if json.loads(line)["path"].split("/")[0] in names:
                 w.write(line)
-    return out
-
-
-def checkout(commit: str, work: Path) -> Path:
-    """WORK/code-COMMIT: the codesift package as it was at `commit` (git archive; no worktree)."""
-    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", commit], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    out = work / f"code-{sha[:12]}"
-    if not (out / "codesift").is_dir():
-        out.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha, "codesift"], capture_output=True,
-                                 check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
     return out
 
 

@@ -109,12 +109,14 @@ def unpack(pkg: Package, cache: Path) -> Path:
     return root
 
 
-def prepare(pkg: Package, cache: Path, device: str = "auto", model: str = "default") -> tuple[Path, Path]:
-    """(tree, index folder): fetched, unpacked and indexed (an existing index is brought up to date)."""
+def prepare(pkg: Package, cache: Path, device: str = "auto", model: str = "default",
+            index_dir: Path | None = None) -> tuple[Path, Path]:
+    """(tree, index folder): fetched, unpacked and indexed (an existing index is brought up to date);
+    the index goes to cache/indexes/NAME-VERSION unless `index_dir` says where."""
     from codesift.index.indexer import index_tree
 
     root = unpack(pkg, cache)
-    index_dir = cache / "indexes" / pkg.tree
+    index_dir = index_dir or cache / "indexes" / pkg.tree
     summary = index_tree(root, index_dir, device=device, model=model)
     print(f"{pkg.tree}: {summary.line()}", file=sys.stderr, flush=True)
     return root, index_dir
@@ -209,11 +211,11 @@ def check_docs_chunks(store) -> dict:
     return {"markdown_chunks": len(docs), "at_most_10_tokens": sum(c.token_estimate <= 10 for c in docs)}
 
 
-def run_package(pkg: Package, cache: Path, device: str, model: str) -> dict:
+def run_package(pkg: Package, cache: Path, device: str, model: str, index_dir: Path | None = None) -> dict:
     from codesift.index.store import Store
     from codesift.search.searcher import Searcher
 
-    root, index_dir = prepare(pkg, cache, device, model)
+    root, index_dir = prepare(pkg, cache, device, model, index_dir)
     questions = load_questions(pkg.name)
     searcher = Searcher(index_dir)
     store = Store(index_dir, readonly=True)

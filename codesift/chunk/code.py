@@ -14,8 +14,11 @@ from __future__ import annotations
 import importlib
 import re
 import threading
+from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import accumulate
 from typing import Iterator
 
 from tree_sitter import Language, Node, Parser, Query, QueryCursor
@@ -23,15 +26,18 @@ from tree_sitter import Language, Node, Parser, Query, QueryCursor
 from codesift.chunk.code_specs import SPECS, CodeSpec, Definition, Role, Walk
 from codesift.chunk.lines import CallIndex, Piece, SourceLines
 from codesift.chunk.model import Import
-from codesift.chunk.splitting import split_piece
+from codesift.chunk.splitting import char_limits, code_line_cuts, split_piece
 
-# Big statements are looked into this many levels deep for places to cut a long definition.
+# Big statements are looked into this many levels deep for places to cut a long definition, and
+# a line too long for one chunk this many (a minified bundle nests its code in wrappers).
 _CUT_DEPTH = 6
+_LINE_CUT_DEPTH = 24
 _HEADER_CHARS = 200
 # Constructs C does not have: a file "in C" showing them is C++ (headers are named .h either way).
 _CPP_HINTS = re.compile(r"^[ \t]*(?:namespace\s+\w+\s*\{|template\s*<|class\s+\w+[^;()]*\{|"
                         r"(?:public|private|protected)\s*:)|\w::~?\w", re.MULTILINE)
 _LONE_CR = re.compile(rb"\r(?!\n)")
+_SEPARATORS = re.compile(rb"[;},]")
 _LEADING_ANNOTATIONS = re.compile(r"^(?:@[\w.]+(?:\((?:[^()]|\([^()]*\))*\))?\s*)+")
 
 
@@ -69,8 +75,7 @@ def chunk_code(source: SourceLines, language: str, target: int,
     pieces = _SyntaxWalker(spec, source, root, target, max_lines).pieces()
     captures = QueryCursor(_query(language)).captures(root)
     line_of = source.line_of_byte
-    calls = CallIndex((line_of(name.start_byte), name.text.decode("utf-8", "replace"))
-                      for name in captures.get("call", ()))
+    calls = CallIndex((name.start_byte, name.text.decode("utf-8", "replace")) for name in captures.get("call", ()))
     imports = sorted(spec.imports(captures, line_of), key=lambda i: i.line)
     return pieces, imports, calls
 
@@ -84,6 +89,8 @@ class _Unit:
     start: int
     end: int
     header_line: int  # the line its header starts on (0 for the file); members start below it
+    first_byte: int  # its code's bytes [first_byte, end_byte) (the file's, for the file)
+    end_byte: int
     header: str = ""  # its own header: context for its split parts and its leftover lines
     context: str = ""  # the enclosing definition's header
     members: list[_Unit] = field(default_factory=list)
@@ -96,9 +103,11 @@ class _SyntaxWalker:
     def __init__(self, spec: CodeSpec, source: SourceLines, root: Node, target: int, max_lines: int):
         self.spec, self.source, self.root = spec, source, root
         self.target, self.max_lines = target, max_lines
+        self.target_chars, self.max_chars = char_limits(target, max_lines)
+        self._unparsed_line_cuts = code_line_cuts(source)
 
     def pieces(self) -> list[Piece]:
-        file = _Unit("module", None, 1, len(self.source), header_line=0)
+        file = _Unit("module", None, 1, len(self.source), header_line=0, first_byte=0, end_byte=len(self.source.data))
         self._collect(file, self.root, qualifier=(), in_class=False)
         return self._glue_frames(list(self._emit(file)))
 
@@ -117,7 +126,8 @@ class _SyntaxWalker:
                 container.statements.append(outer)
                 continue
             start = self._with_leading_lines(start, floor, indent)
-            container.members.append(self._unit(definition, start, end, qualifier, in_class, container.header))
+            container.members.append(self._unit(definition, start, end, qualifier, in_class, container.header,
+                                                (outer.start_byte, outer.end_byte)))
             floor = end
 
     def _definitions(self, parent: Node, statements: list[Node]) -> Iterator[tuple[Node, Definition]]:
@@ -154,7 +164,7 @@ class _SyntaxWalker:
         return None
 
     def _unit(self, definition: Definition, start: int, end: int, qualifier: tuple[str, ...], in_class: bool,
-              context: str) -> _Unit:
+              context: str, span: tuple[int, int]) -> _Unit:
         name = definition.name
         path = (*qualifier, name) if name else qualifier
         symbol = ".".join(path) or None
@@ -163,7 +173,7 @@ class _SyntaxWalker:
         body = definition.body
         if definition.role is Role.FUNCTION:
             kind = "method" if in_class or "." in name else "function"
-            unit = _Unit(kind, symbol, start, end, header_line, header, context)
+            unit = _Unit(kind, symbol, start, end, header_line, *span, header, context)
             if body is not None and end - start + 1 > self.max_lines:
                 # A function too long for one chunk that defines functions or classes inside (a
                 # plugin's closure, a factory): each of those becomes a chunk of its own, named
@@ -173,7 +183,7 @@ class _SyntaxWalker:
                 unit.statements = (body or definition.node).named_children
             return unit
         kind = "class" if definition.role is Role.CLASS else "module"
-        unit = _Unit(kind, symbol, start, end, header_line, header, context)
+        unit = _Unit(kind, symbol, start, end, header_line, *span, header, context)
         if body is not None:
             self._collect(unit, body, path, in_class=definition.role is Role.CLASS)
         else:
@@ -224,17 +234,76 @@ class _SyntaxWalker:
 
     # -- turning units into pieces -------------------------------------------------------------
 
-    def _emit(self, unit: _Unit) -> Iterator[tuple[Piece, bool]]:
+    def _emit(self, unit: _Unit, enclosing: tuple[_Unit, ...] = ()) -> Iterator[tuple[Piece, bool]]:
         """(piece, is_frame) for the unit's own lines, then for its members, recursively."""
         for start, end, is_frame in self._own_lines(unit):
             holds_header = start <= unit.header_line <= end
             context = unit.context if holds_header else unit.header
             piece = Piece(start, end, unit.kind, unit.symbol, context=context)
-            cuts = self._cut_lines(unit.statements, start, end) if end - start + 1 > self.max_lines else ()
-            for part in split_piece(self.source, piece, cuts, self.target, self.max_lines, unit.header or None):
+            long = end - start + 1 > self.max_lines or self.source.chars(start, end) > self.max_chars
+            cuts = self._cut_lines(unit.statements, start, end) if long else ()
+            parts = split_piece(self.source, piece, cuts, self.target, self.max_lines, unit.header or None,
+                                self._line_cuts)
+            if any(part.columns for part in parts):
+                parts = self._label_line_pieces(parts, (*enclosing, unit))
+            for part in parts:
                 yield part, is_frame
         for member in unit.members:
-            yield from self._emit(member)
+            yield from self._emit(member, (*enclosing, unit))
+
+    def _line_cuts(self, line: int) -> list[list[int]]:
+        """Where a line too long for one chunk reads well cut: first between two nodes of the program
+        with a `;`, `}` or `,` between them (statements, members, items of a list), then between any
+        two nodes (looked for down the tree inside nodes longer than the target), then where
+        `code_line_cuts` says."""
+        source = self.source
+        first, last = source.line_bytes(line)
+        data = source.data
+        between_items, between_nodes = set(), set()
+        stack = [(self.root, _LINE_CUT_DEPTH)]
+        while stack:
+            node, depth = stack.pop()
+            previous = None
+            for child in node.named_children:
+                if child.end_byte <= first or child.start_byte >= last:
+                    previous = child
+                    continue
+                if previous is not None:
+                    gap = data[max(previous.start_byte, previous.end_byte - 1):child.start_byte]
+                    (between_items if _SEPARATORS.search(gap) else between_nodes).add(child.start_byte)
+                if depth and child.end_byte - child.start_byte > self.target_chars:
+                    stack.append((child, depth - 1))
+                previous = child
+        return [self._columns(line, between_items), self._columns(line, between_nodes),
+                *self._unparsed_line_cuts(line)]
+
+    def _columns(self, line: int, offsets: set[int]) -> list[int]:
+        """Byte offsets within `line` (past its first character) as its sorted character columns."""
+        first, last = self.source.line_bytes(line)
+        text = self.source.lines[line - 1]
+        if text.isascii():
+            return sorted(b - first for b in offsets if first < b < last)
+        ends = list(accumulate(len(ch.encode("utf-8", "surrogatepass")) for ch in text))
+        return sorted({bisect_left(ends, b - first) + 1 for b in offsets if first < b < last})
+
+    def _label_line_pieces(self, parts: list[Piece], units: tuple[_Unit, ...]) -> list[Piece]:
+        """A piece of a long line is labelled by the innermost of `units` (outermost first) whose
+        code holds it: a minified line given to its first definition is mostly other code. Parts are
+        numbered again within each label."""
+        for part in parts:
+            if part.columns is None:
+                continue
+            first, end = part.byte_span(self.source)
+            owner = next((u for u in reversed(units[1:]) if u.first_byte <= first and end <= u.end_byte), units[0])
+            if owner is not units[-1]:
+                part.kind, part.symbol, part.context = owner.kind, owner.symbol, owner.header
+        totals = Counter((p.kind, p.symbol) for p in parts)
+        seen: Counter = Counter()
+        for part in parts:
+            label = (part.kind, part.symbol)
+            seen[label] += 1
+            part.part = (seen[label], totals[label]) if totals[label] > 1 else None
+        return parts
 
     def _own_lines(self, unit: _Unit) -> list[tuple[int, int, bool]]:
         """The unit's lines its members leave over, as trimmed ranges, with frame lines at their
@@ -304,7 +373,8 @@ class _SyntaxWalker:
             opens = self.spec.opener.search(self.source.lines[piece.end - 1])
             for neighbour, neighbour_is_frame in filter(None, (after, before) if opens else (before, after)):
                 start, end = min(neighbour.start, piece.start), max(neighbour.end, piece.end)
-                if not neighbour_is_frame and end - start + 1 <= self.max_lines:
+                if not neighbour_is_frame and piece.columns is None and neighbour.columns is None \
+                        and end - start + 1 <= self.max_lines and self.source.chars(start, end) <= self.max_chars:
                     neighbour.start, neighbour.end = start, end
                     break
             else:

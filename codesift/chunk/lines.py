@@ -55,6 +55,15 @@ class SourceLines:
     def content(self, start: int, end: int) -> str:
         return "\n".join(self.lines[start - 1:end])
 
+    @cached_property
+    def _length_before(self) -> list[int]:
+        """_length_before[i]: characters of lines 1..i, one line end counted after each."""
+        return list(accumulate((len(line) + 1 for line in self.lines), initial=0))
+
+    def chars(self, start: int, end: int) -> int:
+        """How many characters `content(start, end)` has."""
+        return self._length_before[end] - self._length_before[start - 1] - 1
+
     def trim(self, start: int, end: int) -> tuple[int, int] | None:
         """The range without its leading and trailing blank lines; None if nothing is left."""
         blank = self.blank
@@ -95,6 +104,15 @@ class SourceLines:
         """The 1-based line holding character `offset` of `text` (clamped to the file)."""
         return max(1, min(bisect_right(self.char_line_starts, offset), len(self.lines)))
 
+    def byte_of_column(self, line: int, column: int) -> int:
+        """Byte offset in `data` of character `column` (0-based) of `line`."""
+        return self.line_starts[line - 1] + _utf8_size(self.lines[line - 1][:column])
+
+    def line_bytes(self, line: int) -> tuple[int, int]:
+        """Byte offsets in `data` of the start and the end (its line ending left out) of `line`."""
+        start = self.line_starts[line - 1]
+        return start, start + _utf8_size(self.lines[line - 1])
+
     def code_bytes(self, line: int) -> tuple[int, int]:
         """Byte offsets of a line's first non-blank character and just past its last one."""
         text = self.lines[line - 1]
@@ -118,31 +136,47 @@ class Piece:
     heading_path: tuple[str, ...] = ()
     context: str = ""
     part: tuple[int, int] | None = None
+    # Characters [a, b) of line `start` (= `end`): a piece of a line too long for one chunk
+    columns: tuple[int, int] | None = None
+
+    def byte_span(self, source: SourceLines) -> tuple[int, int]:
+        """Byte offsets in `source.data` of the piece's first character and just past its last."""
+        if self.columns is not None:
+            return source.byte_of_column(self.start, self.columns[0]), source.byte_of_column(self.start, self.columns[1])
+        return source.line_bytes(self.start)[0], source.line_bytes(self.end)[1]
+
+    def text(self, source: SourceLines) -> str:
+        if self.columns is not None:
+            return source.lines[self.start - 1][self.columns[0]:self.columns[1]]
+        return source.content(self.start, self.end)
 
 
 class CallIndex:
-    """Called names by line, so each chunk can collect the calls made within its lines."""
+    """Called names by byte offset, so each chunk can collect the calls made within it."""
 
     def __init__(self, calls: Iterable[tuple[int, str]]):
         ordered = sorted(calls)
-        self._lines = [line for line, _ in ordered]
+        self._offsets = [offset for offset, _ in ordered]
         self._names = [name for _, name in ordered]
 
-    def between(self, start: int, end: int) -> tuple[str, ...]:
-        lo, hi = bisect_left(self._lines, start), bisect_right(self._lines, end)
+    def between(self, start_byte: int, end_byte: int) -> tuple[str, ...]:
+        """The names called at offsets [start_byte, end_byte)."""
+        lo, hi = bisect_left(self._offsets, start_byte), bisect_left(self._offsets, end_byte)
         return tuple(sorted(set(self._names[lo:hi])))
 
 
 def build_chunks(path: str, language: str, source: SourceLines, pieces: Iterable[Piece],
                  calls: CallIndex | None = None) -> list[Chunk]:
-    """Chunks for the pieces, in line order, each holding exactly its lines of the file, with their ids."""
-    called: Callable[[int, int], tuple[str, ...]] = calls.between if calls else (lambda s, e: ())
-    ordered = sorted(pieces, key=lambda p: (p.start, p.end))
-    contents = [source.content(p.start, p.end) for p in ordered]
+    """Chunks for the pieces, in line order, each holding exactly its lines of the file (or its
+    piece of one line), with their ids."""
+    called: Callable[[Piece], tuple[str, ...]] = (lambda p: calls.between(*p.byte_span(source))) if calls \
+        else (lambda p: ())
+    ordered = sorted(pieces, key=lambda p: (p.start, p.end, p.columns or (0, 0)))
+    contents = [p.text(source) for p in ordered]
     ids = chunk_ids(path, [(p.kind, p.symbol, p.heading_path, content) for p, content in zip(ordered, contents)])
     return [
         Chunk(path=path, language=language, kind=p.kind, start_line=p.start, end_line=p.end,
               content=content, symbol=p.symbol, heading_path=p.heading_path,
-              context=p.context, part=p.part, calls=called(p.start, p.end), id=chunk_id)
+              context=p.context, part=p.part, calls=called(p), id=chunk_id)
         for p, content, chunk_id in zip(ordered, contents, ids)
     ]

@@ -1,11 +1,18 @@
-"""Markdown: one chunk per heading section, labelled with the headings above it."""
+"""Markdown: one chunk per heading section, labelled with the headings above it.
+
+A heading with no text of its own, right above its first subsection (a page title over its first
+section), is no chunk of its own: a chunk of a few tokens that says nothing. It opens its
+subsection's chunk instead, and its words live on in that chunk's heading path, as the words of
+every heading above a section do (`own_section_text` leaves them out of what is searched, so a
+section reads the same to search whether its parents had text or not).
+"""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
 from codesift.chunk.lines import Piece, SourceLines
-from codesift.chunk.splitting import split_piece
+from codesift.chunk.splitting import prose_line_cuts, split_piece
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?=[ \t]|$)(.*)$")
@@ -31,18 +38,52 @@ def chunk_markdown(source: SourceLines, target: int, max_lines: int) -> list[Pie
     """A section per heading (ATX or setext), through the line before the next heading of any
     level; long sections are cut between paragraphs and keep their heading as context."""
     headings, cuts = _scan(source)
+    line_cuts = prose_line_cuts(source)
     pieces: list[Piece] = []
     starts = [h.line for h in headings] + [len(source) + 1]
     if starts[0] > 1:  # text before the first heading
-        pieces += split_piece(source, Piece(1, starts[0] - 1, "section"), cuts, target, max_lines)
+        pieces += split_piece(source, Piece(1, starts[0] - 1, "section"), cuts, target, max_lines,
+                              line_cuts=line_cuts)
     ancestry: list[Heading] = []
-    for heading, next_start in zip(headings, starts[1:]):
+    held: int | None = None  # the first line of headings with no text of their own, not yet emitted
+    for heading, following, next_start in zip(headings, [*headings[1:], None], starts[1:]):
         while ancestry and ancestry[-1].level >= heading.level:
             ancestry.pop()
         ancestry.append(heading)
-        section = Piece(heading.line, next_start - 1, "section", heading_path=tuple(h.text for h in ancestry))
-        pieces += split_piece(source, section, cuts, target, max_lines, split_context=heading.source_line)
+        if _opens_its_subsection(source, heading, following, next_start):
+            held = heading.line if held is None else held
+            continue
+        start = heading.line if held is None else held
+        held = None
+        section = Piece(start, next_start - 1, "section", heading_path=tuple(h.text for h in ancestry))
+        pieces += split_piece(source, section, cuts, target, max_lines, heading.source_line, line_cuts)
     return pieces
+
+
+def _opens_its_subsection(source: SourceLines, heading: Heading, following: Heading | None,
+                          next_start: int) -> bool:
+    """Whether `heading` has no text of its own and the next heading is below it (so its text is in
+    the next section's heading path): a sibling or a higher heading next leaves it a chunk of its own."""
+    if following is None or following.level <= heading.level:
+        return False
+    rest = [n for n in range(heading.line + 1, next_start) if not source.is_blank(n)]
+    # a setext heading's text runs from heading.line to its underline, the one line left
+    return not rest or (rest == [heading.line + 1] and _SETEXT.match(source.lines[heading.line]) is not None)
+
+
+def own_section_text(content: str) -> str:
+    """A section chunk's text from its own heading on: without the headings with no text of their
+    own that `chunk_markdown` put above it (their words are in its heading path already)."""
+    source = SourceLines(content)
+    headings, _ = _scan(source)
+    if len(headings) < 2 or headings[0].line != 1:
+        return content
+    own = headings[0]
+    for following in headings[1:]:
+        if not _opens_its_subsection(source, own, following, following.line):
+            break
+        own = following
+    return content if own.line == 1 else "\n".join(source.lines[own.line - 1:])
 
 
 def _scan(source: SourceLines) -> tuple[list[Heading], list[int]]:

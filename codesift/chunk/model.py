@@ -39,7 +39,9 @@ class Chunk:
     kind: str  # "function", "method", "class", "module", "section", "key", "paragraph", "lines", ...
     start_line: int  # 1-based, inclusive
     end_line: int  # 1-based, inclusive
-    content: str  # exactly lines start_line..end_line of the file
+    # exactly lines start_line..end_line of the file; for a line too long for one chunk (a minified
+    # bundle), a piece of that one line: the pieces of a line, in order, make it
+    content: str
     symbol: str | None = None  # qualified name for code: "Class.method", "outer.inner"
     heading_path: tuple[str, ...] = ()  # markdown ancestry, outermost first; JSON/YAML/TOML: the key
     context: str = ""  # a short line that situates the chunk: enclosing class header, signature of a split symbol

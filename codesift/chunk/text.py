@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from codesift.chunk.lines import Piece, SourceLines
-from codesift.chunk.splitting import pack, windows
+from codesift.chunk.splitting import fit_chars, pack, prose_line_cuts, windows
 
 
 def paragraph_starts(source: SourceLines, start: int = 1, end: int | None = None) -> list[int]:
@@ -21,7 +21,9 @@ def chunk_paragraphs(source: SourceLines, target: int, max_lines: int) -> list[P
     starts = paragraph_starts(source, *span)
     if not starts:
         return chunk_windows(source, target, max_lines)
-    return [Piece(s, e, "paragraph") for s, e in _trimmed(source, pack(*span, starts, target, max_lines))]
+    spans = fit_chars(source, _trimmed(source, pack(*span, starts, target, max_lines)), starts, target, max_lines,
+                      prose_line_cuts(source))
+    return [Piece(s, e, "paragraph", columns=columns) for s, e, columns in spans]
 
 
 def chunk_windows(source: SourceLines, target: int, max_lines: int) -> list[Piece]:
@@ -29,7 +31,8 @@ def chunk_windows(source: SourceLines, target: int, max_lines: int) -> list[Piec
     span = source.trim(1, len(source))
     if span is None:
         return []
-    return [Piece(s, e, "lines") for s, e in _trimmed(source, windows(*span, target, max_lines))]
+    spans = fit_chars(source, _trimmed(source, windows(*span, target, max_lines)), (), target, max_lines)
+    return [Piece(s, e, "lines", columns=columns) for s, e, columns in spans]
 
 
 def _trimmed(source: SourceLines, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from codesift.chunk.markdown import own_section_text
 from codesift.chunk.model import Chunk, symbol_or_heading
 from codesift.index.formats import EMBED_FORMAT
 from codesift.terms import spaced_identifiers, terms_text
@@ -24,6 +25,16 @@ CONTEXT_SEEN_CHARS = 200
 _PATH_SPLIT = re.compile(r"[/\\._\-]+")
 
 
+def searched_text(chunk) -> str:
+    """The part of a chunk's content (a Chunk, or a chunk row read back) that the model and BM25
+    read: all of it, but for a markdown section opened by headings with no text of their own, which
+    its heading path already names in both views (counting their words again would favour such a
+    section over its siblings, and change what a section is found by when its parent has no text)."""
+    if chunk.language == "markdown" and chunk.kind == "section":
+        return own_section_text(chunk.content)
+    return chunk.content
+
+
 def embed_text(chunk: Chunk) -> str:
     """The text given to the embedding model: a context header, then the content with its
     identifiers spelled as words, which a model trained on prose reads better (the gain is measured
@@ -34,7 +45,7 @@ def embed_text(chunk: Chunk) -> str:
         header.append(label)
     if chunk.context and chunk.context not in chunk.content[:CONTEXT_SEEN_CHARS]:
         header.append(chunk.context.strip())
-    return " | ".join(header) + "\n" + spaced_identifiers(chunk.content)
+    return " | ".join(header) + "\n" + spaced_identifiers(searched_text(chunk))
 
 
 def head_text(chunk: Chunk) -> str:
@@ -45,7 +56,7 @@ def head_text(chunk: Chunk) -> str:
     if chunk.part and chunk.part[0] > 1 and chunk.context:
         first = chunk.context.strip()
     else:
-        first = next((s for s in (line.strip() for line in chunk.content.splitlines())
+        first = next((s for s in (line.strip() for line in searched_text(chunk).splitlines())
                       if s and not s.startswith("@")), "")
     parts = [chunk.path, symbol_or_heading(chunk), first[:HEAD_LINE_CHARS]]
     return spaced_identifiers(" | ".join(p for p in parts if p))
@@ -59,5 +70,5 @@ def bm25_fields(chunk: Chunk) -> tuple[str, str, str]:
     """(name, path, body) term strings for the FTS table: names and paths weigh more than bodies."""
     name = terms_text(symbol_or_heading(chunk).replace(">", " "))
     path = terms_text(" ".join(_PATH_SPLIT.split(chunk.path)))
-    body = terms_text(chunk.content)
+    body = terms_text(searched_text(chunk))
     return name, path, body

@@ -2,8 +2,11 @@
 so this module imports nothing: the chunkers and the indexer stay out of a search's start-up."""
 
 # Bump when chunking changes.
-CHUNKER_VERSION = 4  # 3: definitions nested in a function too long for one chunk get their own;
-# 4: a const object of methods is a symbol, its methods inside
+CHUNKER_VERSION = 6  # 3: definitions nested in a function too long for one chunk get their own;
+# 4: a const object of methods is a symbol, its methods inside; 5: chunks bounded in characters too,
+# a line too long for one chunk cut into pieces of the line; 6: a markdown heading with no text of its
+# own opens its subsection's chunk (document.searched_text leaves it out of what is embedded and of
+# the BM25 body: no chunk the chunker made before has that shape, so no other format changes)
 # Bump EMBED_FORMAT when the embedded text changes (document.embed_text), TERMS_FORMAT when the
 # BM25 fields do, HEAD_FORMAT when document.head_text does. Any bump makes the indexer re-chunk
 # every file; vectors are keyed by the hash of the embedded text (and EMBED_FORMAT), so only a

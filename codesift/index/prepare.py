@@ -131,7 +131,7 @@ def tokenize_documents(model: ModelFiles, texts: list[str]) -> tuple[np.ndarray,
 
 
 # A file made mostly of very long lines is minified or generated (bundles, source maps, data
-# dumps): one line would be one unreadable chunk of up to the file's size. Skipped and reported.
+# dumps): its lines would be cut into many chunks of unreadable code. Skipped and reported.
 LONG_LINE_CHARS = 1000
 MINIFIED_LINE_CHARS = 20_000
 

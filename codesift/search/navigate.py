@@ -304,12 +304,20 @@ def _file_entry(store: Store, path: str) -> FileEntry:
 
 def _lines_of(chunks: list[ChunkRow], f: FileEntry, start: int, end: int) -> Lines:
     """Lines start..end rebuilt from the chunks that hold them (a chunk's content is exactly its
-    lines). Lines no chunk holds (blank lines between definitions) come back empty."""
+    lines, or a piece of a line too long for one chunk: the pieces of a line, in the index's order,
+    make it). Lines no chunk holds (blank lines between definitions) come back empty."""
     text: dict[int, str] = {}
+    one_line: dict[int, list[str]] = {}  # the contents of the chunks of one line each, in order
     for c in chunks:
         if c.end_line >= start and c.start_line <= end:
+            if c.start_line == c.end_line:
+                one_line.setdefault(c.start_line, []).append(c.content)
+                continue
             for i, line in enumerate(c.content.split("\n")):
                 text.setdefault(c.start_line + i, line)
+    for line, contents in one_line.items():
+        # one: the whole line (maybe also in a neighbour's window); several: the line's pieces
+        text.setdefault(line, contents[0] if len(contents) == 1 else "".join(contents))
     content = "\n".join(text.get(i, "") for i in range(start, end + 1))
     return Lines(f.path, f.language, start, end, f.lines, content)
 

@@ -264,12 +264,6 @@ def test_c_header_with_cpp_content_is_read_as_cpp():
     assert ("method", "ui.Button.click") in {(c.kind, c.symbol) for c in result.chunks}
 
 
-def test_minified_line_is_one_chunk():
-    text = "function a(){return 1}function b(){return a()}" * 200
-    chunks = chunk_file("app.min.js", text).chunks
-    assert len(chunks) == 1 and chunks[0].content == text
-
-
 def test_rust_impl_methods_belong_to_the_bare_type():
     text = ("impl<'a, T> Iterator for &'a mut Foo<T> {\n    fn next(&mut self) {}\n}\n"
             "impl fmt::Debug for crate::shapes::Bar<u8> {\n    fn fmt(&self) {}\n}\n")

@@ -58,3 +58,35 @@ def test_document_without_headings_is_one_preamble_section():
     chunks = chunk_file("x.md", "Just text.\n\nMore text.\n").chunks
     assert [(c.kind, c.heading_path, c.start_line, c.end_line) for c in chunks] == [("section", (), 1, 3)]
 
+
+
+def test_a_heading_with_no_text_opens_its_subsection():
+    """Issue 15 #3: a title right above its first subsection was a chunk of a few tokens saying
+    nothing; it now opens the subsection's chunk, whose heading path names both."""
+    text = ("# Guide\n\n## Install\n\nRun pip.\n\nTitle\n=====\n\nSub\n---\n\ntext here\n\n"
+            "## Empty\n\n# Next\n\n## Last\n")
+    chunks = chunk_file("docs/a.md", text).chunks
+    assert [(c.start_line, c.end_line, c.heading_path) for c in chunks] == [
+        (1, 5, ("Guide", "Install")),  # `# Guide` has no text: it opens `## Install`
+        (7, 13, ("Title", "Sub")),  # setext headings alike
+        (15, 15, ("Title", "Empty")),  # a sibling follows: nothing below it to open, so it stays
+        (17, 19, ("Next", "Last")),
+    ]
+
+
+def test_a_heading_path_names_every_heading_a_chunk_starts_with():
+    text = "# A\n\n## B\n\n### C\n\ntext\n\n### D\n\nmore\n"
+    chunks = chunk_file("x.md", text).chunks
+    assert [(c.content.split("\n")[0], c.heading_path) for c in chunks] == [("# A", ("A", "B", "C")), ("### D", ("A", "B", "D"))]
+    for c in chunks:
+        headings = [line.lstrip("#").strip() for line in c.content.split("\n") if line.startswith("#")]
+        assert set(headings) <= set(c.heading_path)
+
+
+def test_own_section_text_leaves_out_the_headings_above():
+    from codesift.chunk.markdown import own_section_text
+
+    assert own_section_text("# A\n\n## B\n\n### C\n\ntext") == "### C\n\ntext"
+    assert own_section_text("Title\n=====\n\nSub\n---\n\ntext") == "Sub\n---\n\ntext"
+    assert own_section_text("## B\n\ntext\n\nmore") == "## B\n\ntext\n\nmore"  # a section of its own
+    assert own_section_text("Run pip.\n\n# not a heading at the top") == "Run pip.\n\n# not a heading at the top"

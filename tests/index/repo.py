@@ -59,6 +59,8 @@ Install with pip and run the setup command.
 
 ## Configuration
 
+Settings come from a file, and the environment can override them.
+
 ### Environment variables
 
 Variables starting with APP_ override the configuration file.

@@ -41,3 +41,18 @@ def test_head_of_a_markdown_section_and_of_a_long_line():
     assert head_text(section) == "docs/guide.md | Guide > Install | ## Install"
     long_line = Chunk("data.txt", "text", "lines", 1, 1, "x" * 5000 + "\n")
     assert head_text(long_line) == "data.txt | " + "x" * HEAD_LINE_CHARS
+
+
+def test_a_section_reads_the_same_to_search_whether_its_parent_had_text():
+    """A heading with no text of its own opens its subsection's chunk (issue 15 #3); its words are
+    in the subsection's heading path, and the model and BM25 read that chunk as they read the same
+    subsection under a parent with text: counting the parent's words twice would rank it above
+    its siblings."""
+    from codesift.index.document import bm25_fields
+
+    opened = chunk_file("docs/guide.md", "# Guide\n\n## Install\n\nRun pip.\n").chunks
+    under_text = chunk_file("docs/guide.md", "# Guide\n\nAbout it.\n\n## Install\n\nRun pip.\n").chunks[1]
+    assert len(opened) == 1 and opened[0].content.startswith("# Guide")
+    assert opened[0].heading_path == under_text.heading_path == ("Guide", "Install")
+    for view in (embed_text, head_text, bm25_fields):
+        assert view(opened[0]) == view(under_text)

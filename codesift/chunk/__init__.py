@@ -8,8 +8,9 @@ windows (`chunker`). Bad input never raises: whatever cannot be read structurall
 """
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from codesift.lazy import lazy_names
 
 if TYPE_CHECKING:
     from codesift.chunk.chunker import chunk_file
@@ -24,11 +25,4 @@ __all__ = ["chunk_file", "language_for", "Chunk", "FileChunks", "Import"]
 _HOMES = {"chunk_file": "codesift.chunk.chunker", "language_for": "codesift.chunk.languages",
           "Chunk": "codesift.chunk.model", "FileChunks": "codesift.chunk.model", "Import": "codesift.chunk.model"}
 
-
-def __getattr__(name: str):
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(globals(), _HOMES)

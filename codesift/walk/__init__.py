@@ -11,8 +11,9 @@ default), `binary` (binary detection), `read` (reading a listed file), `text` (d
 """
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from codesift.lazy import lazy_names
 
 if TYPE_CHECKING:
     from codesift.walk.binary import is_binary
@@ -34,11 +35,4 @@ _HOMES = {"is_binary": "codesift.walk.binary", "Skipped": "codesift.walk.model",
           "UnsafeRootError": "codesift.walk.roots", "check_root": "codesift.walk.roots",
           "read_text": "codesift.walk.text", "walk": "codesift.walk.walker"}
 
-
-def __getattr__(name: str):
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(globals(), _HOMES)

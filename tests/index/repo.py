@@ -72,11 +72,26 @@ Variables starting with APP_ override the configuration file.
 }
 
 
-def make_repo(root: Path) -> Path:
-    for rel, text in FILES.items():
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Each file of `files` (path relative to root: text) written under root."""
+    for rel, text in files.items():
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")
+    return root
+
+
+def index_files(root: Path, files: dict[str, str], embedder) -> Path:
+    """`files` written under root and indexed there in this process; the index folder."""
+    from codesift.index.indexer import index_tree
+
+    write_tree(root, files)
+    index_tree(root, embedder=embedder, workers=1)
+    return root / ".codesift"
+
+
+def make_repo(root: Path) -> Path:
+    write_tree(root, FILES)
     (root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     (root / "notes.txt").write_bytes(b"caf\xe9 au lait\nplain text after a bad byte\n")
     (root / "huge.txt").write_text("x" * 2_000_000)

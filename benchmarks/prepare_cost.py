@@ -7,8 +7,10 @@ from one checkout, with TOKENIZERS_PARALLELISM=false as in the prepare workers:
 
   cost    one cold pass of the prepare workers' function over the corpus, as a worker runs it
           (prepare_file, for_transport, the pool's pickling), in one process: CPU seconds (user +
-          sys) per MB of source and per million tokens; and the indexing process's share of each
-          file, unpickling it
+          sys) per MB of source and per million tokens; then the indexing process's share of the
+          same files, replayed in that process: unpickling them, and indexer._index's loop over
+          them (the writer's bookkeeping, batches packed and laid out for a GPU by fill_packed
+          with constant vectors back, transactions pickled for the writer process)
   stages  the same pass with the prepare steps timed one by one (the timers cost a little)
   index   the whole indexer with the model replaced by constant vectors (`--workers` processes,
           a writer process as in a big run): the indexing process's own CPU seconds per MB, i.e.
@@ -74,6 +76,12 @@ def file_digest(p) -> str:
     """One prepared file's outputs, as a hash: what the index stores and what the model is given."""
     h = hashlib.sha256()
     stored = pickle.loads(p.stored) if p.stored is not None else None
+    if stored is not None:
+        # Imports from several statements on one line come out of tree-sitter's captures in an order
+        # that varies from one process to another (e.g. `from __future__ import a; import b` twice on
+        # a line): compared as a set per line, as the index's imports table is read.
+        rows, fts, calls, imports = stored
+        stored = rows, fts, calls, sorted(imports, key=lambda i: (i.line, i.module, i.name or "", i.alias or ""))
     for part in (p.source.rel, p.sha256, p.language, p.n_lines, p.decode_errors, p.n_chunks, p.hashes,
                  p.truncated, p.fallback, p.error, stored):
         h.update(repr(part).encode("utf-8", "surrogatepass"))
@@ -326,11 +334,13 @@ def summarize(costs: list[dict]) -> dict:
     mb, mtok = first["bytes"] / 1e6, first["tokens"] / 1e6
     worker = statistics.median(c["worker_cpu_s"] for c in costs)
     unpickle = statistics.median(c["main_unpickle_cpu_s"] for c in costs)
+    replay = statistics.median(c["main_replay_cpu_s"] for c in costs)
     return {"worker_cpu_s_median": round(worker, 3), "worker_cpu_s_per_mb": round(worker / mb, 4),
             "worker_cpu_s_per_mtok": round(worker / mtok, 4),
             "source_mb_per_worker_cpu_s": round(mb / worker, 4),
             "tokens_per_worker_cpu_s": round(first["tokens"] / worker),
-            "main_unpickle_cpu_s_per_mb": round(unpickle / mb, 5),
+            "main_unpickle_cpu_s_per_mb": round(unpickle / mb, 5), "main_replay_cpu_s_median": round(replay, 3),
+            "main_replay_cpu_s_per_mb": round(replay / mb, 4),
             "files": first["files"], "bytes": first["bytes"], "tokens": first["tokens"], "chunks": first["chunks"],
             "sent_bytes": first["sent_bytes"]}
 
@@ -386,6 +396,7 @@ def main() -> None:
         out["main_cpu_after_over_before"] = round(a["index"]["main_cpu_s_per_mb"] / b["index"]["main_cpu_s_per_mb"], 3)
     out["identical"] = identical
     out["worker_cpu_after_over_before"] = round(a["worker_cpu_s_median"] / b["worker_cpu_s_median"], 3)
+    out["main_replay_after_over_before"] = round(a["main_replay_cpu_s_median"] / b["main_replay_cpu_s_median"], 3)
     out["loadavg_end"] = os.getloadavg()
     print(json.dumps(out))
     write_result("prepare_cost", out)

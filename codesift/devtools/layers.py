@@ -22,7 +22,7 @@ from pathlib import Path
 # top-level modules or folders of the package that belong to it; "__init__" is the package's own
 # `__init__.py` (what `import codesift` or `from codesift import __version__` loads).
 TIERS: tuple[dict[str, tuple[str, ...]], ...] = (
-    {"errors": ("errors",), "terms": ("terms",), "version": ("version",)},
+    {"errors": ("errors",), "terms": ("terms",), "version": ("version",), "lazy": ("lazy",)},
     {"walk": ("walk",), "chunk": ("chunk",), "embed": ("embed",)},
     {"index": ("index",)},
     # distributed: the cluster job (walk, chunk and embed on Ray workers, shards, their import into an index)

@@ -115,8 +115,10 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None):
             mag = node("Max", [hi, node("Neg", [lo], name + ".neg")[0]], name + ".mag")[0]
             step = node("Mul", [mag, shared("inv127", 1 / 127, np.float32)], name + ".step0")[0]
         else:  # GELU's output: [GELU_MIN, max] in 256 steps, zero at `zero_point`
-            top = node("Mul", [hi, shared(f"inv{255 - zero_point}", 1 / (255 - zero_point), np.float32)], name + ".top")[0]
-            step = node("Max", [top, shared(f"gelu_step{zero_point}", -GELU_MIN / zero_point, np.float32)], name + ".step0")[0]
+            top = node("Mul", [hi, shared(f"inv{255 - zero_point}", 1 / (255 - zero_point), np.float32)],
+                       name + ".top")[0]
+            floor = shared(f"gelu_step{zero_point}", -GELU_MIN / zero_point, np.float32)
+            step = node("Max", [top, floor], name + ".step0")[0]
         step = node("Max", [step, shared("tiny", 1e-12, np.float32)], name + ".step")[0]  # a row of zeros
         zp = shared(f"zp{zero_point}", zero_point, np.uint8)
         zps = node("Expand", [zp, node("Shape", [step], name + ".rows")[0]], name + ".zps")[0]

@@ -50,7 +50,9 @@ def groups(lengths: Sequence[int], budget: int = GROUP_TOKENS, split_at: int | N
     if split_at is None:
         return length_groups(lengths, budget)
     out = []
-    for part in ([i for i, n in enumerate(lengths) if n > split_at], [i for i, n in enumerate(lengths) if n <= split_at]):
+    long = [i for i, n in enumerate(lengths) if n > split_at]
+    short = [i for i, n in enumerate(lengths) if n <= split_at]
+    for part in (long, short):
         out += [[part[j] for j in run] for run in length_groups([lengths[i] for i in part], budget)]
     return out
 
@@ -60,6 +62,7 @@ class OrtBackend:
 
     packed_supported = False
     is_gpu = False
+    groups_inputs = True  # embed_batch cuts any number of inputs into runs of its own (batches.batch_bounds)
 
     def __init__(self, arch: Architecture, files: ModelFiles, dtype: str | None = None,
                  normalize: bool | None = None, workers: int | None = None):

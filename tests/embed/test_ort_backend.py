@@ -183,3 +183,31 @@ def test_graph_kernels(model_files, tmp_path):
         assert ops.count("LayerNormalization") == 2 * cfg.num_hidden_layers
         assert ops.count("MatMulIntegerToFloat") == len(int8)
     assert set(INT8_LINEARS(cfg).values()) == {"s7", "u8"}
+
+
+def test_batch_bounds():
+    from codesift.embed.batches import GROUPED_LOT_TOKENS, batch_bounds
+
+    lengths = [200] * 100 + [10] * 1000
+    assert batch_bounds(lengths[:7], 3) == [(0, 3), (3, 6), (6, 7)]
+    lots = batch_bounds(lengths, 32, groups_inputs=True)
+    assert lots[0][0] == 0 and lots[-1][1] == len(lengths)
+    assert all(a[1] == b[0] for a, b in zip(lots, lots[1:]))  # consecutive, nothing left out
+    for start, end in lots[:-1]:
+        assert sum(lengths[start:end]) >= GROUPED_LOT_TOKENS and end - start >= 32
+        assert sum(lengths[start:end - 1]) < GROUPED_LOT_TOKENS or end - 1 - start < 32
+    assert batch_bounds([5] * 10, 32, groups_inputs=True) == [(0, 10)]
+
+
+def test_onnx_embedder_gives_the_backend_lots(onnx_fp32, texts):
+    """A backend that groups its inputs gets many at once: short texts in runs on every core, not 32 at a time."""
+    seen = []
+    backend = onnx_fp32.backend
+    real = backend.embed_batch
+    backend.embed_batch = lambda batch: seen.append(len(batch)) or real(batch)
+    try:
+        got = onnx_fp32.embed(texts[:200], batch_size=32)
+    finally:
+        del backend.embed_batch
+    assert sum(seen) == 200 and max(seen) > 32
+    np.testing.assert_allclose(got, onnx_fp32.embed(texts[:200], batch_size=200), atol=1e-5)

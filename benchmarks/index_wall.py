@@ -7,6 +7,12 @@ warm: in one process that has already indexed once (model loaded, worker pool st
 
   python benchmarks/index_wall.py ROOT [--device cuda] [--model PATH]
 
+With --dtypes, only cold runs, one per dtype in turn for --rounds rounds (so that a shared
+machine's load hits all alike), each with its wall time, its CPU time (user + system, the
+index process and its children) and the load average before it:
+
+  python benchmarks/index_wall.py ROOT --device cpu --dtypes fp32,int8 --rounds 3
+
 The last line printed is one JSON object.
 """
 from __future__ import annotations
@@ -14,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,14 +31,52 @@ from pathlib import Path
 from _results import write_result
 
 
+def cold_run(args, index_dir: str, dtype: str) -> dict:
+    """One cold `codesift index --rebuild` process: wall and CPU seconds, and what it did."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "codesift.cli", "index", str(args.root), "--index-dir", index_dir,
+                           "--device", args.device, "--model", args.model, "--dtype", dtype, "--rebuild", "--json"],
+                          check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    summary = json.loads(proc.stdout)
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "load_avg_1m_before": round(load, 2),
+            "files": summary["files"], "chunks": summary["chunks"], "embedded": summary["embedded"],
+            "tokens": summary["tokens"]}
+
+
+def cold_rounds(args, dtypes: list[str]) -> dict:
+    """Cold runs of each dtype in turn, --rounds times; medians per dtype."""
+    runs: dict[str, list[dict]] = {dt: [] for dt in dtypes}
+    for r in range(args.rounds):
+        for dt in dtypes:
+            with tempfile.TemporaryDirectory() as d:
+                runs[dt].append(cold_run(args, d, dt))
+            print(f"round {r + 1} {dt}: {runs[dt][-1]}", flush=True)
+    return {"dtypes": {dt: {"wall_s_median": statistics.median(x["wall_s"] for x in rs),
+                            "cpu_s_median": statistics.median(x["cpu_s"] for x in rs), "runs": rs}
+                       for dt, rs in runs.items()},
+            "load_avg_1m_after": round(os.getloadavg()[0], 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("root", type=Path)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--model", default="default")
     ap.add_argument("--warm-runs", type=int, default=3)
+    ap.add_argument("--dtypes", default=None, help="cold runs only, these dtypes in turn (e.g. fp32,int8)")
+    ap.add_argument("--rounds", type=int, default=3, help="with --dtypes: rounds of cold runs")
     args = ap.parse_args()
     out: dict = {"benchmark": "index_wall", "root": str(args.root), "cpus": os.cpu_count(), "device": args.device}
+    if args.dtypes:
+        out.update(cold_rounds(args, args.dtypes.split(",")))
+        print(json.dumps(out))
+        write_result("index_wall", out)
+        return
 
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()

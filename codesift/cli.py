@@ -405,8 +405,8 @@ def _enclosing_index(folder: Path) -> tuple[Path, Path] | None:
 def _summary_dict(summary) -> dict:
     """An IndexSummary as JSON: its counts, skipped files as {path, reason}, and the summary line."""
     out = {"root": str(summary.root), "index_dir": str(summary.index_dir)}
-    for key in ("files", "new", "changed", "deleted", "unchanged", "chunks", "embedded", "reused", "truncated",
-                "decode_errors", "ignored", "model", "reformatted", "vector_bytes_written"):
+    for key in ("files", "new", "changed", "deleted", "unchanged", "chunks", "embedded", "tokens", "reused",
+                "truncated", "decode_errors", "ignored", "model", "reformatted", "vector_bytes_written"):
         out[key] = getattr(summary, key)
     out["seconds"] = round(summary.seconds, 3)
     out["skipped"] = [{"path": s.rel, "reason": s.reason} for s in summary.skipped]

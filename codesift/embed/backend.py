@@ -4,7 +4,9 @@ A backend embeds a batch of pre-tokenized inputs (id lists with the model's spec
 into an [n, dim] float32 array, pooled and L2-normalised as the model folder says. Errors
 propagate; a backend never returns placeholder vectors. A backend that can also embed
 sequences packed end to end (no padding) says so with `packed_supported` and offers
-`embed_packed` (see `torch_backend.TorchBackend`), which the GPU scheduler uses.
+`embed_packed` (see `torch_backend.TorchBackend`), which the GPU scheduler uses. A backend whose
+`embed_batch` cuts any number of inputs into runs of its own says so with `groups_inputs`, and
+is given many inputs at once (`batches.batch_bounds`).
 
 Torch is optional (the `codesift[gpu]` extra). On the CPU, BERT-family models run in ONNX Runtime
 (`ort_backend.OrtBackend`, fp32 or int8) where it is installed, and every architecture runs

@@ -13,6 +13,26 @@ import numpy as np
 DEFAULT_TOKEN_BUDGET = 65536
 # Sequences per padded forward pass, where there is no packed path (CPU, MPS, CUDA fp32).
 DEFAULT_BATCH_SIZE = 32
+# A backend that cuts its inputs into runs of its own (`groups_inputs`) is given this many tokens
+# at a time instead: every core gets runs, short inputs too (32 of them would make one run).
+GROUPED_LOT_TOKENS = 16384
+
+
+def batch_bounds(lengths: Sequence[int], batch_size: int, groups_inputs: bool = False) -> list[tuple[int, int]]:
+    """(start, end) of the consecutive batches a padded runner gives the backend, for inputs in the
+    order given: `batch_size` at a time, or for a backend that groups its inputs itself, lots of
+    about GROUPED_LOT_TOKENS tokens (at least `batch_size` inputs)."""
+    if not groups_inputs:
+        return [(s, min(s + batch_size, len(lengths))) for s in range(0, len(lengths), batch_size)]
+    out, start, tokens = [], 0, 0
+    for i, n in enumerate(lengths):
+        tokens += n
+        if tokens >= GROUPED_LOT_TOKENS and i + 1 - start >= batch_size:
+            out.append((start, i + 1))
+            start, tokens = i + 1, 0
+    if start < len(lengths):
+        out.append((start, len(lengths)))
+    return out
 
 
 @dataclass

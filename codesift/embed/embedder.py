@@ -7,7 +7,7 @@ from typing import Callable, Protocol, Sequence, Union
 
 import numpy as np
 
-from codesift.embed.batches import DEFAULT_BATCH_SIZE
+from codesift.embed.batches import DEFAULT_BATCH_SIZE, batch_bounds
 from codesift.embed.model_files import ModelFiles, resolve_model
 from codesift.embed.pooling import truncate_and_normalize
 from codesift.embed.tokenizer import TextTokenizer
@@ -187,10 +187,11 @@ class Embedder:
         backend = self._backend()
         out = np.zeros((len(ids), self._out_dim()), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
-        for start in range(0, len(order), batch_size):
+        bounds = batch_bounds([len(ids[i]) for i in order], batch_size, getattr(backend, "groups_inputs", False))
+        for start, end in bounds:
             check_cancelled(cancel, start, len(ids))
-            idx = order[start:start + batch_size]
+            idx = order[start:end]
             out[idx] = backend.embed_batch([ids[i] for i in idx])
             if progress is not None:
-                progress(min(start + batch_size, len(ids)), len(ids))
+                progress(end, len(ids))
         return self.cut_to_dim(out)

@@ -1,15 +1,29 @@
 """A BERT-family encoder as an ONNX graph, built here from our own weights with the `onnx`
 helper API, for ONNX Runtime to run (`ort_backend.py`).
 
-The graph is the one ONNX Runtime's own transformer optimiser would leave: its fused CPU
-kernels (com.microsoft EmbedLayerNormalization, Attention, SkipLayerNormalization, BiasGelu)
-in place of the dozens of elementwise nodes a traced export has. Token type 0 for every
-token is folded into the position table, so the graph takes ids and the attention mask only.
-Output: the token states [batch, tokens, hidden], pooled by the caller.
+ONNX Runtime's fused CPU kernels where they are the fastest (com.microsoft
+EmbedLayerNormalization, Attention, BiasGelu) in place of the dozens of elementwise nodes a
+traced export has. The residual sums and layer norms are two Adds and the standard
+LayerNormalization on 2-D [token, hidden] rows: ONNX Runtime's fused SkipLayerNormalization
+kernel took several times as long on the same rows (its optimiser leaves these unfused: tested).
+Token type 0 for every token is folded into the position table, so the graph takes ids and
+the attention mask only. Output: the token states [batch, tokens, hidden], pooled by the caller.
+
+int8 (`INT8_LINEARS`): the attention output and feed-forward layers multiply 8-bit integers.
+Each token's activations get a scale of their own (a token of outliers, such as [CLS] with
+activations several times any other's, then costs the others no precision), with a zero point
+fixed per layer; weights are quantised per output column, "s7" (signed, 7 bits) or "u8"
+(unsigned, 8 bits, asymmetric). Without VNNI, ONNX Runtime's unsigned x signed kernel sums
+pairs of products in 16 bits, which saturates with full-range signed weights and stays exact
+with 7-bit ones; it runs about as fast again as the unsigned x unsigned kernel that 8-bit
+unsigned weights need. The second feed-forward layer keeps 8 bits: its input (after GELU)
+is the most heavy-tailed, and 7 bits there moved the vectors most. The attention's
+query/key/value product stays inside the float32 Attention kernel: in 8 bits it moved
+the vectors more than all the others together.
 """
 from __future__ import annotations
 
-from typing import Collection
+from typing import Mapping
 
 import numpy as np
 
@@ -21,13 +35,20 @@ OPSET = 17
 # Our activation names (config.json's hidden_act) -> the fused bias + activation contrib op.
 BIAS_ACTIVATION = {"gelu": "BiasGelu", "gelu_new": "FastGelu", "gelu_pytorch_tanh": "FastGelu",
                    "gelu_fast": "FastGelu"}
+# The lowest value GELU (exact or tanh-approximated) takes is -0.16997: a layer fed by it
+# quantises its inputs with this zero point (uint8), which leaves room for that and spends
+# the rest of the 256 steps on the positive side.
+GELU_ZERO_POINT = 16
+GELU_MIN = -0.17
+SIGNED_ZERO_POINT = 128  # inputs of either sign: symmetric around zero
 
 
-def INT8_LINEARS(cfg) -> set[str]:
-    """The linear layers the int8 graph runs in 8 bits: attention output and feed-forward of every
-    layer. The attention's query/key/value product stays inside the fused float32 Attention kernel."""
-    return {f"layers.{i}.{kind}" for i in range(cfg.num_hidden_layers)
-            for kind in ("attention.wo", "ffn.w1", "ffn.w2")}
+def INT8_LINEARS(cfg) -> dict[str, str]:
+    """The linear layers the int8 graph runs in 8 bits, and each one's weight format ("s7" or "u8")."""
+    out: dict[str, str] = {}
+    for i in range(cfg.num_hidden_layers):
+        out.update({f"layers.{i}.attention.wo": "s7", f"layers.{i}.ffn.w1": "s7", f"layers.{i}.ffn.w2": "u8"})
+    return out
 
 
 def supports(arch_name: str, cfg) -> bool:
@@ -36,10 +57,16 @@ def supports(arch_name: str, cfg) -> bool:
     return arch_name in ("bert", "xlm-roberta") and getattr(cfg, "hidden_act", None) in BIAS_ACTIVATION
 
 
-def quantize_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """w [in, out] -> (uint8 weights, float32 scale [out], uint8 zero point [out]): asymmetric 8-bit
-    per output column. Unsigned weights: on CPUs without VNNI, ONNX Runtime's signed-weight kernel
-    sums pairs of products in 16 bits, which saturates with full-range int8 weights."""
+def quantize_columns(w: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """w [in, out] -> (weights, float32 scale [out], zero point [out]), per output column:
+    "u8": uint8, asymmetric over the column's range (zero included);
+    "s7": int8 in [-64, 63], symmetric, zero point 0."""
+    if kind == "s7":
+        scale = np.maximum(np.abs(w).max(0) / 63, np.float32(1e-12)).astype(np.float32)
+        q = np.clip(np.round(w / scale), -64, 63).astype(np.int8)
+        return q, scale, np.zeros(w.shape[1], np.int8)
+    if kind != "u8":
+        raise ValueError(f"unknown int8 weight format {kind!r}")
     lo = np.minimum(w.min(0), 0).astype(np.float32)
     hi = np.maximum(w.max(0), 0).astype(np.float32)
     scale = np.maximum((hi - lo) / 255, np.float32(1e-12)).astype(np.float32)
@@ -48,53 +75,77 @@ def quantize_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return q, scale, zero.astype(np.uint8)
 
 
-def build_bert(cfg, w: NumpyWeights, int8: Collection[str] = ()):
+def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None):
     """The encoder as an onnx.ModelProto: inputs input_ids and attention_mask (int32 [b, t], mask 1
     on real tokens, right padding), output last_hidden_state (float32 [b, t, hidden]).
 
-    int8: the linear layers that run in 8 bits, by name ("layers.0.ffn.w1"; attention.wo, ffn.w1
-    and ffn.w2 can), with dynamic per-tensor quantisation of their input. Such a graph has a
-    third input, fp32_tokens (int64 [1]): the first that many tokens of every input run those
-    layers in float32 all the same. 1 keeps the first token ([CLS]) in float32: it carries
-    activations several times larger than any other token's (an attention sink) and would
-    otherwise set the quantisation range for all. The whole length runs a batch in float32
-    (short inputs, whose few tokens each weigh much in the pooled vector).
+    int8: the linear layers that multiply 8-bit integers, by name ("layers.0.ffn.w1"; attention.wo,
+    ffn.w1 and ffn.w2 can), each with its weight format (`quantize_columns`).
     """
     from onnx import TensorProto, helper, numpy_helper
 
+    int8 = dict(int8 or {})
     inits: list = []
     nodes: list = []
+    consts: dict[str, str] = {}
 
     def const(name: str, a: np.ndarray) -> str:
         inits.append(numpy_helper.from_array(np.ascontiguousarray(a), name))
         return name
+
+    def shared(name: str, value, dtype) -> str:
+        """One initializer for a small constant used all over the graph."""
+        if name not in consts:
+            consts[name] = const(name, np.array(value, dtype))
+        return consts[name]
 
     def node(op: str, inputs: list[str], name: str, n_out: int = 1, domain: str | None = None, **attrs) -> list[str]:
         outs = [name] if n_out == 1 else [f"{name}.{k}" for k in range(n_out)]
         nodes.append(helper.make_node(op, inputs, outs, name=name, domain=domain, **attrs))
         return outs
 
-    def matmul(a: str, weight: np.ndarray, name: str) -> str:
+    def linear(x: str, weight: np.ndarray, name: str, zero_point: int = SIGNED_ZERO_POINT) -> str:
+        """x [rows, in] @ weight [in, out], no bias; in 8 bits when `name` is in int8."""
         if name not in int8:
-            return node("MatMul", [a, const(name + ".weight", weight)], name)[0]
-        q, scale, zero = quantize_columns(weight)
-        head = node("Slice", [a, ZERO, "fp32_tokens", AXIS], name + ".head")[0]
-        rest = node("Slice", [a, "fp32_tokens", END, AXIS], name + ".rest")[0]
-        y0 = node("MatMul", [head, const(name + ".weight", weight)], name + ".head_mm")[0]
-        y1 = node("DynamicQuantizeMatMul", [rest, const(name + ".q", q), const(name + ".scale", scale),
-                                            const(name + ".zero", zero)], name + ".rest_mm", domain=MS)[0]
-        return node("Concat", [y0, y1], name, axis=1)[0]
+            return node("MatMul", [x, const(name + ".weight", weight)], name)[0]
+        q, scale, zero = quantize_columns(weight, int8[name])
+        hi = node("ReduceMax", [x], name + ".max", axes=[-1], keepdims=0)[0]
+        if zero_point == SIGNED_ZERO_POINT:  # steps of max|x| / 127 on either side of 128
+            lo = node("ReduceMin", [x], name + ".min", axes=[-1], keepdims=0)[0]
+            mag = node("Max", [hi, node("Neg", [lo], name + ".neg")[0]], name + ".mag")[0]
+            step = node("Mul", [mag, shared("inv127", 1 / 127, np.float32)], name + ".step0")[0]
+        else:  # GELU's output: [GELU_MIN, max] in 256 steps, zero at `zero_point`
+            top = node("Mul", [hi, shared(f"inv{255 - zero_point}", 1 / (255 - zero_point), np.float32)],
+                       name + ".top")[0]
+            floor = shared(f"gelu_step{zero_point}", -GELU_MIN / zero_point, np.float32)
+            step = node("Max", [top, floor], name + ".step0")[0]
+        step = node("Max", [step, shared("tiny", 1e-12, np.float32)], name + ".step")[0]  # a row of zeros
+        zp = shared(f"zp{zero_point}", zero_point, np.uint8)
+        zps = node("Expand", [zp, node("Shape", [step], name + ".rows")[0]], name + ".zps")[0]
+        xq = node("QuantizeLinear", [x, step, zps], name + ".xq", axis=0)[0]
+        y = node("MatMulIntegerToFloat", [xq, const(name + ".q", q), shared("one", 1.0, np.float32),
+                                          const(name + ".scale", scale), zp, const(name + ".zero", zero)],
+                 name + ".mm", domain=MS)[0]
+        return node("Mul", [y, node("Unsqueeze", [step, shared("axes.1", [1], np.int64)], name + ".col")[0]], name)[0]
 
-    if int8:
-        ZERO, END, AXIS = (const(n, np.array([v], np.int64)) for n, v in (("zero", 0), ("end", 2 ** 62), ("axis", 1)))
+    def residual_norm(y: str, bias: str, x: str, norm: str) -> str:
+        """LayerNorm(y + bias + x): `bias` and `norm` name the weights (layers.0.ffn.w2.bias, layers.0.ffn_norm)."""
+        t = node("Add", [y, const(bias, w(bias))], norm + ".add_bias")[0]
+        t = node("Add", [t, x], norm + ".add_residual")[0]
+        return node("LayerNormalization", [t, const(norm + ".weight", w(norm + ".weight")),
+                                           const(norm + ".bias", w(norm + ".bias"))], norm, axis=-1, epsilon=eps)[0]
+
     h, nh, eps = cfg.hidden_size, cfg.num_attention_heads, float(cfg.layer_norm_eps)
     off = cfg.position_offset
     positions = w("pos_embeddings.weight")[off:] + w("type_embeddings.weight")[0]
-    x, mask_index = node("EmbedLayerNormalization", [
+    x3, mask_index = node("EmbedLayerNormalization", [
         "input_ids", "", const("word_embeddings", w("tok_embeddings.weight")),
         const("position_embeddings", positions.astype(np.float32)), "",
         const("embed_norm.weight", w("embed_norm.weight")), const("embed_norm.bias", w("embed_norm.bias")),
         "attention_mask"], "embed", n_out=2, domain=MS, epsilon=eps)
+    shape3 = node("Shape", [x3], "shape3")[0]
+    rows = shared("shape.rows", [-1, h], np.int64)
+    x = node("Reshape", [x3, rows], "embed.rows")[0]
     act = BIAS_ACTIVATION[cfg.hidden_act]
     for i in range(cfg.num_hidden_layers):
         p = f"layers.{i}."
@@ -104,25 +155,19 @@ def build_bert(cfg, w: NumpyWeights, int8: Collection[str] = ()):
 
         qkv_w = np.concatenate([wt("attention.wq"), wt("attention.wk"), wt("attention.wv")], axis=1)
         qkv_b = np.concatenate([w(p + f"attention.{n}.bias") for n in ("wq", "wk", "wv")])
-        a = node("Attention", [x, const(p + "qkv.weight", qkv_w), const(p + "qkv.bias", qkv_b), mask_index],
+        x3 = node("Reshape", [x, shape3], p + "input")[0]
+        a = node("Attention", [x3, const(p + "qkv.weight", qkv_w), const(p + "qkv.bias", qkv_b), mask_index],
                  p + "attention", domain=MS, num_heads=nh)[0]
-        a = matmul(a, wt("attention.wo"), p + "attention.wo")
-        x = node("SkipLayerNormalization", [a, x, const(p + "attention_norm.weight", w(p + "attention_norm.weight")),
-                                            const(p + "attention_norm.bias", w(p + "attention_norm.bias")),
-                                            const(p + "attention.wo.bias", w(p + "attention.wo.bias"))],
-                 p + "attention_norm", domain=MS, epsilon=eps)[0]
-        f = matmul(x, wt("ffn.w1"), p + "ffn.w1")
+        a = node("Reshape", [a, rows], p + "attention.rows")[0]
+        a = linear(a, wt("attention.wo"), p + "attention.wo")
+        x = residual_norm(a, p + "attention.wo.bias", x, p + "attention_norm")
+        f = linear(x, wt("ffn.w1"), p + "ffn.w1")
         f = node(act, [f, const(p + "ffn.w1.bias", w(p + "ffn.w1.bias"))], p + "ffn.act", domain=MS)[0]
-        f = matmul(f, wt("ffn.w2"), p + "ffn.w2")
-        x = node("SkipLayerNormalization", [f, x, const(p + "ffn_norm.weight", w(p + "ffn_norm.weight")),
-                                            const(p + "ffn_norm.bias", w(p + "ffn_norm.bias")),
-                                            const(p + "ffn.w2.bias", w(p + "ffn.w2.bias"))],
-                 p + "ffn_norm", domain=MS, epsilon=eps)[0]
-    nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="output"))
+        f = linear(f, wt("ffn.w2"), p + "ffn.w2", zero_point=GELU_ZERO_POINT)
+        x = residual_norm(f, p + "ffn.w2.bias", x, p + "ffn_norm")
+    nodes.append(helper.make_node("Reshape", [x, shape3], ["last_hidden_state"], name="output"))
     inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT32, ["batch", "tokens"]),
               helper.make_tensor_value_info("attention_mask", TensorProto.INT32, ["batch", "tokens"])]
-    if int8:
-        inputs.append(helper.make_tensor_value_info("fp32_tokens", TensorProto.INT64, [1]))
     graph = helper.make_graph(
         nodes, "codesift-encoder", inputs,
         [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "tokens", h])],

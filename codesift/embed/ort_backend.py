@@ -1,16 +1,18 @@
 """ONNX Runtime as a CPU backend: the encoder graph we build from our own weights
-(`onnx_graph.build_bert`), run by ONNX Runtime's fused CPU kernels.
+(`onnx_graph.build_bert`), run by ONNX Runtime's CPU kernels.
 
 fp32 by default (same vectors as the numpy backend); dtype "int8" runs the attention output
-and feed-forward layers in 8 bits (`onnx_graph.INT8_LINEARS`). BERT-family models only
-(`onnx_graph.supports`); `backend.load_backend` picks this where onnxruntime is installed and
-falls back to the numpy backend elsewhere.
+and feed-forward layers in 8 bits (`onnx_graph.INT8_LINEARS`), and runs of short inputs in
+float32 through a second session (their few tokens each weigh much in the pooled vector, and
+cost little to compute). BERT-family models only (`onnx_graph.supports`);
+`backend.load_backend` picks this where onnxruntime is installed and falls back to the numpy
+backend elsewhere.
 
 Inputs run a few at a time (about GROUP_TOKENS padded tokens per run): the activations of a
-run then stay in cache from one operator to the next, the int8 layers quantise each run's
-inputs with a range of their own, and similar lengths waste little on padding. Runs go in
-parallel, one per core, each on one thread (as the numpy backend's groups): ONNX Runtime's
-threads within one run wait for each other at every operator, the more so on a busy machine.
+run then stay in cache from one operator to the next, and similar lengths waste little on
+padding. Runs go in parallel, one per core, each on one thread (as the numpy backend's
+groups): ONNX Runtime's threads within one run wait for each other at every operator, the
+more so on a busy machine.
 """
 from __future__ import annotations
 
@@ -28,8 +30,7 @@ from codesift.errors import UnsupportedDeviceError
 INT8_NAMES = ("int8", "qint8")  # as str(dtype).lower()
 # Padded tokens per ONNX Runtime run (a longer input runs alone).
 GROUP_TOKENS = 256
-# int8: runs whose inputs have at most this many tokens go through in float32. A short input's
-# few tokens each weigh much in its pooled vector, and cost little to compute.
+# int8: inputs of at most this many tokens run in float32 (in runs of their own).
 INT8_MIN_TOKENS = 32
 
 
@@ -43,9 +44,17 @@ def ort_available() -> bool:
     return True
 
 
-def groups(lengths: Sequence[int], budget: int = GROUP_TOKENS) -> list[list[int]]:
-    """`length_groups` at this backend's run size."""
-    return length_groups(lengths, budget)
+def groups(lengths: Sequence[int], budget: int = GROUP_TOKENS, split_at: int | None = None) -> list[list[int]]:
+    """`length_groups` at this backend's run size; with `split_at`, inputs of at most that many
+    tokens never share a run with longer ones."""
+    if split_at is None:
+        return length_groups(lengths, budget)
+    out = []
+    long = [i for i, n in enumerate(lengths) if n > split_at]
+    short = [i for i, n in enumerate(lengths) if n <= split_at]
+    for part in (long, short):
+        out += [[part[j] for j in run] for run in length_groups([lengths[i] for i in part], budget)]
+    return out
 
 
 class OrtBackend:
@@ -53,11 +62,10 @@ class OrtBackend:
 
     packed_supported = False
     is_gpu = False
+    groups_inputs = True  # embed_batch cuts any number of inputs into runs of its own (batches.batch_bounds)
 
     def __init__(self, arch: Architecture, files: ModelFiles, dtype: str | None = None,
                  normalize: bool | None = None, workers: int | None = None):
-        import onnxruntime as ort
-
         from codesift.embed.onnx_graph import INT8_LINEARS, build_bert
 
         kind = str(dtype).lower()
@@ -69,16 +77,12 @@ class OrtBackend:
         source = str(files.root / "config.json")
         cfg = arch.read_config(files.config, source=source)
         weights = arch.numpy_model(files.weights, cfg).w
-        graph = build_bert(cfg, weights, int8=INT8_LINEARS(cfg) if self.dtype == "int8" else ())
-        self._bytes = sum(int(np.prod(t.dims)) * (1 if t.data_type in (2, 3) else 4) for t in graph.graph.initializer)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
         self.workers = CpuWorkers("codesift-onnx", workers)
-        # Threads that spin between operators take cores from everything else on a busy machine,
-        # and from each other.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        self.session, self._bytes = _session(build_bert(cfg, weights))
+        self.int8_session = None
+        if self.dtype == "int8":
+            self.int8_session, size = _session(build_bert(cfg, weights, int8=INT8_LINEARS(cfg)))
+            self._bytes += size
         self.normalize = files.normalize if normalize is None else normalize
         self.max_tokens = files.max_tokens
         self.dim = files.hidden_size  # pooled width; Embedder applies files.truncate_dim (Matryoshka)
@@ -87,11 +91,11 @@ class OrtBackend:
         self.name = f"onnx-{arch.name}-cpu-{self.dtype}"
 
     def memory(self) -> dict[str, int]:
-        """Bytes of the weights the session holds (the graph's initializers)."""
+        """Bytes of the weights the sessions hold (their graphs' initializers)."""
         return {} if self.session is None else {"cpu": self._bytes}
 
     def close(self) -> None:
-        self.session = None
+        self.session = self.int8_session = None
         self.workers.close()
 
     def embed_batch(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
@@ -101,10 +105,27 @@ class OrtBackend:
         def run(idx: list[int]) -> None:
             ids, mask = pad_batch([batch[i] for i in idx], self.pad_id, self.max_tokens, mask_dtype=np.int32)
             feed = {"input_ids": ids.astype(np.int32), "attention_mask": mask}
-            if self.dtype == "int8":  # the first token ([CLS]) in float32, or all of a short run
-                feed["fp32_tokens"] = np.array([ids.shape[1] if ids.shape[1] <= INT8_MIN_TOKENS else 1], np.int64)
-            hidden = self.session.run(None, feed)[0]
+            int8 = self.int8_session is not None and ids.shape[1] > INT8_MIN_TOKENS
+            hidden = (self.int8_session if int8 else self.session).run(None, feed)[0]
             out[idx] = pool_array(hidden, mask, self.files.pooling)
 
-        self.workers.run(run, groups([len(x) for x in batch]))
+        # int8: a short input runs in float32 whatever it is batched with
+        split = INT8_MIN_TOKENS if self.int8_session is not None else None
+        self.workers.run(run, groups([len(x) for x in batch], split_at=split))
         return normalize_array(out) if self.normalize else out
+
+
+def _session(model) -> tuple:
+    """An ONNX Runtime session for one of our graphs, on one thread (runs go in parallel), and the
+    bytes of its weights (the graph's initializers)."""
+    import onnxruntime as ort
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    size = sum(int(np.prod(t.dims)) * tensor_dtype_to_np_dtype(t.data_type).itemsize for t in model.graph.initializer)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    # Threads that spin between operators take cores from everything else on a busy machine,
+    # and from each other.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"]), size

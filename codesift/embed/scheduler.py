@@ -30,7 +30,7 @@ def _import_torch():
         torch = module
     return torch
 
-from codesift.embed.batches import DEFAULT_BATCH_SIZE, DEFAULT_TOKEN_BUDGET, TokenBatch, fill_packed
+from codesift.embed.batches import DEFAULT_BATCH_SIZE, DEFAULT_TOKEN_BUDGET, TokenBatch, batch_bounds, fill_packed
 
 DEFAULT_RING = 4
 # A packed batch holds at most token_budget // TOKENS_PER_SEQUENCE_FLOOR sequences: its output
@@ -135,10 +135,12 @@ class PackedRunner:
 
 class PaddedRunner:
     """Any backend (CPU, MPS, CUDA fp32): sorts each batch of `token_budget` tokens by length and
-    runs padded forward passes of `batch_size` similar-length sequences, so little is spent on padding."""
+    runs padded forward passes of `batch_size` similar-length sequences, so little is spent on padding
+    (a backend that groups its inputs itself gets them in lots: `batches.batch_bounds`)."""
 
     def __init__(self, backend, token_budget: int = DEFAULT_TOKEN_BUDGET, batch_size: int = DEFAULT_BATCH_SIZE):
         self.backend, self.token_budget, self.batch_size = backend, token_budget, batch_size
+        self.groups_inputs = getattr(backend, "groups_inputs", False)
         self.max_seqs = token_budget  # every sequence has at least one token
 
     def run(self, batches: Iterable[TokenBatch]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -147,8 +149,8 @@ class PaddedRunner:
             seqs = [batch.ids[offsets[i]:offsets[i + 1]] for i in range(len(batch.lengths))]
             order = np.argsort(-batch.lengths, kind="stable")
             out = np.zeros((len(seqs), self.backend.dim), dtype=np.float32)
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start:start + self.batch_size]
+            for start, end in batch_bounds(batch.lengths[order], self.batch_size, self.groups_inputs):
+                idx = order[start:end]
                 out[idx] = self.backend.embed_batch([seqs[i] for i in idx])
             yield batch.keys, out
 

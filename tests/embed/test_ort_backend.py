@@ -1,5 +1,5 @@
 """The ONNX Runtime CPU backend: our graph from our weights, fp32 parity with sentence-transformers,
-int8 within its bounds of fp32, the backend contract, and dispatch."""
+int8 within its bounds of fp32, the kernels the graph relies on, the backend contract, and dispatch."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +10,7 @@ pytest.importorskip("onnx")
 
 from codesift.embed.backend import load_backend  # noqa: E402
 from codesift.embed.embedder import Embedder  # noqa: E402
+from codesift.embed.onnx_graph import INT8_LINEARS, MS, build_bert, quantize_columns  # noqa: E402
 from codesift.embed.ort_backend import INT8_MIN_TOKENS, groups  # noqa: E402
 from codesift.embed.tokenizer import TextTokenizer  # noqa: E402
 from codesift.errors import UnsupportedDeviceError  # noqa: E402
@@ -86,11 +87,9 @@ def test_contract(which, request, embedder):
     ids = e.tokenizer.encode(["def f(x):\n    return x + 1", "a longer text " * 20]).ids
     got = b.embed_batch(ids)
     assert got.dtype == np.float32 and got.shape == (2, b.dim)
-    alone = b.embed_batch(ids[:1])[0]
-    if which == "onnx_fp32":  # a vector does not depend on what it was run with
-        np.testing.assert_allclose(alone, got[0], atol=1e-5)
-    else:  # int8 quantises each run's inputs with a range of their own: close, not equal
-        assert float(alone @ got[0]) >= 0.995
+    # a vector does not depend on what it was run with (int8: each token's activations have a scale of their own)
+    np.testing.assert_allclose(b.embed_batch(ids[:1])[0], got[0], atol=1e-5)
+    np.testing.assert_allclose(b.embed_batch(ids[1:])[0], got[1], atol=1e-5)
     with pytest.raises(ValueError, match="over this model's limit"):
         b.embed_batch([[1] * (b.max_tokens + 1)])
     assert e.memory()["cpu"] > 20_000_000
@@ -105,6 +104,9 @@ def test_groups_cut_sorted_inputs_to_the_token_budget():
         assert [lengths[i] for i in run] == sorted((lengths[i] for i in run), reverse=True)
         assert len(run) == 1 or len(run) * lengths[run[0]] <= 256
     assert [len(r) for r in runs] == [1, 1, 5]
+    split = groups(lengths, budget=256, split_at=10)  # short inputs apart from longer ones
+    assert sorted(i for run in split for i in run) == list(range(len(lengths)))
+    assert [[lengths[i] for i in run] for run in split] == [[300], [200], [50, 50, 50], [10, 3]]
 
 
 def test_cpu_default_is_onnx_and_others_on_request(model_files, monkeypatch):
@@ -123,3 +125,89 @@ def test_onnx_engine_refusals(model_files):
         load_backend(model_files, device="cpu", dtype="bf16", engine="onnx")
     with pytest.raises(UnsupportedDeviceError, match="fp32"):
         load_backend(model_files, device="cpu", dtype="int8", engine="numpy")
+
+
+def test_quantize_columns_formats():
+    w = np.random.default_rng(0).standard_normal((64, 8)).astype(np.float32) * np.arange(1, 9, dtype=np.float32)
+    for kind, dtype, lo, hi in (("s7", np.int8, -64, 63), ("u8", np.uint8, 0, 255)):
+        q, scale, zero = quantize_columns(w, kind)
+        assert q.dtype == dtype and int(q.min()) >= lo and int(q.max()) <= hi
+        back = (q.astype(np.float32) - zero.astype(np.float32)) * scale
+        assert np.abs(back - w).max(0).tolist() <= (scale * 0.5001).tolist()  # within half a step per column
+    with pytest.raises(ValueError, match="unknown int8 weight format"):
+        quantize_columns(w, "s8")
+
+
+def test_unsigned_by_7bit_signed_products_are_exact():
+    """The int8 graph's s7 layers rely on ONNX Runtime's uint8 x int8 kernel summing without saturating
+    when weights stay in [-64, 63] (without VNNI it adds pairs of products in 16 bits)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    k, n = 384, 64
+    q = rng.integers(-64, 64, (k, n)).astype(np.int8)
+    q[:, 0], q[:, 1] = 63, -64  # every pair of products at the extremes
+    x = rng.integers(0, 256, (16, k)).astype(np.uint8)
+    x[0] = 255
+    one = np.array(1.0, np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMulIntegerToFloat", ["x", "q", "one", "one", "", ""], ["y"], domain=MS)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, [16, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [16, n])],
+        initializer=[numpy_helper.from_array(q, "q"), numpy_helper.from_array(one, "one")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)])
+    model.ir_version = 9
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(got, x.astype(np.int64) @ q.astype(np.int64))
+
+
+def test_graph_kernels(model_files, tmp_path):
+    """What ONNX Runtime runs after its own optimiser: the 8-bit layers INT8_LINEARS names, and layer
+    norms as LayerNormalization (its fused SkipLayerNormalization kernel is several times slower)."""
+    import onnx
+    import onnxruntime as ort
+
+    from codesift.embed.models import architecture_for
+
+    arch = architecture_for(model_files.config, source="config.json")
+    cfg = arch.read_config(model_files.config, source="config.json")
+    weights = arch.numpy_model(model_files.weights, cfg).w
+    for int8 in ({}, INT8_LINEARS(cfg)):
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+        ort.InferenceSession(build_bert(cfg, weights, int8=int8).SerializeToString(), options,
+                             providers=["CPUExecutionProvider"])
+        ops = [node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node]
+        assert "SkipLayerNormalization" not in ops
+        assert ops.count("LayerNormalization") == 2 * cfg.num_hidden_layers
+        assert ops.count("MatMulIntegerToFloat") == len(int8)
+    assert set(INT8_LINEARS(cfg).values()) == {"s7", "u8"}
+
+
+def test_batch_bounds():
+    from codesift.embed.batches import GROUPED_LOT_TOKENS, batch_bounds
+
+    lengths = [200] * 100 + [10] * 1000
+    assert batch_bounds(lengths[:7], 3) == [(0, 3), (3, 6), (6, 7)]
+    lots = batch_bounds(lengths, 32, groups_inputs=True)
+    assert lots[0][0] == 0 and lots[-1][1] == len(lengths)
+    assert all(a[1] == b[0] for a, b in zip(lots, lots[1:]))  # consecutive, nothing left out
+    for start, end in lots[:-1]:
+        assert sum(lengths[start:end]) >= GROUPED_LOT_TOKENS and end - start >= 32
+        assert sum(lengths[start:end - 1]) < GROUPED_LOT_TOKENS or end - 1 - start < 32
+    assert batch_bounds([5] * 10, 32, groups_inputs=True) == [(0, 10)]
+
+
+def test_onnx_embedder_gives_the_backend_lots(onnx_fp32, texts):
+    """A backend that groups its inputs gets many at once: short texts in runs on every core, not 32 at a time."""
+    seen = []
+    backend = onnx_fp32.backend
+    real = backend.embed_batch
+    backend.embed_batch = lambda batch: seen.append(len(batch)) or real(batch)
+    try:
+        got = onnx_fp32.embed(texts[:200], batch_size=32)
+    finally:
+        del backend.embed_batch
+    assert sum(seen) == 200 and max(seen) > 32
+    np.testing.assert_allclose(got, onnx_fp32.embed(texts[:200], batch_size=200), atol=1e-5)

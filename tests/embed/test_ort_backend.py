@@ -27,7 +27,7 @@ def embedder_for(model_files, **kw) -> Embedder:
 
 @pytest.fixture(scope="module")
 def onnx_fp32(model_files):
-    return embedder_for(model_files, engine="onnx")
+    return embedder_for(model_files, engine="onnx", dtype="fp32")
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +109,12 @@ def test_groups_cut_sorted_inputs_to_the_token_budget():
     assert [[lengths[i] for i in run] for run in split] == [[300], [200], [50, 50, 50], [10, 3]]
 
 
-def test_cpu_default_is_onnx_and_others_on_request(model_files, monkeypatch):
+def test_cpu_default_is_onnx_int8_and_others_on_request(model_files, monkeypatch):
     monkeypatch.delenv("CODESIFT_ENGINE", raising=False)
-    assert load_backend(model_files, device="cpu").name == "onnx-bert-cpu-fp32"
-    assert load_backend(model_files, device="cpu", dtype="int8").name == "onnx-bert-cpu-int8"
+    for dtype in (None, "auto"):
+        assert load_backend(model_files, device="cpu", dtype=dtype).name == "onnx-bert-cpu-int8"
+    assert load_backend(model_files, device="cpu", engine="onnx").name == "onnx-bert-cpu-int8"
+    assert load_backend(model_files, device="cpu", dtype="fp32").name == "onnx-bert-cpu-fp32"
     assert load_backend(model_files, device="cpu", engine="numpy").name.startswith("numpy-bert-cpu")
     monkeypatch.setenv("CODESIFT_ENGINE", "numpy")
     assert load_backend(model_files, device="cpu").name.startswith("numpy-bert-cpu")

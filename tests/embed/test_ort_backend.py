@@ -213,3 +213,21 @@ def test_onnx_embedder_gives_the_backend_lots(onnx_fp32, texts):
         del backend.embed_batch
     assert sum(seen) == 200 and max(seen) > 32
     np.testing.assert_allclose(got, onnx_fp32.embed(texts[:200], batch_size=200), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_smoothing_brings_int8_closer_to_fp32(model_files, texts, fp32_vectors, monkeypatch):
+    """The first feed-forward layer's input channels evened out (onnx_graph.smoothing): the int8 vectors
+    move less from fp32 than with the channels as the norm writes them."""
+    from codesift.embed import onnx_graph
+
+    shipped = onnx_graph.SMOOTH_ALPHA
+    assert shipped > 0
+    long = np.array([len(x) > INT8_MIN_TOKENS for x in TextTokenizer(model_files).encode(texts).ids])
+    mean_cos = {}
+    for alpha in (shipped, 0.0):
+        monkeypatch.setattr(onnx_graph, "SMOOTH_ALPHA", alpha)
+        got = embedder_for(model_files, dtype="int8").embed(texts, batch_size=32)
+        mean_cos[alpha] = float(cosines(got, fp32_vectors)[long].mean())
+    print(f"\nint8 against fp32, mean cos over {long.sum()} texts: {mean_cos}")
+    assert mean_cos[shipped] > mean_cos[0.0]

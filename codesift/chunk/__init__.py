@@ -9,33 +9,39 @@ windows. Bad input never raises: whatever cannot be read structurally is cut int
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from codesift.chunk.languages import CODE_LANGUAGES, KNOWN_LANGUAGES, language_for
-from codesift.chunk.lines import CallIndex, Piece, SourceLines, build_chunks
-from codesift.chunk.markdown import chunk_markdown
 from codesift.chunk.model import Chunk, FileChunks, Import, with_ids
-from codesift.chunk.splitting import limits
-from codesift.chunk.structured import chunk_json, chunk_toml, chunk_yaml
-from codesift.chunk.text import chunk_paragraphs, chunk_windows
+
+if TYPE_CHECKING:
+    from codesift.chunk.lines import CallIndex, Piece, SourceLines
+
+# The chunkers are imported by the first chunk_file call, not with this package: a search reads
+# chunk.model (through the store) on every cold start and never chunks.
 
 __all__ = ["chunk_file", "language_for", "Chunk", "FileChunks", "Import"]
 
 log = logging.getLogger(__name__)
 
-_DOCUMENT_CHUNKERS: dict[str, Callable[[SourceLines, int, int], list[Piece]]] = {
-    "markdown": chunk_markdown,
-    "json": chunk_json,
-    "yaml": chunk_yaml,
-    "toml": chunk_toml,
-    "text": chunk_paragraphs,
-}
+
+def _document_chunkers() -> dict[str, Callable[[SourceLines, int, int], list[Piece]]]:
+    from codesift.chunk.markdown import chunk_markdown
+    from codesift.chunk.structured import chunk_json, chunk_toml, chunk_yaml
+    from codesift.chunk.text import chunk_paragraphs
+
+    return {"markdown": chunk_markdown, "json": chunk_json, "yaml": chunk_yaml, "toml": chunk_toml,
+            "text": chunk_paragraphs}
 
 
 def chunk_file(path: str, text: str, language: str | None = None, *, max_lines: int = 80,
                target_lines: int = 40) -> FileChunks:
     """Chunks of one file. `path` is the posix path relative to the indexed root and is stored
     as given; `language` defaults to what the file name says ("text" when it says nothing)."""
+    from codesift.chunk.lines import SourceLines, build_chunks
+    from codesift.chunk.splitting import limits
+    from codesift.chunk.text import chunk_windows
+
     language = language or language_for(path) or "text"
     target, max_lines = limits(target_lines, max_lines)
     if not isinstance(text, str):
@@ -59,7 +65,9 @@ def _pieces(source: SourceLines, language: str, target: int,
         from codesift.chunk.code import chunk_code  # tree-sitter is only loaded where code is chunked
 
         return chunk_code(source, language, target, max_lines)
-    chunker = _DOCUMENT_CHUNKERS.get(language)
+    from codesift.chunk.text import chunk_paragraphs, chunk_windows
+
+    chunker = _document_chunkers().get(language)
     if chunker is None:  # code without a grammar here gets windows; unknown names are prose
         chunker = chunk_windows if language in KNOWN_LANGUAGES else chunk_paragraphs
     return chunker(source, target, max_lines), [], None

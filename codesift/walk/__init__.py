@@ -11,14 +11,31 @@ default), `binary` (binary detection), `read` (reading a listed file), `text` (d
 """
 from __future__ import annotations
 
-from codesift.walk.binary import is_binary
-from codesift.walk.model import Skipped, SourceFile, WalkResult
-from codesift.walk.read import ReadRefused, read_source
-from codesift.walk.roots import UnsafeRootError, check_root
-from codesift.walk.text import read_text
-from codesift.walk.walker import walk
+import importlib
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "SourceFile", "Skipped", "WalkResult", "walk", "check_root", "UnsafeRootError", "read_source",
-    "ReadRefused", "read_text", "is_binary",
-]
+# The names above, imported on first use: a search imports walk.ignore and walk.roles, and would
+# otherwise pay for the walker, the secret rules and the readers on every cold start.
+_EXPORTS = {
+    "is_binary": "binary", "Skipped": "model", "SourceFile": "model", "WalkResult": "model",
+    "ReadRefused": "read", "read_source": "read", "UnsafeRootError": "roots", "check_root": "roots",
+    "read_text": "text", "walk": "walker",
+}
+__all__ = list(_EXPORTS)
+
+if TYPE_CHECKING:
+    from codesift.walk.binary import is_binary
+    from codesift.walk.model import Skipped, SourceFile, WalkResult
+    from codesift.walk.read import ReadRefused, read_source
+    from codesift.walk.roots import UnsafeRootError, check_root
+    from codesift.walk.text import read_text
+    from codesift.walk.walker import walk
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

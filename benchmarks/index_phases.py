@@ -6,8 +6,11 @@
   no_embed  the whole indexer with the model replaced by a runner that returns constant
             vectors: everything but the model (prepare, SQLite writes, FTS, dense cache)
   full      the real indexer on --device
-Each is timed after one warm-up run. With --profile, the main thread's top functions of the
-full run are printed (cProfile).
+Each is timed after one warm-up run, in wall and CPU seconds (this process's threads; worker
+processes not included). Also logged: the model's load (the ONNX Runtime sessions' build on
+the CPU), and the texts the model embeds: their count and tokens, the padded tokens of the runs
+the backend cuts them into, and the time of embedding them alone (`embed_only`). With
+--profile, the main thread's top functions of the full run are printed (cProfile).
 
   python benchmarks/index_phases.py ROOT [--device cuda] [--model PATH] [--workers N]
 
@@ -44,13 +47,30 @@ class ConstantRunner:
             yield b.keys, v
 
 
-def timed(fn, runs: int = 2) -> float:
-    best = float("inf")
+def timed(fn, runs: int = 2) -> tuple[float, float]:
+    """(wall, CPU) seconds of the fastest of `runs` runs."""
+    best, cpu = float("inf"), 0.0
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        best = min(best, time.perf_counter() - t0)
-    return round(best, 3)
+        wall = time.perf_counter() - t0
+        if wall < best:
+            best, cpu = wall, time.process_time() - c0
+    return round(best, 3), round(cpu, 3)
+
+
+def texts_to_embed(prepared) -> list[np.ndarray]:
+    """Every text's token ids, as the indexer hands them to the model (a text twice in the tree, once)."""
+    seen, out = set(), []
+    for p in prepared:
+        if p.token_ids is None:
+            continue
+        offsets = np.concatenate(([0], np.cumsum(p.token_lengths)))
+        for i, h in enumerate(p.hashes):
+            if h not in seen:
+                seen.add(h)
+                out.append(p.token_ids[offsets[i]:offsets[i + 1]])
+    return out
 
 
 def main() -> None:
@@ -59,6 +79,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--model", default="default")
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--dtype", default=None, help="the model's dtype (default: the device's default)")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--skip-full", action="store_true", help="leave out the real model (e.g. on CPU, where it is minutes)")
     args = ap.parse_args()
@@ -71,11 +92,24 @@ def main() -> None:
 
     out: dict = {"benchmark": "index_phases", "root": str(args.root), "cpus": os.cpu_count(), "device": args.device,
                  "workers": args.workers}
-    embedder = Embedder.load(args.model, device=args.device)
+    t0, c0 = time.perf_counter(), time.process_time()
+    embedder = Embedder.load(args.model, device=args.device, dtype=args.dtype)
+    out.update(backend=embedder.backend.name, load_s=round(time.perf_counter() - t0, 3),
+               load_cpu_s=round(time.process_time() - c0, 3))
     files = walk(args.root).files
-    out["walk_s"] = timed(lambda: walk(args.root))
-    out["prepare_s"] = timed(lambda: sum(1 for _ in prepare_files([(f, None) for f in files], args.workers,
-                                                                  embedder.files)))
+    out["walk_s"] = timed(lambda: walk(args.root))[0]
+    out["prepare_s"], out["prepare_cpu_s"] = timed(
+        lambda: sum(1 for _ in prepare_files([(f, None) for f in files], args.workers, embedder.files)))
+    seqs = texts_to_embed(prepare_files([(f, None) for f in files], args.workers, embedder.files))
+    lengths = [len(x) for x in seqs]
+    out.update(texts=len(seqs), tokens=int(sum(lengths)))
+    if embedder.backend.name.startswith("onnx"):
+        from codesift.embed.ort_backend import INT8_MIN_TOKENS, groups
+
+        split = INT8_MIN_TOKENS if embedder.backend.dtype == "int8" else None
+        out["padded_tokens"] = sum(len(g) * max(lengths[i] for i in g) for g in groups(lengths, split_at=split))
+    if not args.skip_full:
+        out["embed_only_s"], out["embed_only_cpu_s"] = timed(lambda: embedder.embed_ids(seqs))
     d = tempfile.mkdtemp()
 
     def index():
@@ -83,11 +117,11 @@ def main() -> None:
 
     real_make_runner = scheduler.make_runner
     scheduler.make_runner = lambda backend, *a, **k: ConstantRunner(backend.dim)
-    out["no_embed_s"] = timed(index)
+    out["no_embed_s"], out["no_embed_cpu_s"] = timed(index)
     out["no_embed_timings"] = index().timings
     scheduler.make_runner = real_make_runner
     if not args.skip_full:
-        out["full_s"] = timed(index)
+        out["full_s"], out["full_cpu_s"] = timed(index)
         out["full_timings"] = index().timings
     if args.profile and not args.skip_full:
         prof = cProfile.Profile()
@@ -95,6 +129,7 @@ def main() -> None:
         index()
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(18)
+    out["load_avg_1m"] = os.getloadavg()[0]
     print(" ".join(f"{k} {v}" for k, v in out.items() if k.endswith("_s") or k.endswith("timings")))
     print(json.dumps(out))
     write_result("index_phases", out)

@@ -11,7 +11,10 @@ With --dtypes, only cold runs, one per dtype in turn for --rounds rounds (so tha
 machine's load hits all alike), each with its wall time, its CPU time (user + system, the
 index process and its children) and the load average before it:
 
-  python benchmarks/index_wall.py ROOT --device cpu --dtypes fp32,int8 --rounds 3
+  python benchmarks/index_wall.py ROOT --device cpu --dtypes fp32,int8 --rounds 3 [--base-checkout DIR]
+
+--base-checkout adds, in each round, a cold run of another checkout's codesift (its default dtype):
+before and after a change, in one run.
 
 The last line printed is one JSON object.
 """
@@ -31,35 +34,41 @@ from pathlib import Path
 from _results import write_result
 
 
-def cold_run(args, index_dir: str, dtype: str) -> dict:
-    """One cold `codesift index --rebuild` process: wall and CPU seconds, and what it did."""
+def cold_run(args, index_dir: str, dtype: str | None, checkout: str | None = None) -> dict:
+    """One cold `codesift index --rebuild` process (of `checkout`'s codesift, in its default dtype,
+    when given): wall and CPU seconds, and what it did."""
+    command = [sys.executable, "-m", "codesift.cli", "index", str(args.root), "--index-dir", index_dir,
+               "--device", args.device, "--model", args.model, "--rebuild", "--json"]
+    env = {**os.environ, "PYTHONPATH": checkout} if checkout else None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "codesift.cli", "index", str(args.root), "--index-dir", index_dir,
-                           "--device", args.device, "--model", args.model, "--dtype", dtype, "--rebuild", "--json"],
-                          check=True, capture_output=True, text=True)
+    proc = subprocess.run(command + (["--dtype", dtype] if dtype else []), check=True, capture_output=True,
+                          text=True, env=env)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     summary = json.loads(proc.stdout)
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "load_avg_1m_before": round(load, 2),
             "files": summary["files"], "chunks": summary["chunks"], "embedded": summary["embedded"],
-            "tokens": summary["tokens"]}
+            "tokens": summary.get("tokens")}
 
 
 def cold_rounds(args, dtypes: list[str]) -> dict:
-    """Cold runs of each dtype in turn, --rounds times; medians per dtype."""
-    runs: dict[str, list[dict]] = {dt: [] for dt in dtypes}
+    """Cold runs of each dtype (and the base checkout) in turn, --rounds times; medians of each."""
+    contenders = {dt: (dt, None) for dt in dtypes}
+    if args.base_checkout:
+        contenders["base"] = (None, str(Path(args.base_checkout).resolve()))
+    runs: dict[str, list[dict]] = {name: [] for name in contenders}
     for r in range(args.rounds):
-        for dt in dtypes:
+        for name, (dt, checkout) in contenders.items():
             with tempfile.TemporaryDirectory() as d:
-                runs[dt].append(cold_run(args, d, dt))
-            print(f"round {r + 1} {dt}: {runs[dt][-1]}", flush=True)
-    return {"dtypes": {dt: {"wall_s_median": statistics.median(x["wall_s"] for x in rs),
-                            "cpu_s_median": statistics.median(x["cpu_s"] for x in rs), "runs": rs}
-                       for dt, rs in runs.items()},
-            "load_avg_1m_after": round(os.getloadavg()[0], 2)}
+                runs[name].append(cold_run(args, d, dt, checkout))
+            print(f"round {r + 1} {name}: {runs[name][-1]}", flush=True)
+    medians = {name: {"wall_s_median": statistics.median(x["wall_s"] for x in rs),
+                      "cpu_s_median": statistics.median(x["cpu_s"] for x in rs), "runs": rs}
+               for name, rs in runs.items()}
+    return {"base_checkout": args.base_checkout, "dtypes": medians, "load_avg_1m_after": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:
@@ -70,6 +79,7 @@ def main() -> None:
     ap.add_argument("--warm-runs", type=int, default=3)
     ap.add_argument("--dtypes", default=None, help="cold runs only, these dtypes in turn (e.g. fp32,int8)")
     ap.add_argument("--rounds", type=int, default=3, help="with --dtypes: rounds of cold runs")
+    ap.add_argument("--base-checkout", default=None, help="with --dtypes: also cold runs of this checkout's codesift")
     args = ap.parse_args()
     out: dict = {"benchmark": "index_wall", "root": str(args.root), "cpus": os.cpu_count(), "device": args.device}
     if args.dtypes:

@@ -29,8 +29,8 @@ DIM_OPTION = click.option("--dim", type=click.IntRange(min=1), default=None, env
                                "Default: the index's, else the model's full width. [env: CODESIFT_DIM]")
 DTYPE_OPTION = click.option("--dtype", type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]), default="auto",
                             envvar="CODESIFT_DTYPE", show_default=True,
-                            help="Compute dtype: auto is fp16 on CUDA, fp32 elsewhere; int8 (CPU, ONNX Runtime, "
-                                 "BERT-family models) is faster at a small cost in accuracy. [env: CODESIFT_DTYPE]")
+                            help="Compute dtype: auto is fp16 on CUDA, int8 on the CPU where ONNX Runtime runs the "
+                                 "model (BERT family), fp32 elsewhere; fp32 for exact vectors. [env: CODESIFT_DTYPE]")
 
 
 class CodesiftGroup(click.Group):

@@ -136,15 +136,18 @@ def test_identifier_query_finds_its_definition(indexed):
 
 def test_search_process_never_imports_torch_nor_onnxruntime(indexed):
     """A cold search encodes its query in numpy: importing torch, or building an ONNX Runtime
-    session, would cost more than the whole search."""
+    session, would cost more than the whole search; nor does it load what only indexing uses (the
+    walker, the chunkers, the GGUF and ONNX weight readers)."""
     import subprocess
     import sys
 
+    unused = ["torch", "onnxruntime", "codesift.walk.walker", "codesift.chunk.markdown", "codesift.chunk.text",
+              "codesift.embed.gguf_file", "codesift.embed.onnx_file"]
     code = ("import sys; from click.testing import CliRunner; from codesift.cli import cli; "
             "r = CliRunner().invoke(cli, ['search', 'load the configuration', '-k', '2']); "
-            "assert r.exit_code == 0, r.output; print('torch' in sys.modules, 'onnxruntime' in sys.modules)")
+            f"assert r.exit_code == 0, r.output; print(*[m for m in {unused!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=indexed, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.split() == []
 
 
 def test_search_process_imports_no_chunker_walker_nor_indexer(indexed):
@@ -159,3 +162,22 @@ def test_search_process_imports_no_chunker_walker_nor_indexer(indexed):
             f"assert r.exit_code == 0, r.output; print([m for m in {unused!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=indexed, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_search_runs_blas_on_one_thread(indexed):
+    """`codesift search` caps numpy's BLAS at one thread before numpy loads: its products are small,
+    and threads that wait for each other cost a cold search most on a busy machine."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.argv = ['codesift', 'search', 'load the configuration', '-k', '2']\n"
+            "from codesift.cli import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "from threadpoolctl import threadpool_info\n"
+            "print('threads', *[p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'])")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=indexed, capture_output=True, text=True, check=True,
+                         env=env)
+    counts = out.stdout.split("threads", 1)[1].split()
+    assert counts and set(counts) == {"1"}, out.stdout

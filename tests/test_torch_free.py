@@ -97,4 +97,4 @@ def test_cpu_embedding_skips_torch_even_where_installed():
     env.pop("CODESIFT_ENGINE", None)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["onnx-bert-cpu-fp32", "False"]
+    assert r.stdout.split() == ["onnx-bert-cpu-int8", "False"]

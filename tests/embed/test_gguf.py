@@ -183,7 +183,7 @@ def test_ollama_model_resolves_to_its_blob(gguf_path, tmp_path, monkeypatch, mod
     assert resolve_model("ollama:someone/minilm-f16:v1").name == "ollama:someone/minilm-f16:v1"
     from codesift.embed.embedder import Embedder
 
-    got = Embedder.load(as_safetensors_files(files, model_files), device="cpu").embed(SNIPPETS[:4])
+    got = Embedder.load(as_safetensors_files(files, model_files), device="cpu", dtype="fp32").embed(SNIPPETS[:4])
     assert (got * embedder.embed(SNIPPETS[:4])).sum(1).min() >= MIN_COSINE["Q8_0"]
     listed = {m.name: m for m in list_models() if not isinstance(m, tuple)}
     assert listed["ollama:minilm:latest"].architecture == "BertModel"

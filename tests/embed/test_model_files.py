@@ -118,8 +118,8 @@ def test_prefixed_names_and_unused_tensors(model_files, tmp_path):
     _write_safetensors(folder / "model.safetensors", t)
     from codesift.embed.embedder import Embedder
 
-    a = Embedder.load(str(folder), device="cpu").embed(["prefixed weights"])
-    b = Embedder.load(model_files, device="cpu").embed(["prefixed weights"])
+    a = Embedder.load(str(folder), device="cpu", dtype="fp32").embed(["prefixed weights"])
+    b = Embedder.load(model_files, device="cpu", dtype="fp32").embed(["prefixed weights"])
     assert float(a[0] @ b[0]) > 0.99999
 
 
@@ -157,7 +157,7 @@ def test_pooling_modes_match_reference(model_files, tmp_path, mode):
     from codesift.embed.embedder import Embedder
     from codesift.embed.query_encoder import QueryEncoder
 
-    ours = Embedder.load(files, device="cpu").embed(texts)
+    ours = Embedder.load(files, device="cpu", dtype="fp32").embed(texts)
     ref = st.SentenceTransformer(str(folder), device="cpu").encode(texts, convert_to_numpy=True)
     ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
     assert (ours * ref).sum(1).min() > 0.99999
@@ -172,5 +172,5 @@ def test_no_normalize_module(model_files, tmp_path):
     assert files.normalize is False
     from codesift.embed.embedder import Embedder
 
-    v = Embedder.load(files, device="cpu").embed(["not normalised"])
+    v = Embedder.load(files, device="cpu", dtype="fp32").embed(["not normalised"])
     assert abs(float(np.linalg.norm(v[0])) - 1.0) > 1e-3

@@ -80,7 +80,7 @@ def test_add_from_downloaded_wheels(tmp_path, pieces):
     assert found.root == files.root and found.source.startswith("models folder")
     from codesift.embed.embedder import Embedder
 
-    v = Embedder.load(found, device="cpu").embed(["assembled from pieces"])
+    v = Embedder.load(found, device="cpu", dtype="fp32").embed(["assembled from pieces"])
     assert v.shape == (1, 32) and np.isfinite(v).all()
 
 

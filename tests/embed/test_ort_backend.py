@@ -27,7 +27,7 @@ def embedder_for(model_files, **kw) -> Embedder:
 
 @pytest.fixture(scope="module")
 def onnx_fp32(model_files):
-    return embedder_for(model_files, engine="onnx")
+    return embedder_for(model_files, engine="onnx", dtype="fp32")
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +109,12 @@ def test_groups_cut_sorted_inputs_to_the_token_budget():
     assert [[lengths[i] for i in run] for run in split] == [[300], [200], [50, 50, 50], [10, 3]]
 
 
-def test_cpu_default_is_onnx_and_others_on_request(model_files, monkeypatch):
+def test_cpu_default_is_onnx_int8_and_others_on_request(model_files, monkeypatch):
     monkeypatch.delenv("CODESIFT_ENGINE", raising=False)
-    assert load_backend(model_files, device="cpu").name == "onnx-bert-cpu-fp32"
-    assert load_backend(model_files, device="cpu", dtype="int8").name == "onnx-bert-cpu-int8"
+    for dtype in (None, "auto"):
+        assert load_backend(model_files, device="cpu", dtype=dtype).name == "onnx-bert-cpu-int8"
+    assert load_backend(model_files, device="cpu", engine="onnx").name == "onnx-bert-cpu-int8"
+    assert load_backend(model_files, device="cpu", dtype="fp32").name == "onnx-bert-cpu-fp32"
     assert load_backend(model_files, device="cpu", engine="numpy").name.startswith("numpy-bert-cpu")
     monkeypatch.setenv("CODESIFT_ENGINE", "numpy")
     assert load_backend(model_files, device="cpu").name.startswith("numpy-bert-cpu")
@@ -211,3 +213,21 @@ def test_onnx_embedder_gives_the_backend_lots(onnx_fp32, texts):
         del backend.embed_batch
     assert sum(seen) == 200 and max(seen) > 32
     np.testing.assert_allclose(got, onnx_fp32.embed(texts[:200], batch_size=200), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_smoothing_brings_int8_closer_to_fp32(model_files, texts, fp32_vectors, monkeypatch):
+    """The first feed-forward layer's input channels evened out (onnx_graph.smoothing): the int8 vectors
+    move less from fp32 than with the channels as the norm writes them."""
+    from codesift.embed import onnx_graph
+
+    shipped = onnx_graph.SMOOTH_ALPHA
+    assert shipped > 0
+    long = np.array([len(x) > INT8_MIN_TOKENS for x in TextTokenizer(model_files).encode(texts).ids])
+    mean_cos = {}
+    for alpha in (shipped, 0.0):
+        monkeypatch.setattr(onnx_graph, "SMOOTH_ALPHA", alpha)
+        got = embedder_for(model_files, dtype="int8").embed(texts, batch_size=32)
+        mean_cos[alpha] = float(cosines(got, fp32_vectors)[long].mean())
+    print(f"\nint8 against fp32, mean cos over {long.sum()} texts: {mean_cos}")
+    assert mean_cos[shipped] > mean_cos[0.0]

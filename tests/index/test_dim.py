@@ -39,7 +39,7 @@ def indexes(tmp_path_factory, embedder):
     base = tmp_path_factory.mktemp("dim")
     full, cut = make_repo(base / "full"), make_repo(base / "cut")
     index_tree(full, embedder=embedder, workers=1)
-    r = cli_run("index", cut, "--dim", 128, "--workers", 1, "--device", "cpu", "-q")
+    r = cli_run("index", cut, "--dim", 128, "--workers", 1, "--device", "cpu", "--dtype", "fp32", "-q")
     assert r.exit_code == 0, r.output
     return full, cut
 

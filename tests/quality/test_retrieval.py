@@ -26,6 +26,8 @@ PACKAGE = "email"
 #   shipped ranking, bm25 alone      MRR@10 0.4040
 #   first-version ranking, hybrid    MRR@10 0.4157  (FIRST_VERSION below)
 # (at commit ecf9766, before those priors: 0.4804, 0.3925 and 0.4154)
+# The CPU default became int8 vectors (ONNX Runtime) later: hybrid MRR@10 0.4857 with them, 0.4823 in
+# fp32 on the same 740 chunks; the floor stays on the fp32 figure.
 # Another Python's email package is another eval set: if the floor then misses, measure again there
 # and note the version here. A change that raises quality should raise MEASURED_MRR with it.
 MEASURED_MRR = 0.4823

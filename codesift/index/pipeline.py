@@ -25,6 +25,11 @@ COMMIT_SECONDS = 5.0  # ... or whatever is ready after this long: a crash loses 
 # a run's progress early and a stopped run keeps it, without a transaction per file
 DRAINED_COMMIT_SECONDS = 0.5
 HAND_OVER_TOKENS = 16384  # files' sequences go to the model thread in lots of about this many tokens
+# Tokens handed over and not yet taken by the model thread, at most (int32 ids: 4 bytes each). A cold
+# run loads the model (torch, CUDA, weights, graphs) while its first files are read and chunked:
+# the queue is what lets the workers go on meanwhile instead of waiting for the model, and what
+# the GPU then drains at full speed. Bounded, so memory does not grow with the tree.
+QUEUE_TOKENS = 12_000_000
 # While a GPU is fed, other threads hold the GIL for at most this long at a time (Python's default,
 # 5 ms, leaves the thread that feeds the GPU waiting behind the writer and the result readers).
 GPU_SWITCH_INTERVAL = 0.0005
@@ -43,7 +48,10 @@ class EmbedPipeline:
         self.files, self.embedder, self.device, self.dtype = files, embedder, device, dtype
         self.devices = devices  # None: every visible GPU when `device` is auto or cuda
         self.batch_size, self.token_budget = batch_size, token_budget
-        self.inq: queue.Queue = queue.Queue(maxsize=8)  # lots of HAND_OVER_TOKENS
+        self.inq: queue.Queue = queue.Queue()  # lots of about HAND_OVER_TOKENS, QUEUE_TOKENS in all at most
+        self.queued_tokens = 0
+        self.room = threading.Condition()  # the producer waits on it for room in the queue
+        self.consumer_done = False  # the model thread takes no more input (it ended, or failed)
         self.outq: queue.Queue = queue.Queue()
         self.thread: threading.Thread | None = None
         self.finished = False
@@ -82,33 +90,43 @@ class EmbedPipeline:
         self.load_s = time.perf_counter() - t0
 
     def _start(self) -> None:
-        from codesift.embed.batches import pack
-
-        if self.loader is None:
-            self._load_runner()
-        else:
-            self.loader.join()
-        if self.load_error is not None:
-            raise self.load_error
-        runner, embedder = self.runner, self.embedder
-        if self.embedder.backend.is_gpu:
-            self.switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(GPU_SWITCH_INTERVAL)
+        """Start the model thread. It waits for the model (loaded in the background since `preload`)
+        itself, so the producer goes on queueing the first files' sequences meanwhile."""
 
         def feed():
             while (item := self.inq.get()) is not None:
+                with self.room:
+                    self.queued_tokens -= len(item.ids)
+                    self.room.notify()
                 yield item
 
         def work():
             try:
+                from codesift.embed.batches import pack
+
+                if self.loader is None:
+                    self._load_runner()
+                else:
+                    self.loader.join()
+                if self.load_error is not None:
+                    raise self.load_error
+                runner, embedder = self.runner, self.embedder
+                if embedder.backend.is_gpu:
+                    self.switch_interval = sys.getswitchinterval()
+                    sys.setswitchinterval(GPU_SWITCH_INTERVAL)
                 for keys, vecs in runner.run(pack(feed(), runner.token_budget, runner.max_seqs)):
                     if self.stopped:  # closed early (an error, Ctrl-C): embed no further
                         break
                     self.outq.put((keys, embedder.cut_to_dim(vecs)))  # runners give the full width
             except BaseException as e:  # surfaces in the indexing thread
                 self.outq.put(e)
-                while self.inq.get() is not None:  # unblock the producer
-                    pass
+            finally:
+                with self.room:  # the producer must not wait for room that will never come
+                    self.consumer_done = True
+                    self.room.notify_all()
+                if self.switch_interval is not None:
+                    sys.setswitchinterval(self.switch_interval)
+                    self.switch_interval = None
             self.outq.put(None)
 
         self.thread = threading.Thread(target=work, name="codesift-embed", daemon=True)
@@ -163,9 +181,16 @@ class EmbedPipeline:
         from codesift.embed.batches import TokenBatch
 
         parts, self.parts, self.part_tokens = self.parts, [], 0
-        self.inq.put(parts[0] if len(parts) == 1 else TokenBatch(
+        lot = parts[0] if len(parts) == 1 else TokenBatch(
             np.concatenate([p.keys for p in parts]), np.concatenate([p.ids for p in parts]),
-            np.concatenate([p.lengths for p in parts])))
+            np.concatenate([p.lengths for p in parts]))
+        with self.room:
+            while self.queued_tokens > 0 and self.queued_tokens + len(lot.ids) > QUEUE_TOKENS and not self.consumer_done:
+                self.room.wait()
+            if self.consumer_done:  # it failed: the error comes out of the next poll or wait
+                return
+            self.queued_tokens += len(lot.ids)
+        self.inq.put(lot)
 
     def _get(self, block: bool) -> list:
         out = []
@@ -210,13 +235,7 @@ class EmbedPipeline:
                     self.inq.get_nowait()
                 except queue.Empty:
                     break
-            try:
-                self.inq.put_nowait(None)
-            except queue.Full:  # the model thread drained nothing meanwhile: it is dead or done
-                pass
-        if self.switch_interval is not None:
-            sys.setswitchinterval(self.switch_interval)
-            self.switch_interval = None
+            self.inq.put(None)  # the queue is unbounded: this never waits
 
 
 class Writer:

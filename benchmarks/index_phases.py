@@ -9,7 +9,8 @@
 Each is timed after one warm-up run, in wall and CPU seconds (this process's threads; worker
 processes not included). Also logged: the model's load (the ONNX Runtime sessions' build on
 the CPU), and the texts the model embeds: their count and tokens, the padded tokens of the runs
-the backend cuts them into, and the time of embedding them alone (`embed_only`). With
+the backend cuts them into, and the time of embedding them alone (`embed_only`: `Embedder.embed_ids`;
+`runner_only`: the indexer's runner, in its lots). With
 --profile, the main thread's top functions of the full run are printed (cProfile).
 
   python benchmarks/index_phases.py ROOT [--device cuda] [--model PATH] [--workers N]
@@ -110,6 +111,27 @@ def main() -> None:
         out["padded_tokens"] = sum(len(g) * max(lengths[i] for i in g) for g in groups(lengths, split_at=split))
     if not args.skip_full:
         out["embed_only_s"], out["embed_only_cpu_s"] = timed(lambda: embedder.embed_ids(seqs))
+        # the same texts through the runner the indexer uses (packed batches and CUDA graphs on a
+        # GPU), in the indexer's lots, with nothing else running: the model's own speed on them
+        from codesift.embed.batches import TokenBatch, pack
+        from codesift.index.pipeline import HAND_OVER_TOKENS
+
+        runner = scheduler.make_runner(embedder.backend, None)
+        lots, start = [], 0
+        while start < len(seqs):
+            end, n = start, 0
+            while end < len(seqs) and n < HAND_OVER_TOKENS:
+                n += len(seqs[end])
+                end += 1
+            part = seqs[start:end]
+            lots.append(TokenBatch(np.arange(start, end, dtype=np.int64), np.concatenate(part).astype(np.int32),
+                                   np.asarray([len(x) for x in part], np.int32)))
+            start = end
+
+        def run_all():
+            for _ in runner.run(pack(iter(lots), runner.token_budget, runner.max_seqs)):
+                pass
+        out["runner_only_s"], out["runner_only_cpu_s"] = timed(run_all)
     d = tempfile.mkdtemp()
 
     def index():

@@ -74,14 +74,17 @@ def pack(stream: Iterable[TokenBatch], token_budget: int, max_seqs: int) -> Iter
             room_tok, room_seq = token_budget - n_tok, max_seqs - n_seq
             fit = int(np.searchsorted(offsets[i + 1:] - offsets[i], room_tok, side="right"))
             j = i + min(fit, room_seq)
-            if j > i:
+            took = j > i
+            if took:
                 keys.append(part.keys[i:j])
                 ids.append(part.ids[offsets[i]:offsets[j]])
                 lens.append(part.lengths[i:j])
                 n_tok += int(offsets[j] - offsets[i])
                 n_seq += j - i
                 i = j
-            if j == i or n_tok >= token_budget or n_seq >= max_seqs:
+            # a batch ends when full, or when the next sequence does not fit in it; a part used up
+            # does not end it (parts are lots of far fewer tokens than a GPU batch)
+            if not took or n_tok >= token_budget or n_seq >= max_seqs:
                 if n_seq == 0:
                     raise ValueError(f"a sequence of {part.lengths[i]} tokens exceeds the token budget of "
                                      f"{token_budget}")

@@ -48,6 +48,16 @@ def test_pack_respects_budgets_and_order():
             assert (b.ids[offs[i]:offs[i + 1]] == k).all()
 
 
+def test_pack_fills_batches_across_parts():
+    """Parts (the indexer's lots) are far smaller than a batch: a batch takes several of them, and
+    ends only when the next sequence would not fit (a CUDA graph computes the whole budget)."""
+    parts = [[3, 3, 3]] * 10  # 90 tokens in parts of 9
+    batches = list(pack(_stream(parts), token_budget=40, max_seqs=100))
+    assert [int(b.lengths.sum()) for b in batches] == [39, 39, 12]
+    by_count = list(pack(_stream(parts), token_budget=1000, max_seqs=7))
+    assert [len(b.lengths) for b in by_count] == [7, 7, 7, 7, 2]
+
+
 def test_pack_rejects_sequence_over_budget():
     with pytest.raises(ValueError, match="exceeds the token budget"):
         list(pack(_stream([[3, 20]]), token_budget=10, max_seqs=4))

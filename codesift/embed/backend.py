@@ -50,6 +50,21 @@ def torch_available() -> bool:
     return True
 
 
+def check_device(device: str | None) -> None:
+    """Raise the UnsupportedDeviceError that loading would, for a device that needs torch where torch
+    is not installed; cheap (nothing imported), so a run can say so before it starts any work."""
+    from importlib.util import find_spec
+
+    if (device or "auto").lower() in ("auto", "cpu"):
+        return
+    try:
+        missing = find_spec("torch") is None
+    except ImportError:
+        missing = True
+    if missing:
+        raise UnsupportedDeviceError(f"device {device!r} needs torch (torch is not installed); {GPU_EXTRA_HINT}")
+
+
 def load_backend(files: ModelFiles, device: str | None = "auto", dtype: str | None = None,
                  normalize: bool | None = None, engine: str | None = None):
     """Dispatch on (architecture, device): the one place that knows which implementation runs what.

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
+from codesift.embed.backend import check_device
 from codesift.embed.model_files import ModelFiles, resolve_model
 from codesift.errors import StoreError
 from codesift.index.formats import INDEX_FORMAT
@@ -208,6 +209,15 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
                 if reformat:
                     store.forget_all_terms()  # every file is chunked again, and its terms inserted anew
 
+        pipeline = EmbedPipeline(files, embedder, options.device, options.dtype, options.batch_size,
+                                 options.token_budget, options.devices)
+        if embedder is None:
+            check_device(options.device)  # the model loads in the background: its commonest error, now
+        if not known and embedder is None:
+            # A first build embeds whatever the walk finds: the model (torch, CUDA, weights) starts
+            # loading now, before the walk, while this thread is the only other one at work.
+            pipeline.preload()
+
         excludes = options.excludes
         if walk_index_dir is not None and index_dir.is_relative_to(root):  # a rebuild's staging folder
             excludes += ("/" + index_dir.relative_to(root).as_posix() + "/",)
@@ -230,8 +240,6 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
                 continue
             todo.append((f, None if (row is None or reformat) else row.sha256))
 
-        pipeline = EmbedPipeline(files, embedder, options.device, options.dtype, options.batch_size,
-                                 options.token_budget, options.devices)
         own_process = options.writer_process
         if own_process is None:
             own_process = big_run(todo, options.workers)

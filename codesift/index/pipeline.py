@@ -168,6 +168,8 @@ class EmbedPipeline:
     def submit(self, batch) -> None:
         """Queue one file's sequences (a TokenBatch); they go to the model thread in lots of
         HAND_OVER_TOKENS, since every hand-over costs the model thread a wake-up."""
+        if self.load_error is not None:  # a model that failed early (no torch for cuda, bad weights): before any progress
+            raise self.load_error
         if self.thread is None:
             self._start()
         self.parts.append(batch)

@@ -70,6 +70,9 @@ def main() -> None:
     shutil.rmtree(args.work, ignore_errors=True)
     shutil.copytree(args.src, root, ignore=shutil.ignore_patterns(".codesift*", "__pycache__"))
     build_with_random_vectors(root, index_dir)
+    # The `python -c` child puts its working directory first on sys.path: it must not be a checkout,
+    # or that checkout's codesift runs whatever PYTHONPATH says.
+    os.chdir(args.work)
     targets = sorted(root.rglob("*.py"))
     contenders = {"this": None}
     if args.base_checkout:

@@ -104,9 +104,9 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
     int8: the linear layers that multiply 8-bit integers, by name ("layers.0.ffn.w1"; attention.wo,
     ffn.w1 and ffn.w2 can), each with its weight format (`quantize_columns`).
     outside: where given, the weights stay out of the graph: each is added to this dict by name,
-    and the graph only names it (`outside_weights` hands them to ONNX Runtime). Copying them into
-    a protocol buffer and ONNX Runtime parsing them out again was most of a model's load. Graphs
-    built with the same dict share the weights they have in common (a name has one value).
+    and the graph only names it (`ort_backend._session` hands the arrays to ONNX Runtime): copying
+    them into a protocol buffer for ONNX Runtime to parse them out again was most of a model's
+    load. Graphs built with the same dict share the weights they have in common (a name has one value).
     """
     from onnx import TensorProto, helper, numpy_helper
 

@@ -115,10 +115,12 @@ def main() -> None:
         out["base"] = {"checkout": contenders["base"], "rounds": base,
                        "median_wall_s": round(statistics.median(r["wall_s"] for r in base), 3),
                        "median_cpu_s": round(statistics.median(r["cpu_s"] for r in base), 3),
-                       "median_model_load_s": round(statistics.median(r["timings"].get("model_load", 0) for r in base), 3)}
+                       "median_model_load_s": round(statistics.median(r["timings"].get("model_load", 0)
+                                                                      for r in base), 3)}
     for name, o in (("this", out), ("base", out.get("base"))):
         if o:
-            print(f"{name}: median {o['median_wall_s']} s, CPU {o['median_cpu_s']} s, model_load {o['median_model_load_s']} s")
+            print(f"{name}: median {o['median_wall_s']} s, CPU {o['median_cpu_s']} s, "
+                  f"model_load {o['median_model_load_s']} s")
     print(f"at most {out['max_write_bytes']:,} bytes written")
     write_result("incremental_cpu", out)
 

@@ -173,8 +173,8 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
         scale, shift, kind = w(norm + ".weight"), w(norm + ".bias"), ""
         if smooth is not None:
             scale, shift, kind = scale / smooth, shift / smooth, ".smoothed"
-        return node("LayerNormalization", [t, const(norm + ".weight" + kind, scale), const(norm + ".bias" + kind, shift)],
-                    norm, axis=-1, epsilon=eps)[0]
+        return node("LayerNormalization", [t, const(norm + ".weight" + kind, scale),
+                                           const(norm + ".bias" + kind, shift)], norm, axis=-1, epsilon=eps)[0]
 
     h, nh, eps = cfg.hidden_size, cfg.num_attention_heads, float(cfg.layer_norm_eps)
     off = cfg.position_offset

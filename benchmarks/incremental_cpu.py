@@ -7,7 +7,11 @@ depend on the vectors already stored). Each round appends a function to one file
 cold `codesift index ROOT --device cpu` process, which embeds the edited file's chunks with the
 real model.
 
-  python benchmarks/incremental_cpu.py SRC [--rounds 5] [--work DIR]
+  python benchmarks/incremental_cpu.py SRC [--rounds 5] [--work DIR] [--base-checkout DIR]
+
+With --base-checkout, each round edits two files and indexes one edit with this checkout's codesift
+and the other with that checkout's (PYTHONPATH), in turns, on the same index: the figures to compare
+come from the same minutes of a shared machine. CPU seconds (user + sys) and the load average are logged.
 
 Prints one line per round and the median; writes its JSON log (benchmarks/_results.py).
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -59,26 +64,64 @@ def main() -> None:
     ap.add_argument("src", type=Path)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "codesift-incremental")
+    ap.add_argument("--base-checkout", default=None, help="also runs of this checkout's codesift, in turns")
     args = ap.parse_args()
     root, index_dir = args.work / "tree", args.work / "index"
     shutil.rmtree(args.work, ignore_errors=True)
     shutil.copytree(args.src, root, ignore=shutil.ignore_patterns(".codesift*", "__pycache__"))
     build_with_random_vectors(root, index_dir)
+    # The `python -c` child puts its working directory first on sys.path: it must not be a checkout,
+    # or that checkout's codesift runs whatever PYTHONPATH says.
+    os.chdir(args.work)
     targets = sorted(root.rglob("*.py"))
-    rounds = []
+    contenders = {"this": None}
+    if args.base_checkout:
+        contenders["base"] = str(Path(args.base_checkout).resolve())
+    load_before = os.getloadavg()
+    edits = args.rounds * len(contenders)
+    runs: dict[str, list[dict]] = {name: [] for name in contenders}
     for i in range(args.rounds):
-        target = targets[(i + 1) * len(targets) // (args.rounds + 1)]
-        with open(target, "a", encoding="utf-8") as f:
-            f.write(f"\n\ndef incremental_benchmark_edit_{i}(value):\n    return value * {i + 2}\n")
-        r = run_index(root, index_dir, "cpu", "default", rebuild=False)
-        r["edited"] = str(target.relative_to(root))
-        rounds.append(r)
-        print(f"round {i}: {r['wall_s']} s, wrote {r.get('write_bytes')} B, embedded {r['embedded']}, "
-              f"timings {r['timings']}", flush=True)
+        for k, (name, checkout) in enumerate(contenders.items()):
+            n = i * len(contenders) + k
+            target = targets[(n + 1) * len(targets) // (edits + 1)]
+            with open(target, "a", encoding="utf-8") as f:
+                f.write(f"\n\ndef incremental_benchmark_edit_{n}(value):\n    return value * {n + 2}\n")
+            load = os.getloadavg()[0]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            saved = os.environ.get("PYTHONPATH")
+            if checkout:
+                os.environ["PYTHONPATH"] = checkout
+            try:
+                r = run_index(root, index_dir, "cpu", "default", rebuild=False)
+            finally:
+                if checkout:
+                    os.environ.pop("PYTHONPATH") if saved is None else os.environ.update(PYTHONPATH=saved)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            r["cpu_s"] = round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 3)
+            r["load_avg_1m_before"] = round(load, 2)
+            r["edited"] = str(target.relative_to(root))
+            runs[name].append(r)
+            print(f"round {i} {name}: {r['wall_s']} s, CPU {r['cpu_s']} s, load {load:.2f}, wrote "
+                  f"{r.get('write_bytes')} B, embedded {r['embedded']}, timings {r['timings']}", flush=True)
+    rounds = runs["this"]
     walls = [r["wall_s"] for r in rounds]
-    out = {"src": str(args.src), "cpus": os.cpu_count(), "load_before": os.getloadavg(), "rounds": rounds,
-           "median_wall_s": round(statistics.median(walls), 3), "max_write_bytes": max(r.get("write_bytes", 0) for r in rounds)}
-    print(f"median {out['median_wall_s']} s, at most {out['max_write_bytes']:,} bytes written")
+    out = {"src": str(args.src), "cpus": os.cpu_count(), "load_before": load_before, "rounds": rounds,
+           "median_wall_s": round(statistics.median(walls), 3),
+           "median_cpu_s": round(statistics.median(r["cpu_s"] for r in rounds), 3),
+           "median_model_load_s": round(statistics.median(r["timings"].get("model_load", 0) for r in rounds), 3),
+           "max_write_bytes": max(r.get("write_bytes", 0) for r in rounds), "load_after": os.getloadavg()}
+    if args.base_checkout:
+        base = runs["base"]
+        out["base"] = {"checkout": contenders["base"], "rounds": base,
+                       "median_wall_s": round(statistics.median(r["wall_s"] for r in base), 3),
+                       "median_cpu_s": round(statistics.median(r["cpu_s"] for r in base), 3),
+                       "median_model_load_s": round(statistics.median(r["timings"].get("model_load", 0)
+                                                                      for r in base), 3)}
+    for name, o in (("this", out), ("base", out.get("base"))):
+        if o:
+            print(f"{name}: median {o['median_wall_s']} s, CPU {o['median_cpu_s']} s, "
+                  f"model_load {o['median_model_load_s']} s")
+    print(f"at most {out['max_write_bytes']:,} bytes written")
     write_result("incremental_cpu", out)
 
 

@@ -43,8 +43,10 @@ def cold_run(args, index_dir: str, dtype: str | None, checkout: str | None = Non
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
+    # cwd: `python -m` puts its working directory first on sys.path, ahead of PYTHONPATH; in a
+    # checkout, that checkout's codesift would run whatever `checkout` says.
     proc = subprocess.run(command + (["--dtype", dtype] if dtype else []), check=True, capture_output=True,
-                          text=True, env=env)
+                          text=True, env=env, cwd=tempfile.gettempdir())
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

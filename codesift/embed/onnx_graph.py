@@ -47,6 +47,10 @@ SIGNED_ZERO_POINT = 128  # inputs of either sign: symmetric around zero
 # vectors least on 1,200-character windows of email/*.py, and about as little as 0.85 on stdlib functions.
 SMOOTH_ALPHA = 0.7
 NORM_RANGE = 4.0
+# `build_bert(outside=...)`: weights of at least this many values stay out of the graph, which
+# names this place for them (never read: ONNX Runtime is handed the arrays).
+OUTSIDE_MIN_SIZE = 1024
+OUTSIDE_LOCATION = "codesift-weights-in-memory"
 
 
 def INT8_LINEARS(cfg) -> dict[str, str]:
@@ -92,12 +96,17 @@ def smoothing(norm_scale: np.ndarray, norm_shift: np.ndarray, weight: np.ndarray
     return (s / np.median(s)).astype(np.float32)
 
 
-def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None):
+def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
+               outside: dict[str, np.ndarray] | None = None):
     """The encoder as an onnx.ModelProto: inputs input_ids and attention_mask (int32 [b, t], mask 1
     on real tokens, right padding), output last_hidden_state (float32 [b, t, hidden]).
 
     int8: the linear layers that multiply 8-bit integers, by name ("layers.0.ffn.w1"; attention.wo,
     ffn.w1 and ffn.w2 can), each with its weight format (`quantize_columns`).
+    outside: where given, the weights stay out of the graph: each is added to this dict by name,
+    and the graph only names it (`ort_backend._session` hands the arrays to ONNX Runtime): copying
+    them into a protocol buffer for ONNX Runtime to parse them out again was most of a model's
+    load. Graphs built with the same dict share the weights they have in common (a name has one value).
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -107,7 +116,18 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None):
     consts: dict[str, str] = {}
 
     def const(name: str, a: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(a), name))
+        a = np.ascontiguousarray(a)
+        if outside is None or a.size < OUTSIDE_MIN_SIZE:
+            inits.append(numpy_helper.from_array(a, name))
+            return name
+        known = outside.setdefault(name, a)
+        same_memory = known.ctypes.data == a.ctypes.data and known.shape == a.shape  # one weight, viewed twice
+        if not same_memory and not (known.dtype == a.dtype and np.array_equal(known, a)):
+            raise ValueError(f"two different weights named {name!r}")
+        t = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(a.dtype), dims=a.shape,
+                        data_location=TensorProto.EXTERNAL)
+        t.external_data.add(key="location", value=OUTSIDE_LOCATION)
+        inits.append(t)
         return name
 
     def shared(name: str, value, dtype) -> str:
@@ -150,11 +170,11 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None):
         (layers.0.ffn.w2.bias, layers.0.ffn_norm)."""
         t = node("Add", [y, const(bias, w(bias))], norm + ".add_bias")[0]
         t = node("Add", [t, x], norm + ".add_residual")[0]
-        scale, shift = w(norm + ".weight"), w(norm + ".bias")
+        scale, shift, kind = w(norm + ".weight"), w(norm + ".bias"), ""
         if smooth is not None:
-            scale, shift = scale / smooth, shift / smooth
-        return node("LayerNormalization", [t, const(norm + ".weight", scale), const(norm + ".bias", shift)],
-                    norm, axis=-1, epsilon=eps)[0]
+            scale, shift, kind = scale / smooth, shift / smooth, ".smoothed"
+        return node("LayerNormalization", [t, const(norm + ".weight" + kind, scale),
+                                           const(norm + ".bias" + kind, shift)], norm, axis=-1, epsilon=eps)[0]
 
     h, nh, eps = cfg.hidden_size, cfg.num_attention_heads, float(cfg.layer_norm_eps)
     off = cfg.position_offset

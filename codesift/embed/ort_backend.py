@@ -78,11 +78,14 @@ class OrtBackend:
         cfg = arch.read_config(files.config, source=source)
         weights = arch.numpy_model(files.weights, cfg).w
         self.workers = CpuWorkers("codesift-onnx", workers)
-        self.session, self._bytes = _session(build_bert(cfg, weights))
+        # The weights the graphs share (the embedding table, most of the model, among them) are
+        # held once: both sessions are handed the same arrays.
+        self._weights: dict[str, np.ndarray] = {}
+        self.session = _session(build_bert(cfg, weights, outside=self._weights), self._weights)
         self.int8_session = None
         if self.dtype == "int8":
-            self.int8_session, size = _session(build_bert(cfg, weights, int8=INT8_LINEARS(cfg)))
-            self._bytes += size
+            self.int8_session = _session(build_bert(cfg, weights, int8=INT8_LINEARS(cfg), outside=self._weights),
+                                         self._weights)
         self.normalize = files.normalize if normalize is None else normalize
         self.max_tokens = files.max_tokens
         self.dim = files.hidden_size  # pooled width; Embedder applies files.truncate_dim (Matryoshka)
@@ -91,11 +94,12 @@ class OrtBackend:
         self.name = f"onnx-{arch.name}-cpu-{self.dtype}"
 
     def memory(self) -> dict[str, int]:
-        """Bytes of the weights the sessions hold (their graphs' initializers)."""
-        return {} if self.session is None else {"cpu": self._bytes}
+        """Bytes of the weights the sessions share (as ONNX Runtime was handed them)."""
+        return {} if self.session is None else {"cpu": sum(a.nbytes for a in self._weights.values())}
 
     def close(self) -> None:
         self.session = self.int8_session = None
+        self._weights = {}
         self.workers.close()
 
     def embed_batch(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
@@ -115,17 +119,18 @@ class OrtBackend:
         return normalize_array(out) if self.normalize else out
 
 
-def _session(model) -> tuple:
-    """An ONNX Runtime session for one of our graphs, on one thread (runs go in parallel), and the
-    bytes of its weights (the graph's initializers)."""
+def _session(model, weights: dict[str, np.ndarray]):
+    """An ONNX Runtime session for one of our graphs, on one thread (runs go in parallel), handed
+    the weights the graph names but leaves out (`build_bert(outside=...)`). ONNX Runtime reads
+    them where they are: `weights` must outlive the session."""
     import onnxruntime as ort
-    from onnx.helper import tensor_dtype_to_np_dtype
 
-    size = sum(int(np.prod(t.dims)) * tensor_dtype_to_np_dtype(t.data_type).itemsize for t in model.graph.initializer)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     # Threads that spin between operators take cores from everything else on a busy machine,
     # and from each other.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"]), size
+    names = [t.name for t in model.graph.initializer if t.name in weights]
+    options.add_external_initializers(names, [ort.OrtValue.ortvalue_from_numpy(weights[n]) for n in names])
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])

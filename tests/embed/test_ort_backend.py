@@ -231,3 +231,32 @@ def test_smoothing_brings_int8_closer_to_fp32(model_files, texts, fp32_vectors, 
         mean_cos[alpha] = float(cosines(got, fp32_vectors)[long].mean())
     print(f"\nint8 against fp32, mean cos over {long.sum()} texts: {mean_cos}")
     assert mean_cos[shipped] > mean_cos[0.0]
+
+
+def test_weights_outside_the_graph(model_files, texts):
+    """Weights handed to ONNX Runtime as arrays (not copied into the graph) run the same model; the
+    fp32 and int8 graphs share the arrays they have in common; a name never has two values."""
+    import onnxruntime as ort
+
+    from codesift.embed.batches import pad_batch
+    from codesift.embed.models import architecture_for
+    from codesift.embed.ort_backend import _session
+
+    arch = architecture_for(model_files.config, source="config.json")
+    cfg = arch.read_config(model_files.config, source="config.json")
+    weights = arch.numpy_model(model_files.weights, cfg).w
+    ids = TextTokenizer(model_files).encode(texts[:40]).ids
+    batch, mask = pad_batch(ids, 0, 256, mask_dtype=np.int32)
+    feed = {"input_ids": batch.astype(np.int32), "attention_mask": mask}
+    outside: dict[str, np.ndarray] = {}
+    for int8 in ({}, INT8_LINEARS(cfg)):
+        inline = ort.InferenceSession(build_bert(cfg, weights, int8=int8).SerializeToString(),
+                                      providers=["CPUExecutionProvider"])
+        graph = build_bert(cfg, weights, int8=int8, outside=outside)
+        assert graph.ByteSize() < 1 << 20  # the names, not the weights
+        got = _session(graph, outside).run(None, feed)[0]
+        np.testing.assert_allclose(got, inline.run(None, feed)[0], rtol=0, atol=1e-5)
+    assert np.shares_memory(outside["word_embeddings"], weights("tok_embeddings.weight"))  # no copy
+    assert outside["layers.0.ffn.w1.q"].dtype == np.int8  # the 8-bit weights too
+    with pytest.raises(ValueError, match="two different weights"):
+        build_bert(cfg, weights, outside={"word_embeddings": np.zeros_like(outside["word_embeddings"])})

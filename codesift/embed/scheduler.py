@@ -37,6 +37,10 @@ DEFAULT_RING = 4
 # buffers are sized for that many. Chunks are far longer than this on average, so batches end
 # on their token budget, not on this count.
 TOKENS_PER_SEQUENCE_FLOOR = 8
+# A CPU embeds a few thousand tokens a second: a run's vectors (and its commits, and its progress)
+# come back per batch of this many tokens rather than per GPU-sized batch. Its groups of inputs are
+# far smaller still, so this costs the CPU no speed.
+CPU_TOKEN_BUDGET = 16384
 
 
 class PackedRunner:
@@ -161,7 +165,8 @@ def make_runner(backend, token_budget: int | None = None, cuda_graph: bool = Tru
     if backend.packed_supported:
         with on_device(backend.device):  # the graph is captured on the backend's GPU
             return PackedRunner(backend, token_budget or DEFAULT_TOKEN_BUDGET, cuda_graph=cuda_graph)
-    return PaddedRunner(backend, token_budget or DEFAULT_TOKEN_BUDGET, batch_size=batch_size)
+    default = DEFAULT_TOKEN_BUDGET if getattr(backend, "is_gpu", False) else CPU_TOKEN_BUDGET
+    return PaddedRunner(backend, token_budget or default, batch_size=batch_size)
 
 
 def on_device(device: torch.device | None):

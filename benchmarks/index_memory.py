@@ -9,11 +9,11 @@ SAMPLE_SECONDS, its own resident memory and the writer process's (the child hold
 and reads each one's high-water mark (VmHWM); the tail is timed by the indexer itself
 (`finalize` and its steps, the writer's busy time).
 
-  python benchmarks/index_memory.py SRC --copies 1 4 8 16 [--work DIR] [--checkout PATH]
+  python benchmarks/index_memory.py SRC --copies 1 4 8 16 [--work DIR] [--against PATH]
 
---checkout imports codesift from another checkout (e.g. a `git worktree` of the base commit), so
-that before and after run the same script. The last line printed is one JSON object; the run's
-log goes to benchmarks/results/.
+--against runs another checkout too (e.g. a `git worktree` of the base commit), size by size in
+turn with this one, so that both meet the same load on a shared machine. The last line printed
+is one JSON object; the run's log goes to benchmarks/results/.
 """
 from __future__ import annotations
 
@@ -90,6 +90,15 @@ def writer_pid():
 
 t0 = time.perf_counter()
 samples, peaks, stop = [], {"main_hwm_mb": 0.0, "writer_hwm_mb": 0.0, "writer_rss_max_mb": 0.0}, threading.Event()
+tick = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid):
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def sample():
@@ -101,6 +110,8 @@ def sample():
         peaks["main_hwm_mb"] = max(peaks["main_hwm_mb"], m.get("VmHWM", 0))
         peaks["writer_hwm_mb"] = max(peaks["writer_hwm_mb"], w.get("VmHWM", 0))
         peaks["writer_rss_max_mb"] = max(peaks["writer_rss_max_mb"], w.get("VmRSS", 0))
+        if wpid:
+            peaks["writer_cpu_s"] = max(peaks.get("writer_cpu_s", 0.0), cpu_s(wpid))
         samples.append((round(time.perf_counter() - t0, 2), round(m.get("VmRSS", 0), 1), round(w.get("VmRSS", 0), 1)))
         stop.wait(%(period)s)
 
@@ -118,16 +129,15 @@ out = {"files": s.files, "chunks": s.chunks, "embedded": s.embedded, "tokens": s
        "main_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
        "main_hwm_mb": round(peaks["main_hwm_mb"], 1), "writer_hwm_mb": round(peaks["writer_hwm_mb"], 1),
        "writer_rss_max_mb": round(peaks["writer_rss_max_mb"], 1),
+       "writer_cpu_s": round(peaks.get("writer_cpu_s", 0.0), 2),
        "main_cpu_s": round(c1.user - c0.user + c1.system - c0.system, 3),
        "rss_timeline": samples[::max(1, len(samples) // 200)]}
 print("RESULT " + json.dumps(out))
 """.replace("%(period)s", str(SAMPLE_SECONDS))
 
 
-def run_one(root: Path, index_dir: Path, checkout: Path | None, workers: int) -> dict:
-    env = dict(os.environ)
-    if checkout is not None:
-        env["PYTHONPATH"] = str(checkout)
+def run_one(root: Path, index_dir: Path, checkout: Path, workers: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(checkout))
     t0 = time.perf_counter()
     load = os.getloadavg()[0]
     proc = subprocess.run([sys.executable, "-c", DRIVER, str(root), str(index_dir), str(workers)],
@@ -152,10 +162,13 @@ def main() -> None:
     ap.add_argument("src", type=Path)
     ap.add_argument("--copies", type=int, nargs="+", default=[1, 4, 8, 16])
     ap.add_argument("--work", type=Path, default=Path("/tmp/codesift-memory"))
-    ap.add_argument("--checkout", type=Path, default=None, help="import codesift from this checkout")
+    ap.add_argument("--against", type=Path, default=None, help="another checkout to run in turn (the base)")
     ap.add_argument("--workers", type=int, default=0, help="prepare workers (0: the indexer's default)")
     args = ap.parse_args()
-    checkout = args.checkout.resolve() if args.checkout else Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parent.parent
+    sides = {"this": here}
+    if args.against:
+        sides = {"base": args.against.resolve(), "this": here}
     rows = []
     for n in args.copies:
         root = args.work / f"x{n}"
@@ -165,16 +178,18 @@ def main() -> None:
         else:
             files, source_bytes = build(args.src, root, n)
             marker.write_text(f"{files} {source_bytes}")
-        index_dir = args.work / f"x{n}.index"
-        row = {"copies": n, "source_files": files, "source_bytes": source_bytes,
-               **run_one(root, index_dir, args.checkout, args.workers)}
-        rows.append(row)
-        t = row["timings"]
-        print(f"x{n}: {row['wall_s']} s, main peak {row['main_peak_rss_mb']} MB, writer peak {row['writer_hwm_mb']} MB, "
-              f"finalize {t.get('finalize')} s, writer busy {t.get('write_thread')} s, "
-              f"load {row['load_avg_1m_before']}", flush=True)
-    out = {"src": str(args.src), "checkout": str(checkout), "checkout_commit": checkout_commit(checkout),
-           "cpus": os.cpu_count(), "rows": rows}
+        for side, checkout in sides.items():
+            index_dir = args.work / f"x{n}.{side}.index"
+            row = {"side": side, "copies": n, "source_files": files, "source_bytes": source_bytes,
+                   **run_one(root, index_dir, checkout, args.workers)}
+            rows.append(row)
+            t = row["timings"]
+            print(f"{side} x{n}: {row['wall_s']} s, main peak {row['main_peak_rss_mb']} MB, writer peak "
+                  f"{row['writer_hwm_mb']} MB, finalize {t.get('finalize')} s, writer busy {t.get('write_thread')} s,"
+                  f" writer CPU {row['writer_cpu_s']} s, load {row['load_avg_1m_before']}", flush=True)
+    out = {"src": str(args.src), "cpus": os.cpu_count(),
+           "checkouts": {side: {"path": str(c), "commit": checkout_commit(c)} for side, c in sides.items()},
+           "rows": rows}
     write_result("index_memory", out)
     print(json.dumps({k: v for k, v in out.items() if k != "rows"}))
 

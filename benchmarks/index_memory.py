@@ -123,7 +123,8 @@ s = index_tree(root, index_dir, embedder=embedder, rebuild=True, writer_process=
 c1 = os.times()
 stop.set()
 time.sleep(0.2)
-out = {"files": s.files, "chunks": s.chunks, "embedded": s.embedded, "tokens": s.tokens,
+import codesift
+out = {"codesift_from": codesift.__file__, "files": s.files, "chunks": s.chunks, "embedded": s.embedded, "tokens": s.tokens,
        "seconds_in_index_tree": round(s.seconds, 3), "timings": s.timings,
        "vector_bytes_written": s.vector_bytes_written,
        "main_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -140,8 +141,9 @@ def run_one(root: Path, index_dir: Path, checkout: Path, workers: int) -> dict:
     env = dict(os.environ, PYTHONPATH=str(checkout))
     t0 = time.perf_counter()
     load = os.getloadavg()[0]
+    # run from the checkout: `python -c` puts the working folder first on sys.path, before PYTHONPATH
     proc = subprocess.run([sys.executable, "-c", DRIVER, str(root), str(index_dir), str(workers)],
-                          capture_output=True, text=True, env=env)
+                          capture_output=True, text=True, env=env, cwd=checkout)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"index failed:\n{proc.stderr[-3000:]}")

@@ -278,6 +278,7 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         summary.vector_bytes_written = writer.bytes_written
         summary.timings["write_thread"] = writer.busy_s
         summary.timings["writer_merge"] = getattr(writer.sink, "merge_s", 0.0)  # merges in its idle time
+        summary.timings["writer_finish"] = getattr(writer.sink, "finish_s", 0.0)  # the end's work it did
         if pipeline.load_s is not None:
             summary.timings["model_load"] = pipeline.load_s
         summary.vector_bytes_written += finish_index(store, walked.folders, summary.timings)

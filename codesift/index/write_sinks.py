@@ -116,6 +116,7 @@ class ProcessSink:
         self.bytes_written = 0
         self.busy_s = 0.0
         self.merge_s = 0.0  # merging segments while no batch waited (`merge_step`)
+        self.finish_s = 0.0  # the work of the run's end done here once the last batch was in (`close`)
 
     def start(self) -> None:
         """Start the process now (it imports and opens the index while other work goes on)."""
@@ -163,7 +164,7 @@ class ProcessSink:
     def close(self, finish: bool = False) -> None:
         """Wait for every batch handed over, then for the process to end; raises its error, if any.
         With `finish` (the run's last batch is in), the process first merges the segments that
-        `merge_plan` says should be, sparing the run's end that work."""
+        `merge_plan` says should be and makes the deferred indexes, sparing the run's end that work."""
         if self.process is None:
             return
         try:
@@ -173,7 +174,7 @@ class ProcessSink:
             try:
                 if finish and self.error is None:
                     self.conn.send_bytes(FINISH)
-                    written, _, merge_s = self.conn.recv()
+                    written, self.finish_s, merge_s = self.conn.recv()
                     self.bytes_written += written
                     self.merge_s += merge_s
                 self.conn.send_bytes(b"")  # no more batches
@@ -212,14 +213,19 @@ def _serve(index_dir: str, conn) -> None:
                 if n:
                     continue
             data = conn.recv_bytes()
-            if data == FINISH:  # the last batch is in: merge what is left, then say what merges did
+            if data == FINISH:
+                # The last batch is in: merge what is left and make the indexes a first build
+                # deferred, here, where this connection's cache already holds the pages (the
+                # indexing process would fill a cache of its own), then say what that took.
                 t0 = time.perf_counter()
                 try:
                     while n := merge_step(store) if merging else 0:
                         merged += n
+                    with store.transaction():
+                        store.ensure_indexes()
                 except Exception:
-                    pass  # rolled back; the run's end merges again, and reports what fails
-                conn.send((merged, 0.0, merge_s + time.perf_counter() - t0))
+                    pass  # rolled back; the run's end does it again, and reports what fails
+                conn.send((merged, time.perf_counter() - t0, merge_s))
                 break
             if not data:
                 break

@@ -275,7 +275,7 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
             summary.timings["all_embedded_at"] = time.perf_counter() - t0
             with clock("write"):
                 writer.flush(final=True)
-                writer.close()
+                writer.close(finish=True)
         finally:
             pipeline.close()
             writer.close()
@@ -285,9 +285,11 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         t_final = time.perf_counter()
         summary.vector_bytes_written = writer.bytes_written
         summary.timings["write_thread"] = writer.busy_s
+        summary.timings["writer_merge"] = getattr(writer.sink, "merge_s", 0.0)  # merges in its idle time
+        summary.timings["writer_finish"] = getattr(writer.sink, "finish_s", 0.0)  # the end's work it did
         if pipeline.load_s is not None:
             summary.timings["model_load"] = pipeline.load_s
-        summary.vector_bytes_written += finish_index(store, walked.folders)
+        summary.vector_bytes_written += finish_index(store, walked.folders, summary.timings)
         counts = store.counts()
         summary.files, summary.chunks = counts["files"], counts["chunks"]
         summary.timings["finalize"] = time.perf_counter() - t_final
@@ -296,24 +298,30 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
     return summary
 
 
-def finish_index(store: Store, folders: list[tuple[str, int]] | None = None) -> int:
+def finish_index(store: Store, folders: list[tuple[str, int]] | None = None,
+                 timings: dict[str, float] | None = None) -> int:
     """How every run that writes an index ends (an index run, a shard import: distributed/importer.py):
     the deferred indexes made, segments merged, the folders walked recorded (`folders`, None for
     a run with no tree), the index marked complete, segments written before vector lengths were
-    kept given theirs, the WAL folded into the database. Returns the vector bytes written."""
+    kept given theirs, the WAL folded into the database. Returns the vector bytes written; adds
+    each step's seconds to `timings` (finalize_indexes, finalize_merge, finalize_checkpoint)."""
+    clock = _Stopwatch({} if timings is None else timings)
     written = 0
     with store.transaction():
-        store.ensure_indexes()
+        with clock("finalize_indexes"):
+            store.ensure_indexes()
         if folders is not None:
             store.replace_folders(folders)
-        for group in merge_plan(store.segments()):
-            written += store.merge_segments(group)
+        with clock("finalize_merge"):
+            for group in merge_plan(store.segments()):
+                written += store.merge_segments(group)
         store.set_meta(state="complete", index_format=INDEX_FORMAT, indexed_at=now(),
                        generation=store.generation() + 1)
     store.remove_unused_segment_files()
     written += store.write_missing_norms()  # an index written before they were kept
     store.finish_upgrade()
-    store.checkpoint()
+    with clock("finalize_checkpoint"):
+        store.checkpoint()
     store.mark_checked()
     return written
 

@@ -417,6 +417,7 @@ class Writer:
         """The write transactions' time: the run's floor while it writes."""
         return self.sink.busy_s
 
-    def close(self) -> None:
-        """Wait for every handed-over transaction; raises the writer's error, if any."""
-        self.sink.close()
+    def close(self, finish: bool = False) -> None:
+        """Wait for every handed-over transaction; raises the writer's error, if any. `finish`: the
+        run's last file is in (the writer may then do the run's end's work: write_sinks.py)."""
+        self.sink.close(finish)

@@ -27,6 +27,11 @@ from codesift.walk.ignore import DEFAULT_INDEX_DIR_NAME as DEFAULT_DIR_NAME
 from codesift.walk.roles import file_role
 
 DB_NAME = "index.db"
+# The page cache of a connection that writes, in MiB (SQLite's default is 2). A transaction's pages
+# stay in it until it commits (beyond it, SQLite writes them to the WAL early); the pages a run
+# reads (the FTS5 segments it merges, the b-trees it adds to) are found there again. Bounded, and
+# not a share of the index: it is the most memory a connection's pages take, at any size of tree.
+CACHE_MIB = 64
 # SQLite limits the parameters of one statement; IN lists are sent in slices of this many.
 IN_CLAUSE_SIZE = 500
 FTS_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars '_'"
@@ -314,8 +319,7 @@ class Store:
             if not readonly:
                 _set_wal(self.db)
                 self.db.execute("PRAGMA synchronous = NORMAL")
-                # 256 MiB: a transaction's pages (FTS segment merges above all) stay in memory until it commits
-                self.db.execute("PRAGMA cache_size = -262144")
+                self.db.execute(f"PRAGMA cache_size = {-1024 * CACHE_MIB}")
                 # checkpoints in bigger steps: each one copies the WAL's pages into the database
                 self.db.execute("PRAGMA wal_autocheckpoint = 16384")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -651,11 +655,17 @@ class Store:
             return []
         return [vector_files.SegmentInfo(*r) for r in self.db.execute("SELECT id, rows, dead FROM segments ORDER BY id")]
 
-    def dead_rows(self) -> dict[int, list[int]]:
+    def dead_rows(self, seg_ids: list[int] | None = None) -> dict[int, list[int]]:
+        """segment id -> its tombstoned rows, for every segment (or those of `seg_ids`)."""
         out: dict[int, list[int]] = {}
         if self.schema < 3:
             return out
-        for seg, seg_row in self.db.execute("SELECT seg, seg_row FROM tombstones ORDER BY seg, seg_row"):
+        if seg_ids is None:
+            rows = self.db.execute("SELECT seg, seg_row FROM tombstones ORDER BY seg, seg_row")
+        else:
+            rows = self.db.execute(f"SELECT seg, seg_row FROM tombstones WHERE seg IN ({_marks(len(seg_ids))}) "
+                                   "ORDER BY seg, seg_row", seg_ids)
+        for seg, seg_row in rows:
             out.setdefault(seg, []).append(seg_row)
         return out
 
@@ -706,23 +716,19 @@ class Store:
     def merge_segments(self, seg_ids: list[int]) -> int:
         """Rewrite the live rows of `seg_ids` as one new segment (call inside a transaction); returns
         the bytes written. The old files are removed by `remove_unused_segment_files` after commit."""
-        dead = self.dead_rows()
-        rowids, vecs = [], []
-        for seg_id in seg_ids:
-            seg = vector_files.Segment.open(self.dir, seg_id, dead.get(seg_id, ()))
-            keep = slice(None) if seg.live is None else seg.live
-            rowids.append(seg.rowids[keep])
-            vecs.append(np.asarray(seg.vectors[keep]))
-        rowids_all = np.concatenate(rowids) if rowids else np.zeros(0, np.int64)
+        dead = self.dead_rows(seg_ids)
+        parts = [vector_files.Segment.open(self.dir, seg_id, dead.get(seg_id, ())) for seg_id in seg_ids]
         marks = _marks(len(seg_ids))
         self.db.execute(f"DELETE FROM segments WHERE id IN ({marks})", seg_ids)
         self.db.execute(f"DELETE FROM tombstones WHERE seg IN ({marks})", seg_ids)
-        if len(rowids_all) == 0:
+        parts = [p for p in parts if p.live is None or p.live.any()]
+        if not parts:
             return 0
-        new_id = self.db.execute("INSERT INTO segments(rows) VALUES(?)", (len(rowids_all),)).lastrowid
-        written = vector_files.write_segment(self.dir, new_id, rowids_all, np.concatenate(vecs))
+        new_id = self.db.execute("INSERT INTO segments(rows) VALUES(0)").lastrowid
+        rowids, written = vector_files.write_merged_segment(self.dir, new_id, parts)
+        self.db.execute("UPDATE segments SET rows = ? WHERE id = ?", (len(rowids), new_id))
         self.db.executemany("UPDATE chunks SET seg = ?, seg_row = ? WHERE rowid = ?",
-                            [(new_id, i, r) for i, r in enumerate(rowids_all.tolist())])
+                            ((new_id, i, r) for i, r in enumerate(rowids.tolist())))
         return written
 
     def remove_unused_segment_files(self) -> int:

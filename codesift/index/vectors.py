@@ -87,6 +87,55 @@ def write_segment(index_dir: Path, seg_id: int, rowids: np.ndarray, vectors: np.
     return sum(p.stat().st_size for p in paths)
 
 
+def write_merged_segment(index_dir: Path, seg_id: int, parts: Sequence["Segment"]) -> tuple[np.ndarray, int]:
+    """Write (and sync) one segment from the live rows of `parts`, in order; returns (its rowids,
+    the bytes written). The vectors are copied BLOCK_ROWS rows at a time, read from the files
+    rather than mapped, so the memory a merge takes does not grow with the rows it rewrites."""
+    vec_path, rows_path, norms_path = segment_paths(index_dir, seg_id)
+    rowids = np.concatenate([s.rowids if s.live is None else s.rowids[s.live] for s in parts]) \
+        if parts else np.zeros(0, np.int64)
+    dim = parts[0].vectors.shape[-1] if parts else 0
+    norms = np.empty((len(rowids), VECTORS_PER_CHUNK), dtype=np.float32)
+    tmp = vec_path.with_name(vec_path.name + f".tmp{os.getpid()}")
+    done = 0
+    with open(tmp, "wb") as out:
+        np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.int8)),
+                                                   "fortran_order": False,
+                                                   "shape": (len(rowids), VECTORS_PER_CHUNK, dim)})
+        for seg in parts:
+            src_path = segment_paths(index_dir, seg.id)[0]
+            for start, block in _read_blocks(src_path, len(seg), VECTORS_PER_CHUNK * dim):
+                block = block.reshape(-1, VECTORS_PER_CHUNK, dim)
+                if seg.live is not None:
+                    block = block[seg.live[start:start + len(block)]]
+                out.write(block.tobytes())
+                norms[done:done + len(block)] = vector_norms(block.reshape(-1, dim)).reshape(-1, VECTORS_PER_CHUNK)
+                done += len(block)
+        out.flush()
+        os.fsync(out.fileno())
+    assert done == len(rowids)
+    _save_synced(rows_path, np.asarray(rowids, dtype=np.int64))
+    _save_synced(norms_path, norms)
+    os.replace(tmp, vec_path)
+    return rowids, sum(p.stat().st_size for p in (vec_path, rows_path, norms_path))
+
+
+def _read_blocks(path: Path, rows: int, row_bytes: int):
+    """(first row, int8 [rows, row_bytes]) blocks of an .npy file of `rows` rows, BLOCK_ROWS at a time."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            np.lib.format.read_array_header_1_0(f)
+        else:
+            np.lib.format.read_array_header_2_0(f)
+        for start in range(0, rows, BLOCK_ROWS):
+            n = min(BLOCK_ROWS, rows - start)
+            block = np.fromfile(f, dtype=np.int8, count=n * row_bytes)
+            if len(block) != n * row_bytes:
+                raise ValueError(f"{path} is damaged: it ends before its {rows} rows")
+            yield start, block.reshape(n, row_bytes)
+
+
 def vector_norms(vectors: np.ndarray) -> np.ndarray:
     """The length of each int8 vector [m, dim], float32 [m] (exact: the squares sum in integers)."""
     nk = _numkong()

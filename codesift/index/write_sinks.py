@@ -21,6 +21,7 @@ from codesift.errors import StoreError
 from codesift.index.store import FileRecord, Store
 
 IN_FLIGHT = 2  # transactions handed over and not yet done: memory stays bounded
+FINISH = b"finish"  # to the writer process: no more batches, merge what is left (`ProcessSink.close`)
 
 
 @dataclass
@@ -44,6 +45,19 @@ def apply_batch(store: Store, batch: WriteBatch) -> int:
         return store.write_files(batch.records, bm25_fields)
 
 
+def merge_step(store: Store) -> int:
+    """Merge one group of segments that `merge_plan` says should be, as one transaction; returns the
+    vector bytes written (0: nothing to merge). The merged files stay on disk until the run's end
+    (`finish_index` removes them): a search that listed the segments before this commit still reads them."""
+    from codesift.index.vectors import merge_plan
+
+    plan = merge_plan(store.segments())
+    if not plan:
+        return 0
+    with store.transaction():
+        return store.merge_segments(plan[0])
+
+
 class ThreadSink:
     """Transactions in a thread of this process, with its own connection."""
 
@@ -63,8 +77,9 @@ class ThreadSink:
             self.thread.start()
         self.batches.put(batch)
 
-    def close(self) -> None:
-        """Wait for every batch handed over; raises the first error, if any."""
+    def close(self, finish: bool = False) -> None:
+        """Wait for every batch handed over; raises the first error, if any. (`finish`: as
+        ProcessSink's; merges stay with the run's end here, in this process either way.)"""
         if self.thread is not None:
             self.batches.put(None)
             self.thread.join()
@@ -100,6 +115,8 @@ class ProcessSink:
         self.error: BaseException | None = None
         self.bytes_written = 0
         self.busy_s = 0.0
+        self.merge_s = 0.0  # merging segments while no batch waited (`merge_step`)
+        self.finish_s = 0.0  # the work of the run's end done here once the last batch was in (`close`)
 
     def start(self) -> None:
         """Start the process now (it imports and opens the index while other work goes on)."""
@@ -139,12 +156,15 @@ class ProcessSink:
         if isinstance(answer, BaseException):
             self.error = answer
             raise answer
-        written, busy = answer
+        written, busy, merge_s = answer
         self.bytes_written += written
         self.busy_s += busy
+        self.merge_s += merge_s
 
-    def close(self) -> None:
-        """Wait for every batch handed over, then for the process to end; raises its error, if any."""
+    def close(self, finish: bool = False) -> None:
+        """Wait for every batch handed over, then for the process to end; raises its error, if any.
+        With `finish` (the run's last batch is in), the process first merges the segments that
+        `merge_plan` says should be and makes the deferred indexes, sparing the run's end that work."""
         if self.process is None:
             return
         try:
@@ -152,8 +172,13 @@ class ProcessSink:
                 self._receive()
         finally:
             try:
+                if finish and self.error is None:
+                    self.conn.send_bytes(FINISH)
+                    written, self.finish_s, merge_s = self.conn.recv()
+                    self.bytes_written += written
+                    self.merge_s += merge_s
                 self.conn.send_bytes(b"")  # no more batches
-            except OSError:
+            except (OSError, EOFError):
                 pass
             self.process.join()
             self.conn.close()
@@ -163,7 +188,9 @@ class ProcessSink:
 
 
 def _serve(index_dir: str, conn) -> None:
-    """The writer process: a batch in, one transaction, an answer out, until an empty message."""
+    """The writer process: a batch in, one transaction, an answer out, until an empty message.
+    While no batch waits, it merges segments (`merge_step`), work the run's end would otherwise do
+    after the last vector; what a merge wrote is counted in the next answer."""
     from codesift.index.prepare import exit_with_parent
 
     # Ctrl-C reaches the whole process group: the indexing process decides, and ends the pipe
@@ -171,8 +198,37 @@ def _serve(index_dir: str, conn) -> None:
     exit_with_parent()
     parent = os.getppid()
     store = Store(Path(index_dir))
+    merging, merged, merge_s = True, 0, 0.0
     try:
-        while data := conn.recv_bytes():
+        while True:
+            if merging and not conn.poll():
+                t0 = time.perf_counter()
+                try:
+                    n = merge_step(store)
+                except Exception:  # rolled back; the run's end merges again, and reports what fails
+                    n, merging = 0, False
+                merge_s += time.perf_counter() - t0
+                merged += n
+                merging = merging and n > 0
+                if n:
+                    continue
+            data = conn.recv_bytes()
+            if data == FINISH:
+                # The last batch is in: merge what is left and make the indexes a first build
+                # deferred, here, where this connection's cache already holds the pages (the
+                # indexing process would fill a cache of its own), then say what that took.
+                t0 = time.perf_counter()
+                try:
+                    while n := merge_step(store) if merging else 0:
+                        merged += n
+                    with store.transaction():
+                        store.ensure_indexes()
+                except Exception:
+                    pass  # rolled back; the run's end does it again, and reports what fails
+                conn.send((merged, time.perf_counter() - t0, merge_s))
+                break
+            if not data:
+                break
             if os.getppid() != parent:
                 # The run's process died (its index lock with it) and another run may have begun:
                 # write nothing more. A transaction already begun holds SQLite's write lock, so the
@@ -184,7 +240,8 @@ def _serve(index_dir: str, conn) -> None:
             except BaseException as e:
                 conn.send(_picklable(e))
                 return
-            conn.send((written, time.perf_counter() - t0))
+            conn.send((written + merged, time.perf_counter() - t0, merge_s))
+            merging, merged, merge_s = True, 0, 0.0  # a new segment: the plan may have changed
     except EOFError:  # the indexing process went away
         pass
     finally:

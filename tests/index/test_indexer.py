@@ -170,6 +170,39 @@ def test_segments_merge_as_edits_accumulate(repo, embedder):
     assert top_paths(repo, "load the configuration from a json file", "semantic")[0] == "src/config.py"
 
 
+def test_writer_process_does_the_run_ends_work(repo, embedder, tmp_path, monkeypatch):
+    """A big run's writer process merges segments while the run goes on, and at the latest once the
+    last batch is in, then makes the indexes a first build deferred, so the run's end (finish_index,
+    in the indexing process) has neither left to do: here it is kept from doing them at all, and
+    they are done all the same, into the index a run in one process writes."""
+    import shutil
+
+    import codesift.index.indexer as indexer
+    import codesift.index.pipeline as pipeline
+    from codesift.index.store import DEFERRED_INDEXES
+    from codesift.index.vectors import MAX_SMALL_SEGMENTS
+
+    for i in range(MAX_SMALL_SEGMENTS + 4):
+        (repo / f"src/extra_{i}.py").write_text(f"def extra_{i}(x):\n    return x * {i + 2}\n")
+    other = tmp_path / "other"
+    shutil.copytree(repo, other)
+    monkeypatch.setattr(pipeline, "BATCH_CHUNKS", 1)  # a transaction, and a segment, per file
+    a = index_tree(repo, embedder=embedder, workers=1, writer_process=False)
+    monkeypatch.setattr(indexer, "merge_plan", lambda segments: [])  # not in this process
+    monkeypatch.setattr(Store, "ensure_indexes", lambda self: None)
+    b = index_tree(other, embedder=embedder, workers=1, writer_process=True)
+    assert a.files == b.files > MAX_SMALL_SEGMENTS + 1
+    with Store(other / ".codesift") as store:
+        made = {name for (name,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert set(DEFERRED_INDEXES) <= made
+        assert len(store.segments()) <= MAX_SMALL_SEGMENTS
+        assert store.missing_vectors() == 0
+        files = {x.name for x in (other / ".codesift" / "vectors").iterdir()}
+        assert files == {f"seg-{s.id:08d}.{kind}.npy" for s in store.segments() for kind in ("i8", "rows", "norms")}
+    assert _contents(repo / ".codesift") == _contents(other / ".codesift")
+    assert top_paths(other, "load the configuration from a json file", "semantic")[0] == "src/config.py"
+
+
 def test_minified_files_skipped_and_reported(repo, embedder):
     bundle = "var a=1;" + ";".join(f"function f{i}(x){{return x*{i}}}" for i in range(3000)) + "\n"
     (repo / "dist").mkdir()

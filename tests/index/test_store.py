@@ -138,3 +138,30 @@ def test_segments_written_before_lengths_were_kept_get_them(tmp_path):
     assert v.write_missing_norms(tmp_path, [1]) > 0 and np.array_equal(np.load(norms_path), kept)
     assert v.write_missing_norms(tmp_path, [1]) == 0
     assert v.remove_segment_files(tmp_path, [1]) == 0  # a segment's three files are all kept
+
+
+def test_merged_segment_is_the_live_rows_in_order_read_a_block_at_a_time(tmp_path, monkeypatch):
+    """A merge streams the segments' files block by block (its memory does not grow with the rows it
+    rewrites): the segment it writes holds their live rows, in order, with their lengths."""
+    import numpy as np
+
+    from codesift.index import vectors
+
+    monkeypatch.setattr(vectors, "BLOCK_ROWS", 3)  # blocks that straddle segments and dead rows
+    rng = np.random.default_rng(1)
+    parts, want_rows, want_vecs = [], [], []
+    for seg_id, (n, dead) in enumerate([(7, [0, 4]), (5, []), (4, [0, 1, 2, 3]), (6, [5])], start=1):
+        rowids = np.arange(100 * seg_id, 100 * seg_id + n, dtype=np.int64)
+        vecs = rng.integers(-127, 128, size=(n, 2, 8), dtype=np.int8)
+        vectors.write_segment(tmp_path, seg_id, rowids, vecs)
+        parts.append(vectors.Segment.open(tmp_path, seg_id, dead))
+        live = np.setdiff1d(np.arange(n), dead)
+        want_rows.append(rowids[live])
+        want_vecs.append(vecs[live])
+    rowids, written = vectors.write_merged_segment(tmp_path, 9, parts)
+    merged = vectors.Segment.open(tmp_path, 9)
+    assert np.array_equal(rowids, np.concatenate(want_rows)) and np.array_equal(merged.rowids, rowids)
+    assert np.array_equal(np.asarray(merged.vectors), np.concatenate(want_vecs))
+    assert np.allclose(merged.norms, np.linalg.norm(np.concatenate(want_vecs).astype(np.float32), axis=-1))
+    assert written == sum(p.stat().st_size for p in vectors.segment_paths(tmp_path, 9))
+    assert not list(tmp_path.glob("vectors/*.tmp*"))

@@ -5,8 +5,10 @@ repo root; the root is added so that the kit has one module name (benchmarks.eva
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,7 +17,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.evalkit.score import load_jsonl, score  # noqa: E402
 
-__all__ = ["checkout", "load_jsonl", "score"]
+__all__ = ["checkout", "load_jsonl", "run_driver", "score"]
 
 
 def checkout(commit: str, work: Path) -> Path:
@@ -29,3 +31,15 @@ def checkout(commit: str, work: Path) -> Path:
                                  check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
     return out
+
+
+def run_driver(argv: list[str], **popen) -> tuple[dict, float]:
+    """Run a child (`python -c DRIVER ...`) that prints one `RESULT {json}` line: (that object, wall
+    seconds). A child that fails ends the benchmark with the end of its stderr."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, **popen)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"index failed:\n{proc.stderr[-3000:]}")
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):]), wall

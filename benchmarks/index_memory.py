@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _kit import run_driver  # noqa: E402
 from _results import write_result  # noqa: E402
 from scale_corpus import build  # noqa: E402
 
@@ -139,16 +140,10 @@ print("RESULT " + json.dumps(out))
 
 def run_one(root: Path, index_dir: Path, checkout: Path, workers: int) -> dict:
     env = dict(os.environ, PYTHONPATH=str(checkout))
-    t0 = time.perf_counter()
     load = os.getloadavg()[0]
     # run from the checkout: `python -c` puts the working folder first on sys.path, before PYTHONPATH
-    proc = subprocess.run([sys.executable, "-c", DRIVER, str(root), str(index_dir), str(workers)],
-                          capture_output=True, text=True, env=env, cwd=checkout)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"index failed:\n{proc.stderr[-3000:]}")
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    out = json.loads(line[len("RESULT "):])
+    out, wall = run_driver([sys.executable, "-c", DRIVER, str(root), str(index_dir), str(workers)],
+                           env=env, cwd=checkout)
     out["wall_s"] = round(wall, 3)
     out["load_avg_1m_before"], out["load_avg_1m_after"] = load, os.getloadavg()[0]
     return out

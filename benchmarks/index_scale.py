@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _kit import run_driver  # noqa: E402
 from _results import write_result  # noqa: E402
 from scale_corpus import build  # noqa: E402
 
@@ -59,14 +60,8 @@ def folder_bytes(path: Path) -> int:
 
 
 def run_index(root: Path, index_dir: Path, device: str, model: str, rebuild: bool) -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", DRIVER, str(root), str(index_dir), device, model,
-                           "1" if rebuild else "0"], capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"index failed:\n{proc.stderr[-3000:]}")
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    out = json.loads(line[len("RESULT "):])
+    out, wall = run_driver([sys.executable, "-c", DRIVER, str(root), str(index_dir), device, model,
+                            "1" if rebuild else "0"])
     out["wall_s"] = round(wall, 3)
     out["tokens_per_s"] = round(out["tokens"] / wall) if wall > 0 else None
     return out

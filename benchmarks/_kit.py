@@ -6,6 +6,7 @@ repo root; the root is added so that the kit has one module name (benchmarks.eva
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -17,7 +18,20 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.evalkit.score import load_jsonl, score  # noqa: E402
 
-__all__ = ["checkout", "load_jsonl", "run_driver", "score"]
+__all__ = ["CODESIFT", "checkout", "load_jsonl", "run_driver", "score", "user_env"]
+
+# A user's `codesift` is its console script: it imports codesift.cli as a module, whose bytecode pip
+# wrote at install. `python -m codesift.cli` compiles cli.py at every start, and with
+# PYTHONDONTWRITEBYTECODE set (as on this machine and the GPU machine) every module edited since its
+# bytecode was written is compiled again in every process: costs a user's cold start never pays.
+CODESIFT = [sys.executable, "-c", "import sys; sys.argv[0] = 'codesift'; from codesift.cli import main; main()"]
+
+
+def user_env(env: dict | None = None) -> dict:
+    """`env` (default: this process's) as a user's shell has it: bytecode written and reused."""
+    out = dict(os.environ if env is None else env)
+    out.pop("PYTHONDONTWRITEBYTECODE", None)
+    return out
 
 
 def checkout(commit: str, work: Path) -> Path:
@@ -36,6 +50,7 @@ def checkout(commit: str, work: Path) -> Path:
 def run_driver(argv: list[str], **popen) -> tuple[dict, float]:
     """Run a child (`python -c DRIVER ...`) that prints one `RESULT {json}` line: (that object, wall
     seconds). A child that fails ends the benchmark with the end of its stderr."""
+    popen["env"] = user_env(popen.get("env"))
     t0 = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, **popen)
     wall = time.perf_counter() - t0

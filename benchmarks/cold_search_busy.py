@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from _kit import CODESIFT, user_env
 from _results import write_result
 
 SPIN = "while True: pass"
@@ -31,8 +32,8 @@ def cold_search(args, env: dict) -> tuple[float, float]:
     """(wall, CPU) seconds of one `codesift search` process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "codesift.cli", "search", args.query, "--index-dir", args.index_dir,
-                    "-k", "5"], env=env, check=True, capture_output=True)
+    subprocess.run([*CODESIFT, "search", args.query, "--index-dir", args.index_dir,
+                    "-k", "5"], env=user_env(env), check=True, capture_output=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -8,7 +8,7 @@ both can read them; a copy of each is then brought up to this checkout's schema 
 this checkout (nothing to embed: migrations, and what the run records). Trees and indexes are kept
 in --work and reused by later runs (built once: a 16x build takes about ten minutes on two cores).
 
-Each search is a fresh process (`python -m codesift.cli search QUERY --index-dir ...`), held to
+Each search is a fresh process (`codesift search QUERY --index-dir ...`, as `_kit.CODESIFT` starts it), held to
 --cores with taskset, the two sides interleaved (their order alternating) so that the machine's
 load hits both alike; the page cache is warmed first, as in daily use. Per side: median wall time
 and median CPU time (user + sys of the process: steadier than wall time on a busy machine), with
@@ -34,6 +34,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _kit import CODESIFT, user_env  # noqa: E402
 from _results import write_result  # noqa: E402
 from index_scale import QUERIES  # noqa: E402
 from scale_corpus import build  # noqa: E402
@@ -57,7 +58,7 @@ def git_commit(checkout: Path) -> str | None:
 
 def code_env(checkout: Path) -> dict:
     """The environment of a process running `checkout`'s codesift, with no thread settings of ours."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env = {k: v for k, v in user_env().items() if not k.endswith("_NUM_THREADS")}
     env["PYTHONPATH"] = str(checkout)
     return env
 
@@ -89,7 +90,7 @@ def prepare(src: Path, work: Path, copies: int, against: Path) -> tuple[Path, Pa
 
 def search_cmd(query: str, index_dir: Path, cores: str | None, as_json: bool = False) -> list[str]:
     prefix = ["taskset", "-c", cores] if cores else []
-    return [*prefix, sys.executable, "-m", "codesift.cli", "search", query, "--index-dir", str(index_dir), "-k", "10",
+    return [*prefix, *CODESIFT, "search", query, "--index-dir", str(index_dir), "-k", "10",
             *(["--json"] if as_json else [])]
 
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _kit import run_driver  # noqa: E402
+from _kit import CODESIFT, run_driver, user_env  # noqa: E402
 from _results import write_result  # noqa: E402
 from scale_corpus import build  # noqa: E402
 
@@ -73,8 +73,8 @@ def cold_searches(index_dir: Path, cores: str | None, repeats: int) -> dict:
     for i in range(repeats):
         q = QUERIES[i % len(QUERIES)]
         t0 = time.perf_counter()
-        proc = subprocess.run([*prefix, sys.executable, "-m", "codesift.cli", "search", q, "--index-dir",
-                               str(index_dir), "-k", "10"], capture_output=True, text=True)
+        proc = subprocess.run([*prefix, *CODESIFT, "search", q, "--index-dir",
+                               str(index_dir), "-k", "10"], capture_output=True, text=True, env=user_env())
         if proc.returncode != 0:
             raise SystemExit(f"search failed:\n{proc.stderr[-3000:]}")
         times.append(time.perf_counter() - t0)

@@ -51,7 +51,16 @@ class TextTokenizer:
         tk.enable_truncation(self.max_tokens)
         self._tk = tk
         self.pad_id = int(files.config.get("pad_token_id", 0) or 0)
-        self._words = WordPieceWords.for_tokenizer(tk, self.max_tokens) if by_words else None
+        self._by_words = by_words
+        self._word_path: WordPieceWords | None | bool = False  # built on first use (False: not yet)
+
+    @property
+    def _words(self) -> WordPieceWords | None:
+        """The word path, built by the first encode_flat: a search process, which encodes a query or
+        two through `encode`, never pays for reading the whole vocabulary into it."""
+        if self._word_path is False:
+            self._word_path = WordPieceWords.for_tokenizer(self._tk, self.max_tokens) if self._by_words else None
+        return self._word_path
 
     def prepare(self, texts: Sequence[str]) -> list[str]:
         """Validate and normalise texts as sentence-transformers does (strip; lowercase if configured)."""

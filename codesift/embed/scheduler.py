@@ -165,7 +165,7 @@ def make_runner(backend, token_budget: int | None = None, cuda_graph: bool = Tru
     if backend.packed_supported:
         with on_device(backend.device):  # the graph is captured on the backend's GPU
             return PackedRunner(backend, token_budget or DEFAULT_TOKEN_BUDGET, cuda_graph=cuda_graph)
-    default = DEFAULT_TOKEN_BUDGET if getattr(backend, "is_gpu", False) else CPU_TOKEN_BUDGET
+    default = DEFAULT_TOKEN_BUDGET if backend.is_gpu else CPU_TOKEN_BUDGET
     return PaddedRunner(backend, token_budget or default, batch_size=batch_size)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import chain
 from pathlib import Path
 from typing import Sequence
@@ -52,15 +52,12 @@ class TextTokenizer:
         self._tk = tk
         self.pad_id = int(files.config.get("pad_token_id", 0) or 0)
         self._by_words = by_words
-        self._word_path: WordPieceWords | None | bool = False  # built on first use (False: not yet)
 
-    @property
+    @cached_property
     def _words(self) -> WordPieceWords | None:
         """The word path, built by the first encode_flat: a search process, which encodes a query or
         two through `encode`, never pays for reading the whole vocabulary into it."""
-        if self._word_path is False:
-            self._word_path = WordPieceWords.for_tokenizer(self._tk, self.max_tokens) if self._by_words else None
-        return self._word_path
+        return WordPieceWords.for_tokenizer(self._tk, self.max_tokens) if self._by_words else None
 
     def prepare(self, texts: Sequence[str]) -> list[str]:
         """Validate and normalise texts as sentence-transformers does (strip; lowercase if configured)."""

@@ -213,10 +213,10 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
                                  options.token_budget, options.devices)
         if embedder is None:
             check_device(options.device)  # the model loads in the background: its commonest error, now
-        if not known and embedder is None:
-            # A first build embeds whatever the walk finds: the model (torch, CUDA, weights) starts
-            # loading now, before the walk, while this thread is the only other one at work.
-            pipeline.preload()
+            if not known:
+                # A first build embeds whatever the walk finds: the model (torch, CUDA, weights) starts
+                # loading now, before the walk, while this thread is the only other one at work.
+                pipeline.preload()
 
         excludes = options.excludes
         if walk_index_dir is not None and index_dir.is_relative_to(root):  # a rebuild's staging folder

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _kit import run_driver  # noqa: E402
+from _kit import STAND_IN_MODEL, run_driver  # noqa: E402
 from _results import write_result  # noqa: E402
 from scale_corpus import build  # noqa: E402
 
@@ -35,32 +35,10 @@ SAMPLE_SECONDS = 0.1
 DRIVER = r"""
 import json, os, resource, sys, threading, time
 from pathlib import Path
-from types import SimpleNamespace
-import numpy as np
 
 root, index_dir, workers = sys.argv[1], sys.argv[2], sys.argv[3]
-import codesift.embed.scheduler as scheduler
-from codesift.embed.model_files import resolve_model
 from codesift.index.indexer import index_tree
-
-
-class StandInRunner:
-    # unit vectors from the keys: every text gets its own, nothing to compute
-    def __init__(self, dim):
-        self.dim, self.token_budget, self.max_seqs = dim, 65536, 8192
-        self.basis = np.random.default_rng(0).standard_normal((4099, dim)).astype(np.float32)
-
-    def run(self, batches):
-        for b in batches:
-            v = self.basis[b.keys % len(self.basis)] + (b.keys[:, None] % 7).astype(np.float32)
-            yield b.keys, v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-files = resolve_model("default")
-scheduler.make_runner = lambda backend, *a, **k: StandInRunner(files.dim)
-embedder = SimpleNamespace(files=files, backend=SimpleNamespace(is_gpu=False, name="stand-in", dim=files.dim),
-                           cut_to_dim=lambda v: v)
-
+%(stand_in)s
 
 def status(pid):
     out = {}
@@ -135,7 +113,7 @@ out = {"codesift_from": codesift.__file__, "files": s.files, "chunks": s.chunks,
        "main_cpu_s": round(c1.user - c0.user + c1.system - c0.system, 3),
        "rss_timeline": samples[::max(1, len(samples) // 200)]}
 print("RESULT " + json.dumps(out))
-""".replace("%(period)s", str(SAMPLE_SECONDS))
+""".replace("%(period)s", str(SAMPLE_SECONDS)).replace("%(stand_in)s", STAND_IN_MODEL)
 
 
 def run_one(root: Path, index_dir: Path, checkout: Path, workers: int) -> dict:

@@ -203,6 +203,7 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
             if not known:  # a new (or emptied) index: whatever gets committed has the current format
                 store.set_meta(index_format=INDEX_FORMAT)
                 store.defer_indexes()
+                store.set_bm25_merging(False)  # until finish_index
             else:
                 store.ensure_indexes()  # a first build stopped half-way left them out
                 store.fill_roles()  # files indexed before roles were (schema 3) get theirs
@@ -310,6 +311,7 @@ def finish_index(store: Store, folders: list[tuple[str, int]] | None = None,
     with store.transaction():
         with clock("finalize_indexes"):
             store.ensure_indexes()
+        store.set_bm25_merging(True)  # a first build turned them off: edits add small segments
         if folders is not None:
             store.replace_folders(folders)
         with clock("finalize_merge"):

@@ -14,12 +14,13 @@ import numpy as np
 from codesift.embed.model_files import ModelFiles
 from codesift.index.prepare import PreparedFile
 from codesift.index.store import FileRecord, Store
+from codesift.index.vectors import SEGMENT_ROWS
 from codesift.index.write_sinks import ProcessSink, ThreadSink, WriteBatch
 from codesift.walk import Skipped
 
-# Chunks per transaction ... Every commit writes each page it touched, and an index keyed by ids or
-# hashes is touched all over: bigger transactions write those pages fewer times.
-BATCH_CHUNKS = 8192
+# Chunks per transaction (and so per vector segment: vectors.SEGMENT_ROWS) ... Every commit writes
+# each page it touched: bigger transactions write the pages that many rows share fewer times.
+BATCH_CHUNKS = SEGMENT_ROWS
 COMMIT_SECONDS = 5.0  # ... or whatever is ready after this long: a crash loses at most this much work
 # ... or, when every file prepared so far is ready (the model keeps up), after this long: readers see
 # a run's progress early and a stopped run keeps it, without a transaction per file

@@ -112,11 +112,51 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE folders (path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL);
     """,
+    # 6: chunk ids (content hashes) lose their UNIQUE constraint for a plain index that a first build
+    # defers (DEFERRED_INDEXES): a constraint's index cannot be dropped, and kept through a build
+    # every transaction's random inserts rewrote most of its pages, so a build wrote it over and
+    # over, more times the bigger the tree. Ids stay unique by construction (chunk/model.py:
+    # path, content, occurrence). SQLite changes a constraint by copying the table; `_migrate`
+    # turns foreign keys off meanwhile, or dropping the old table would delete every call.
+    """
+    CREATE TABLE chunks_v6 (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        ord INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        language TEXT NOT NULL,
+        start_line INTEGER NOT NULL,
+        end_line INTEGER NOT NULL,
+        symbol TEXT,
+        heading_path TEXT,
+        context TEXT NOT NULL DEFAULT '',
+        part TEXT,
+        token_estimate INTEGER NOT NULL,
+        content TEXT NOT NULL,
+        embed_hash TEXT NOT NULL,
+        head_hash TEXT,
+        seg INTEGER,
+        seg_row INTEGER
+    );
+    INSERT INTO chunks_v6(rowid, id, file_id, ord, kind, language, start_line, end_line, symbol, heading_path,
+                          context, part, token_estimate, content, embed_hash, head_hash, seg, seg_row)
+        SELECT rowid, id, file_id, ord, kind, language, start_line, end_line, symbol, heading_path,
+               context, part, token_estimate, content, embed_hash, head_hash, seg, seg_row FROM chunks;
+    DROP TABLE chunks;
+    ALTER TABLE chunks_v6 RENAME TO chunks;
+    CREATE INDEX chunks_file ON chunks(file_id, ord);
+    CREATE INDEX chunks_id ON chunks(id);
+    CREATE INDEX chunks_symbol ON chunks(symbol);
+    CREATE INDEX chunks_embed ON chunks(embed_hash);
+    CREATE INDEX chunks_head ON chunks(head_hash);
+    """,
 ]
 LEGACY_TABLES = ("vectors", "chunks_fts")
 # Secondary indexes a first build of an index does without, and creates once at the end: keyed by
 # hashes and names, each insert would touch a random page, and each commit write those pages again.
 DEFERRED_INDEXES = {
+    "chunks_id": "chunks(id)",
     "chunks_symbol": "chunks(symbol)",
     "chunks_embed": "chunks(embed_hash)",
     "chunks_head": "chunks(head_hash)",
@@ -398,6 +438,10 @@ class Store:
                              "`codesift index --rebuild` (the damaged index is replaced only once the new one is complete)")
 
     def _migrate(self, version: int) -> None:
+        # Foreign keys off while tables are copied and dropped (SQLite's way to change a table: a
+        # DROP TABLE would otherwise run its cascades), checked before the commit; the pragma only
+        # takes effect outside a transaction.
+        self.db.execute("PRAGMA foreign_keys = OFF")
         # the version is read again under the write lock: another process may have migrated meanwhile
         self.db.execute("BEGIN IMMEDIATE")
         try:
@@ -406,10 +450,15 @@ class Store:
                 for statement in _statements(MIGRATIONS[i]):
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {i + 1}")
+            if self.db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                raise StoreError(f"{self.path}: the schema upgrade left rows without their parent; rebuild it with "
+                                 "`codesift index --rebuild`")
         except BaseException:
             self.db.execute("ROLLBACK")
+            self.db.execute("PRAGMA foreign_keys = ON")
             raise
         self.db.execute("COMMIT")
+        self.db.execute("PRAGMA foreign_keys = ON")
 
     def _drop_legacy(self) -> None:
         with self.transaction():
@@ -463,6 +512,14 @@ class Store:
     def ensure_indexes(self) -> None:
         for name, target in DEFERRED_INDEXES.items():
             self.db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
+
+    def set_bm25_merging(self, on: bool) -> None:
+        """FTS5's automatic merges of its segments on (SQLite's default) or off (call inside a
+        transaction). Off through a first build: each commit adds a segment, and merging them as
+        they come rewrites the BM25 index again and again; FTS5 still merges once a level holds
+        `crisismerge` segments, so their number stays bounded. The setting is kept in the index."""
+        if "terms_fts" in self.fts_tables:
+            self.db.execute("INSERT INTO terms_fts(terms_fts, rank) VALUES('automerge', ?)", (4 if on else 0,))
 
     # --- meta -------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:

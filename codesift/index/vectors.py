@@ -33,10 +33,15 @@ VECTORS_PER_CHUNK = 2  # text, head
 # segment has no lengths; no graph: the same top candidates, found faster).
 NUMPY_MAX_VECTORS = 8_192
 BLOCK_ROWS = 16_384  # numpy scoring converts this many int8 rows to float32 at a time
+# A big run writes one segment per transaction of about this many chunks (index/pipeline.py).
+SEGMENT_ROWS = 8_192
 # Merge policy: after a run, segments below SMALL_SEGMENT_ROWS are merged once more than
 # MAX_SMALL_SEGMENTS of them have about the same size, and any segment whose tombstones exceed
 # MAX_DEAD_FRACTION of its rows is rewritten. Both keep the work of a merge in proportion to what changed.
-SMALL_SEGMENT_ROWS = 65_536
+# A segment of a whole transaction is not small: merging a first build's segments for their size
+# would write every vector twice and every chunk's row again (its segment and row change), for a
+# search that opens fewer files.
+SMALL_SEGMENT_ROWS = SEGMENT_ROWS
 MAX_SMALL_SEGMENTS = 8
 MERGED_ROWS = 131_072  # the most live rows one merge writes (memory: rows x 2 x dim bytes)
 TIER_FACTOR = 8  # small segments are merged with others of about their size: within this factor

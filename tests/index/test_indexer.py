@@ -264,6 +264,32 @@ def test_index_from_before_vector_segments_is_upgraded(repo, embedder):
     assert top_paths(repo, "load_config", "bm25")[0] == "src/config.py"
 
 
+
+def test_index_of_schema_5_is_upgraded_with_its_rows_and_calls(repo, embedder):
+    """Schema 6 copies the chunks table (chunk ids lose their UNIQUE constraint for an index a first
+    build defers): every row, call and answer survives the copy, which must not run the cascades
+    a dropped table's rows would."""
+    from tests.index.legacy import make_schema5
+
+    index(repo, embedder)
+    make_schema5(repo / ".codesift")
+    before = _contents(repo / ".codesift")
+    with Store(repo / ".codesift", readonly=True) as old:
+        assert old.schema == 5
+        calls = old.db.execute("SELECT chunk_rowid, name FROM calls ORDER BY 1, 2").fetchall()
+    assert calls
+    with Store(repo / ".codesift") as store:  # opened for writing: migrated
+        assert store.schema == 6
+        assert store.db.execute("SELECT chunk_rowid, name FROM calls ORDER BY 1, 2").fetchall() == calls
+        names = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'chunks'")}
+        assert "chunks_id" in names and not any(n.startswith("sqlite_autoindex_chunks") for n in names)
+        some = next(store.iter_chunks())
+        assert store.chunk_by_id(some.id).rowid == some.rowid
+    assert _contents(repo / ".codesift") == before
+    assert index(repo, embedder).changed == 0
+    assert top_paths(repo, "load_config", "bm25")[0] == "src/config.py"
+
+
 def _contents(index_dir: Path) -> tuple:
     """Everything a search reads: chunk rows, BM25 answers, each chunk's stored vectors."""
     import numpy as np

@@ -64,14 +64,16 @@ def test_integrity_check_skipped_only_while_the_file_is_as_checked(tmp_path, emb
 
 
 def test_merge_plan_groups_are_bounded():
-    """A first build leaves one segment per transaction; merging them all into one would hold the
-    whole index's vectors in memory at once. Groups stay under MERGED_ROWS live rows."""
-    from codesift.index.vectors import MAX_SMALL_SEGMENTS, MERGED_ROWS, SegmentInfo, merge_plan
+    """Many small segments of a size are merged; merging them all into one would hold their vectors
+    in memory at once. Groups stay under MERGED_ROWS live rows. A first build's segments, one per
+    full transaction, are left as they are."""
+    from codesift.index.vectors import MAX_SMALL_SEGMENTS, MERGED_ROWS, SEGMENT_ROWS, SegmentInfo, merge_plan
 
-    many = [SegmentInfo(i, 8192, 0) for i in range(1, 46)]
+    assert merge_plan([SegmentInfo(i, SEGMENT_ROWS + i, 0) for i in range(1, 46)]) == []
+    many = [SegmentInfo(i, 5000, 0) for i in range(1, 46)]
     groups = merge_plan(many)
     assert sorted(i for g in groups for i in g) == list(range(1, 46))
-    assert all(len(g) > 1 and 8192 * len(g) <= MERGED_ROWS for g in groups)
+    assert all(len(g) > 1 and 5000 * len(g) <= MERGED_ROWS for g in groups)
     few = [SegmentInfo(i, 100, 0) for i in range(1, MAX_SMALL_SEGMENTS + 1)]
     assert merge_plan(few) == []  # not yet too many
     assert merge_plan([SegmentInfo(1, 10_000, 5_000), SegmentInfo(2, 200_000, 0)]) == [[1]]  # mostly dead: rewritten

@@ -74,8 +74,10 @@ def written_by_self():
 
 names = sorted(p.name for p in batches_dir.glob("batch-*.pkl"))
 store = Store(index_dir, create=True)
-with store.transaction():
-    store.defer_indexes()  # as a first build does
+with store.transaction():  # as a first build begins
+    store.defer_indexes()
+    if hasattr(store, "set_bm25_merging"):  # not in checkouts before it
+        store.set_bm25_merging(False)
 t0 = time.perf_counter()
 sink = ProcessSink(index_dir)
 sink.start()

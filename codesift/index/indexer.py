@@ -214,10 +214,6 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
                                  options.token_budget, options.devices)
         if embedder is None:
             check_device(options.device)  # the model loads in the background: its commonest error, now
-            if not known:
-                # A first build embeds whatever the walk finds: the model (torch, CUDA, weights) starts
-                # loading now, before the walk, while this thread is the only other one at work.
-                pipeline.preload()
 
         excludes = options.excludes
         if walk_index_dir is not None and index_dir.is_relative_to(root):  # a rebuild's staging folder
@@ -248,6 +244,9 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
         clock = _Stopwatch(summary.timings)
         try:
             if todo and embedder is None:
+                # After the walk, not before: importing torch holds the interpreter most of the time,
+                # and a big tree's walk would share it, delaying the first files (and writes); a small
+                # tree's walk is over in a moment either way.
                 pipeline.preload()
             if own_process:
                 writer.sink.start()  # it starts up while the first files are read

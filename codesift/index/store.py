@@ -153,9 +153,8 @@ MIGRATIONS: list[str] = [
     """,
 ]
 LEGACY_TABLES = ("vectors", "chunks_fts")
-# Secondary indexes a first build of an index does without, and creates once at the end: keyed by
-# hashes and names, each insert would touch a random page, and each commit write those pages again.
-DEFERRED_INDEXES = {
+# Secondary indexes, made by the migrations, and remade by `ensure_indexes` where missing.
+SECONDARY_INDEXES = {
     "chunks_id": "chunks(id)",
     "chunks_symbol": "chunks(symbol)",
     "chunks_embed": "chunks(embed_hash)",
@@ -165,6 +164,10 @@ DEFERRED_INDEXES = {
     "imports_file": "imports(file_id)",
     "imports_name": "imports(name)",
 }
+# Those a first build does without, and makes once at its end: keyed by hashes and names, each
+# insert would touch a random page, and each commit write those pages again. (Those keyed by chunk
+# or file grow at their end as rows are added: kept.)
+DEFERRED_INDEXES = ("chunks_id", "chunks_symbol", "chunks_embed", "chunks_head", "calls_name", "imports_name")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -510,7 +513,7 @@ class Store:
             self.db.execute(f"DROP INDEX IF EXISTS {name}")
 
     def ensure_indexes(self) -> None:
-        for name, target in DEFERRED_INDEXES.items():
+        for name, target in SECONDARY_INDEXES.items():
             self.db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
 
     def set_bm25_merging(self, on: bool) -> None:

@@ -179,7 +179,7 @@ def test_writer_process_does_the_run_ends_work(repo, embedder, tmp_path, monkeyp
 
     import codesift.index.indexer as indexer
     import codesift.index.pipeline as pipeline
-    from codesift.index.store import DEFERRED_INDEXES
+    from codesift.index.store import SECONDARY_INDEXES
     from codesift.index.vectors import MAX_SMALL_SEGMENTS
 
     for i in range(MAX_SMALL_SEGMENTS + 4):
@@ -194,7 +194,7 @@ def test_writer_process_does_the_run_ends_work(repo, embedder, tmp_path, monkeyp
     assert a.files == b.files > MAX_SMALL_SEGMENTS + 1
     with Store(other / ".codesift") as store:
         made = {name for (name,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert set(DEFERRED_INDEXES) <= made
+        assert set(SECONDARY_INDEXES) <= made
         assert len(store.segments()) <= MAX_SMALL_SEGMENTS
         assert store.missing_vectors() == 0
         files = {x.name for x in (other / ".codesift" / "vectors").iterdir()}

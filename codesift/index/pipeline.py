@@ -29,8 +29,11 @@ HAND_OVER_TOKENS = 16384  # files' sequences go to the model thread in lots of a
 # Tokens handed over and not yet taken by the model thread, at most (int32 ids: 4 bytes each). A cold
 # run loads the model (torch, CUDA, weights, graphs) while its first files are read and chunked:
 # the queue is what lets the workers go on meanwhile instead of waiting for the model, and what
-# the GPU then drains at full speed. Bounded, so memory does not grow with the tree.
-QUEUE_TOKENS = 12_000_000
+# the GPU then drains at full speed. Bounded, so memory does not grow with the tree; each queued
+# token also holds its file's rows until written (tens of bytes in all), and the files a queue
+# holds cannot be written before the model is there anyway: a big tree's run is then limited by
+# its writer, not by how far ahead the workers got.
+QUEUE_TOKENS = 4_000_000
 # While a GPU is fed, other threads hold the GIL for at most this long at a time (Python's default,
 # 5 ms, leaves the thread that feeds the GPU waiting behind the writer and the result readers).
 GPU_SWITCH_INTERVAL = 0.0005

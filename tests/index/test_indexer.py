@@ -48,6 +48,25 @@ def test_index_reports_and_searches(repo, embedder):
         assert md.heading_path == ("User guide", "Configuration", "Environment variables")
 
 
+
+def test_a_first_build_merges_its_bm25_segments_only_at_its_end(repo, embedder):
+    """FTS5's automatic merges are off while a first build commits (each commit adds a segment,
+    and merging them as they come rewrote the BM25 index over and over) and on again once it is
+    complete, for the edits that follow."""
+    def automerge(index_dir: Path):
+        with Store(index_dir, readonly=True) as store:
+            row = store.db.execute("SELECT v FROM terms_fts_config WHERE k = 'automerge'").fetchone()
+            return row[0] if row else None
+
+    during = []
+    index(repo, embedder, progress=lambda *_: during.append(automerge(repo / ".codesift")))
+    assert during and set(during) == {0}
+    assert automerge(repo / ".codesift") == 4
+    (repo / "src/config.py").write_text((repo / "src/config.py").read_text() + "\n\ndef reload_config():\n    pass\n")
+    assert index(repo, embedder).changed == 1
+    assert automerge(repo / ".codesift") == 4
+    assert top_paths(repo, "reload_config", "bm25")[0] == "src/config.py"
+
 def test_incremental_updates(repo, embedder):
     first = index(repo, embedder)
     again = index(repo, embedder)

@@ -18,7 +18,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.evalkit.score import load_jsonl, score  # noqa: E402
 
-__all__ = ["CODESIFT", "STAND_IN_MODEL", "checkout", "load_jsonl", "run_driver", "score", "user_env"]
+__all__ = ["CODESIFT", "STAND_IN_MODEL", "checkout", "checkout_commit", "load_jsonl", "run_driver", "score", "user_env"]
 
 # A user's `codesift` is its console script: it imports codesift.cli as a module, whose bytecode pip
 # wrote at install. `python -m codesift.cli` compiles cli.py at every start, and with
@@ -73,6 +73,12 @@ def checkout(commit: str, work: Path) -> Path:
                                  check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
     return out
+
+
+def checkout_commit(path: Path) -> str | None:
+    """The commit a checkout (a git worktree) is at; None for a folder outside git."""
+    proc = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return proc.stdout.strip() or None
 
 
 def run_driver(argv: list[str], **popen) -> tuple[dict, float]:

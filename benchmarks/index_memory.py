@@ -20,15 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _kit import STAND_IN_MODEL, run_driver  # noqa: E402
+from _kit import STAND_IN_MODEL, checkout_commit, run_driver  # noqa: E402
 from _results import write_result  # noqa: E402
-from scale_corpus import build  # noqa: E402
+from scale_corpus import build_once  # noqa: E402
 
 SAMPLE_SECONDS = 0.1
 
@@ -127,11 +126,6 @@ def run_one(root: Path, index_dir: Path, checkout: Path, workers: int) -> dict:
     return out
 
 
-def checkout_commit(path: Path) -> str | None:
-    proc = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return proc.stdout.strip() or None
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("src", type=Path)
@@ -147,12 +141,7 @@ def main() -> None:
     rows = []
     for n in args.copies:
         root = args.work / f"x{n}"
-        marker = root / ".built"
-        if marker.exists():  # the corpus is the same for every run: built once
-            files, source_bytes = map(int, marker.read_text().split())
-        else:
-            files, source_bytes = build(args.src, root, n)
-            marker.write_text(f"{files} {source_bytes}")
+        files, source_bytes = build_once(args.src, root, n)
         for side, checkout in sides.items():
             index_dir = args.work / f"x{n}.{side}.index"
             row = {"side": side, "copies": n, "source_files": files, "source_bytes": source_bytes,

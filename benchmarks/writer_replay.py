@@ -27,9 +27,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _kit import STAND_IN_MODEL, run_driver  # noqa: E402
+from _kit import STAND_IN_MODEL, checkout_commit, run_driver  # noqa: E402
 from _results import write_result  # noqa: E402
-from scale_corpus import build  # noqa: E402
+from scale_corpus import build_once  # noqa: E402
 
 CAPTURE = r"""
 import pickle, sys
@@ -108,11 +108,6 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def checkout_commit(path: Path) -> str | None:
-    proc = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return proc.stdout.strip() or None
-
-
 def capture(root: Path, work: Path, here: Path) -> Path:
     """The batches of a first build of `root` (made once per corpus and checkout commit)."""
     out = work / f"{root.name}.batches"
@@ -153,12 +148,7 @@ def main() -> None:
     rows = []
     for n in args.copies:
         root = args.work / f"x{n}"
-        marker = root / ".built"
-        if marker.exists():
-            files, source_bytes = map(int, marker.read_text().split())
-        else:
-            files, source_bytes = build(args.src, root, n)
-            marker.write_text(f"{files} {source_bytes}")
+        files, source_bytes = build_once(args.src, root, n)
         batches = capture(root, args.work, here)
         for r in range(args.rounds):
             for side, checkout in (sides.items() if r % 2 == 0 else reversed(sides.items())):

@@ -48,36 +48,18 @@ def write_schema2_index(root: Path, index_dir: Path, embedder, index_format: str
     db.close()
 
 
-# The chunks table of schemas 3 to 5: chunk ids under a UNIQUE constraint (schema 6 indexes them instead).
-SCHEMA5_CHUNKS = """
-CREATE TABLE chunks (
-    rowid INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-    ord INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    language TEXT NOT NULL,
-    start_line INTEGER NOT NULL,
-    end_line INTEGER NOT NULL,
-    symbol TEXT,
-    heading_path TEXT,
-    context TEXT NOT NULL DEFAULT '',
-    part TEXT,
-    token_estimate INTEGER NOT NULL,
-    content TEXT NOT NULL,
-    embed_hash TEXT NOT NULL,
-    head_hash TEXT, seg INTEGER, seg_row INTEGER
-)"""
-
-
 def make_schema5(index_dir: Path) -> None:
     """Give a complete index of schema 6 the chunks table schema 5 had, rows and indexes as they were."""
     db = sqlite3.connect(index_dir / "index.db", isolation_level=None)
     db.execute("PRAGMA foreign_keys = OFF")
     db.execute("BEGIN")
     # made beside and renamed, as SQLite says to change a table: renaming the old one would
-    # rename the references to it in other tables (calls) too
-    db.execute(SCHEMA5_CHUNKS.replace("CREATE TABLE chunks", "CREATE TABLE chunks_v5"))
+    # rename the references to it in other tables (calls) too. Schema 5's table: schema 1's,
+    # with the columns schemas 2 and 3 added.
+    chunks = next(x for x in _statements(MIGRATIONS[0]) if x.lstrip().startswith("CREATE TABLE chunks"))
+    db.execute(chunks.replace("CREATE TABLE chunks", "CREATE TABLE chunks_v5"))
+    for column in ("head_hash TEXT", "seg INTEGER", "seg_row INTEGER"):
+        db.execute(f"ALTER TABLE chunks_v5 ADD COLUMN {column}")
     db.execute("INSERT INTO chunks_v5 SELECT * FROM chunks")
     db.execute("DROP TABLE chunks")
     db.execute("ALTER TABLE chunks_v5 RENAME TO chunks")

@@ -49,6 +49,7 @@ class IndexSummary:
     seconds: float = 0.0
     model: str = ""
     reformatted: bool = False  # the index was built by a codesift that chunked or embedded differently
+    upgraded_schema: tuple[int, int] | None = None  # (from, to): the database's tables brought up to date
     vector_bytes_written: int = 0  # to vector segments, merges included
     # where the wall time went (seconds): waiting for workers, writing, waiting for the last vectors, ...
     timings: dict[str, float] = field(default_factory=dict)
@@ -63,6 +64,8 @@ class IndexSummary:
                 key = s.reason.split(" (")[0]
                 reasons[key] = reasons.get(key, 0) + 1
             parts.append("skipped " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
+        if self.upgraded_schema:
+            parts.append("index database upgraded from schema {} to {}".format(*self.upgraded_schema))
         if self.reformatted:
             parts.append("index format updated: every file chunked again, vectors reused where the text is unchanged")
         if self.fallbacks:
@@ -176,6 +179,8 @@ def _index(root: Path, index_dir: Path, options: IndexOptions, progress, embedde
     files = embedder.files if embedder is not None else resolve_model(options.model)
     summary = IndexSummary(root=root, index_dir=index_dir, model=files.name)
     with Store(index_dir, create=True) as store:
+        if store.upgraded_from:
+            summary.upgraded_schema = (store.upgraded_from, store.schema)
         store.check_integrity()  # before anything is written: a damaged index is never marked complete
         meta = store.meta()
         known = store.files()

@@ -377,9 +377,11 @@ class Store:
             raise StoreError(f"{self.path} was written by a newer codesift (schema {version}, this one "
                              f"reads up to {SCHEMA_VERSION}); upgrade codesift or rebuild with --rebuild")
         self.schema = version
+        self.upgraded_from: int | None = None  # the schema this connection brought up to date, if any
         if version < SCHEMA_VERSION and not readonly:
             self._migrate(version)
             self.schema = SCHEMA_VERSION
+            self.upgraded_from = version or None  # 0: a new index, created
         tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         self.legacy = tuple(t for t in LEGACY_TABLES if t in tables)
         self.fts_tables = tuple(t for t in ("terms_fts", "chunks_fts") if t in tables)

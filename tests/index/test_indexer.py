@@ -305,7 +305,11 @@ def test_index_of_schema_5_is_upgraded_with_its_rows_and_calls(repo, embedder):
         some = next(store.iter_chunks())
         assert store.chunk_by_id(some.id).rowid == some.rowid
     assert _contents(repo / ".codesift") == before
-    assert index(repo, embedder).changed == 0
+    make_schema5(repo / ".codesift")  # again, for the run that meets it
+    again = index(repo, embedder)
+    assert again.changed == 0 and again.upgraded_schema == (5, 6)
+    assert "index database upgraded from schema 5 to 6" in again.line()
+    assert index(repo, embedder).upgraded_schema is None
     assert top_paths(repo, "load_config", "bm25")[0] == "src/config.py"
 
 

@@ -157,7 +157,7 @@ def test_search_process_imports_no_chunker_walker_nor_indexer(indexed):
     import sys
 
     unused = ["codesift.chunk.chunker", "codesift.walk.walker", "codesift.search.navigate",
-              "codesift.embed.embedder", "codesift.index.indexer", "tokenizers"]
+              "codesift.embed.embedder", "codesift.index.indexer", "tokenizers", "codesift.chunk.model", "hashlib"]
     code = ("import sys; from click.testing import CliRunner; from codesift.cli import cli; "
             "r = CliRunner().invoke(cli, ['search', 'load the configuration', '-k', '2']); "
             f"assert r.exit_code == 0, r.output; print([m for m in {unused!r} if m in sys.modules])")

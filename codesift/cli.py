@@ -866,9 +866,11 @@ def _leave(code) -> NoReturn:
         status = 1
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None or stream.closed:  # stderr closed after a broken pipe (CodesiftGroup.invoke)
+            continue
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: Python's own exit reports 120
+        except OSError:  # the reader went away: Python's own exit reports 120
             status = status or 120
     os._exit(status)
 

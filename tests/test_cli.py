@@ -186,6 +186,15 @@ def test_one_query_command_exits_with_its_status_and_output(indexed):
     assert none.returncode == 1 and "no results" in none.stderr and "EXIT HANDLER RAN" in none.stderr
     usage = codesift("search", "x", "--mode", "nonsense")
     assert usage.returncode == 2 and "EXIT HANDLER RAN" in usage.stderr
+    # `codesift search ... | head -1`: the reader leaves early (more answers than a pipe holds: the
+    # write fails, CodesiftGroup closes stderr); the search still ends with 0, as before
+    reader_left = subprocess.Popen([sys.executable, "-c", code, "search", "--jsonl", "-k", "20"], cwd=indexed,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    reader_left.stdin.write(b"load the configuration\n" * 400)
+    reader_left.stdin.close()
+    reader_left.stdout.readline()
+    reader_left.stdout.close()
+    assert reader_left.wait() == 0
 
 
 def test_search_runs_blas_on_one_thread(indexed):

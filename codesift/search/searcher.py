@@ -323,11 +323,20 @@ class Searcher:
         if not query.strip():
             raise CodesiftError("the query is empty; give words, a question or an identifier")
         check_text(query)
+        if mode != "bm25" and qvec is None:
+            # A hybrid search loads the model and encodes its query on a thread of its own from here
+            # on, while this one finds the chunks allowed and reads the BM25 candidates.
+            qvec = (_InBackground(lambda: self.encode_queries([query])[0]) if mode == "hybrid"
+                    else self.encode_queries([query])[0])
         depth = max(k, self.config.rerank_depth) if rerank else k
-        with self.store.snapshot():  # every read below sees one committed state
-            skipped = () if include_generated or path_glob else self.config.skipped_roles
-            results = self._search(query, mode, depth, self.allowed_rowids(path_glob, languages, exclude_paths),
-                                   qvec, skipped)
+        try:
+            with self.store.snapshot():  # every read below sees one committed state
+                skipped = () if include_generated or path_glob else self.config.skipped_roles
+                results = self._search(query, mode, depth, self.allowed_rowids(path_glob, languages, exclude_paths),
+                                       qvec, skipped)
+        finally:
+            if isinstance(qvec, _InBackground):
+                qvec.wait()  # a search that failed leaves no thread behind
         if rerank:
             from codesift.search.rerank import rerank as second_stage
 
@@ -335,7 +344,7 @@ class Searcher:
         return results
 
     def _search(self, query: str, mode: str, k: int, allowed: set[int] | None,
-                qvec: np.ndarray | None, skipped_roles: Sequence[str] = ()) -> list[SearchResult]:
+                qvec: np.ndarray | _InBackground | None, skipped_roles: Sequence[str] = ()) -> list[SearchResult]:
         cfg = self.config
         n = max(cfg.candidates, k)
         dense = None
@@ -343,12 +352,12 @@ class Searcher:
             segments = self.segments()  # read here: the database connection stays on this thread
 
             def dense_scores() -> dict[int, float]:
-                vec = self.encode_queries([query])[0] if qvec is None else qvec
+                vec = qvec.result() if isinstance(qvec, _InBackground) else qvec
                 return self.semantic_scores(vec, allowed, n, segments)
 
-            # A hybrid search loads the model, encodes its query and scans the vectors on a thread
-            # of its own while this one reads the BM25 candidates (SQLite, numpy and NumKong let go
-            # of the GIL): with a second core free, the two halves take the time of the longer.
+            # A hybrid search scans the vectors on a thread of its own too, once its query is
+            # encoded, while this one reads the BM25 candidates (SQLite, numpy and NumKong let go of
+            # the GIL): with a second core free, the two halves take the time of the longer.
             dense = _InBackground(dense_scores) if mode == "hybrid" else dense_scores
         lists = []
         try:

@@ -19,6 +19,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,14 +27,17 @@ from _kit import CODESIFT, user_env
 from _results import write_result
 
 SPIN = "while True: pass"
+NEUTRAL_CWD = tempfile.gettempdir()
 
 
 def cold_search(args, env: dict) -> tuple[float, float]:
     """(wall, CPU) seconds of one `codesift search` process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([*CODESIFT, "search", args.query, "--index-dir", args.index_dir,
-                    "-k", "5"], env=user_env(env), check=True, capture_output=True)
+    # run from a folder without a codesift package: `python -c` puts the working folder first on
+    # sys.path, ahead of PYTHONPATH, so from a checkout's root the base would import this checkout
+    subprocess.run([*CODESIFT, "search", args.query, "--index-dir", str(Path(args.index_dir).resolve()),
+                    "-k", "5"], env=user_env(env), check=True, capture_output=True, cwd=NEUTRAL_CWD)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

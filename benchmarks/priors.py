@@ -68,10 +68,10 @@ class MemoSearcher(Searcher):
             self._memo[key] = super().bm25_scores(query, allowed, n)
         return self._memo[key]
 
-    def semantic_scores(self, qvec, allowed, n):
+    def semantic_scores(self, qvec, allowed, n, segments=None):
         key = ("dense", qvec.tobytes(), n, allowed is None)
         if key not in self._memo:
-            self._memo[key] = super().semantic_scores(qvec, allowed, n)
+            self._memo[key] = super().semantic_scores(qvec, allowed, n, segments)
         return self._memo[key]
 
     def with_config(self, config: SearchConfig) -> "MemoSearcher":

@@ -5,6 +5,8 @@ Heavy imports (torch, the model) happen inside the commands that need them, so t
 """
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import os
 import signal
@@ -12,6 +14,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -609,6 +612,7 @@ def search(query: str | None, mode: str, k: int, path_globs: tuple[str, ...], ex
     filters = {"path_glob": path_globs or None, "languages": languages or None, "exclude_paths": exclude_paths or None,
                "include_generated": include_generated, "rerank": rerank}
     if jsonl:
+        gc.enable()  # `main` turned it off for one query; a stream of them may run for long
         _search_lines(searcher, sys.stdin.buffer, mode, k, filters, max_tokens, fresh)
         return
     results = searcher.search(query, mode=mode, k=k, **filters)
@@ -832,10 +836,43 @@ BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THR
 
 def main() -> None:
     command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
-    if command in ONE_BLAS_THREAD_COMMANDS and "numpy" not in sys.modules:  # read once, as numpy loads
+    if command not in ONE_BLAS_THREAD_COMMANDS:
+        cli(prog_name="codesift")
+        return
+    if "numpy" not in sys.modules:  # read once, as numpy loads
         for var in BLAS_THREAD_VARIABLES:
             os.environ.setdefault(var, "1")  # a user's own setting wins
-    cli(prog_name="codesift")
+    # A one-query command is over in a fraction of a second and makes little garbage in cycles; the
+    # collector would only walk its imports' objects again and again (`search --jsonl` turns it
+    # back on for its loop). Its exit then skips the interpreter's teardown, which frees every
+    # module and the model one object at a time: work nobody waits for.
+    gc.disable()
+    try:
+        cli(prog_name="codesift")
+    except SystemExit as e:
+        _leave(e.code)
+    _leave(0)
+
+
+def _leave(code) -> NoReturn:
+    """End the process as `sys.exit(code)` would, less the interpreter's teardown: exit handlers
+    run and the standard streams are flushed first."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"), as Python reports it
+        sys.stderr.write(f"{code}\n")
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None or stream.closed:  # stderr closed after a broken pipe (CodesiftGroup.invoke)
+            continue
+        try:
+            stream.flush()
+        except OSError:  # the reader went away: Python's own exit reports 120
+            status = status or 120
+    os._exit(status)
 
 
 if __name__ == "__main__":

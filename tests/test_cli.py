@@ -151,17 +151,50 @@ def test_search_process_never_imports_torch_nor_onnxruntime(indexed):
 
 
 def test_search_process_imports_no_chunker_walker_nor_indexer(indexed):
-    """A cold search is mostly imports: the stages it does not run stay out of its process."""
+    """A cold search is mostly imports: the stages it does not run stay out of its process, and a
+    plain query is tokenized without the tokenizers library (embed/tokenizer.PlainWordPiece)."""
     import subprocess
     import sys
 
     unused = ["codesift.chunk.chunker", "codesift.walk.walker", "codesift.search.navigate",
-              "codesift.embed.embedder", "codesift.index.indexer"]
+              "codesift.embed.embedder", "codesift.index.indexer", "tokenizers", "codesift.chunk.model", "hashlib"]
     code = ("import sys; from click.testing import CliRunner; from codesift.cli import cli; "
             "r = CliRunner().invoke(cli, ['search', 'load the configuration', '-k', '2']); "
             f"assert r.exit_code == 0, r.output; print([m for m in {unused!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=indexed, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_one_query_command_exits_with_its_status_and_output(indexed):
+    """`main` ends a search's process without the interpreter's teardown: the output is all there,
+    exit handlers run, and the status is the command's (1 for no results, 2 for a usage error)."""
+    import subprocess
+    import sys
+
+    code = ("import atexit, sys; sys.argv[0] = 'codesift'\n"
+            "atexit.register(lambda: sys.stderr.write('EXIT HANDLER RAN\\n'))\n"
+            "from codesift.cli import main\n"
+            "main()\n")
+
+    def codesift(*args):
+        return subprocess.run([sys.executable, "-c", code, *args], cwd=indexed, capture_output=True, text=True)
+
+    found = codesift("search", "load the configuration", "-k", "2", "--json")
+    assert found.returncode == 0 and len(json.loads(found.stdout)["results"]) == 2
+    assert "EXIT HANDLER RAN" in found.stderr
+    none = codesift("search", "zzzqqxv", "--mode", "bm25")
+    assert none.returncode == 1 and "no results" in none.stderr and "EXIT HANDLER RAN" in none.stderr
+    usage = codesift("search", "x", "--mode", "nonsense")
+    assert usage.returncode == 2 and "EXIT HANDLER RAN" in usage.stderr
+    # `codesift search ... | head -1`: the reader leaves early (more answers than a pipe holds: the
+    # write fails, CodesiftGroup closes stderr); the search still ends with 0, as before
+    reader_left = subprocess.Popen([sys.executable, "-c", code, "search", "--jsonl", "-k", "20"], cwd=indexed,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    reader_left.stdin.write(b"load the configuration\n" * 400)
+    reader_left.stdin.close()
+    reader_left.stdout.readline()
+    reader_left.stdout.close()
+    assert reader_left.wait() == 0
 
 
 def test_search_runs_blas_on_one_thread(indexed):
@@ -171,11 +204,15 @@ def test_search_runs_blas_on_one_thread(indexed):
     import subprocess
     import sys
 
-    code = ("import sys; sys.argv = ['codesift', 'search', 'load the configuration', '-k', '2']\n"
+    # main() ends a search's process itself (no interpreter teardown): what it leaves to be
+    # checked is read by an exit handler, which it runs first
+    code = ("import atexit, sys; sys.argv = ['codesift', 'search', 'load the configuration', '-k', '2']\n"
+            "def report():\n"
+            "    from threadpoolctl import threadpool_info\n"
+            "    print('threads', *[p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'])\n"
+            "atexit.register(report)\n"
             "from codesift.cli import main\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "from threadpoolctl import threadpool_info\n"
-            "print('threads', *[p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'])")
+            "main()\n")
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
     out = subprocess.run([sys.executable, "-c", code], cwd=indexed, capture_output=True, text=True, check=True,
                          env=env)

@@ -4,27 +4,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-
-# A chunk's ref: the first characters of its 64-hex id, enough to be unique in any real tree
-# (an export lengthens the refs of the rare ids that share them).
-REF_LENGTH = 12
-# Shortest id prefix accepted when looking a chunk up.
-MIN_REF_LENGTH = 6
-
-
-def chunk_ref(chunk_id: str) -> str:
-    return chunk_id[:REF_LENGTH]
-
-
-def heading_label(heading_path: tuple[str, ...]) -> str:
-    """A markdown heading path (or a config key path) as people write it: `A > B > C`."""
-    return " > ".join(heading_path)
-
-
-def symbol_or_heading(chunk) -> str:
-    """What a chunk is called: its symbol, else its heading path, else "" (anything with `symbol`
-    and `heading_path`: a Chunk, or a chunk row read back from the index)."""
-    return chunk.symbol or heading_label(chunk.heading_path)
+# What a chunk is called and its ref live in chunk/names.py (a search reads them without this
+# module's classes); they are named here too, where the chunk stage has always found them.
+from codesift.chunk.names import MIN_REF_LENGTH, REF_LENGTH, chunk_ref, heading_label, symbol_or_heading  # noqa: F401
 
 
 def estimate_tokens(text: str) -> int:

@@ -18,7 +18,6 @@ This module is imported on the search path: it must stay free of torch.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib.util
 import json
 import os
@@ -164,6 +163,8 @@ class ModelFiles:
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    import hashlib  # here: a search, which loads OpenSSL for nothing else, never hashes weights
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):

@@ -29,7 +29,7 @@ class QueryEncoder:
         self.dim = files.dim  # files.truncate_dim when set (Matryoshka), else the model's width
 
     def encode(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
-        ids = self.tokenizer.encode(texts).ids
+        ids = self.tokenizer.encode_queries(texts)
         out = np.zeros((len(ids), self.files.hidden_size), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for s in range(0, len(order), batch_size):

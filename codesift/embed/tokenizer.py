@@ -2,6 +2,7 @@
 `tokenizers`), set up as we need it."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -46,12 +47,22 @@ class TextTokenizer:
         encode_flat takes the word path (WordPieceWords) where the tokenizer allows it."""
         self.max_tokens = int(max_tokens or files.max_tokens)
         self.lowercase = files.do_lower_case
-        tk = load_tokenizer(files.tokenizer, files.weights_format)
-        tk.no_padding()  # tokenizer.json files often pad to a fixed length: we batch ourselves
-        tk.enable_truncation(self.max_tokens)
-        self._tk = tk
+        self.files = files
         self.pad_id = int(files.config.get("pad_token_id", 0) or 0)
         self._by_words = by_words
+
+    @cached_property
+    def _tk(self):
+        """The library's tokenizer, loaded on first use: a search whose query takes the plain path
+        (`encode_queries`) never parses the whole tokenizer.json into it."""
+        tk = load_tokenizer(self.files.tokenizer, self.files.weights_format)
+        tk.no_padding()  # tokenizer.json files often pad to a fixed length: we batch ourselves
+        tk.enable_truncation(self.max_tokens)
+        return tk
+
+    @cached_property
+    def _plain(self) -> "PlainWordPiece | None":
+        return PlainWordPiece.load(self.files.tokenizer) if self.files.weights_format == "safetensors" else None
 
     @cached_property
     def _words(self) -> WordPieceWords | None:
@@ -80,6 +91,19 @@ class TextTokenizer:
             return Encoded([], 0)
         encs = self._tk.encode_batch(prepared, add_special_tokens=True)
         return Encoded([e.ids for e in encs], sum(1 for e in encs if e.overflowing))
+
+    def encode_queries(self, texts: Sequence[str]) -> list[list[int]]:
+        """The ids `encode` gives, for a few short texts: plain ones are tokenized by PlainWordPiece
+        (no library, no vocabulary read whole), the others by the library."""
+        prepared = self.prepare(texts)
+        plain = self._plain
+        ids: list[list[int] | None] = [plain.encode(t, self.max_tokens) if plain is not None else None
+                                       for t in prepared]
+        rest = [i for i, x in enumerate(ids) if x is None]
+        if rest:
+            for i, x in zip(rest, self.encode([prepared[i] for i in rest]).ids):
+                ids[i] = x
+        return ids
 
     def _encode_batch(self, texts: list[str]) -> list:
         # encode_batch_fast (tokenizers >= 0.20) skips the character offsets, which nothing here reads
@@ -234,6 +258,159 @@ class WordPieceWords:
                     del ids[budget:]
                 out[i] = self.prefix + ids + self.suffix
         return out, truncated
+
+
+# A tokenizer.json's WordPiece vocabulary: the object that follows this key.
+_VOCAB_KEY = re.compile(r'"vocab"\s*:\s*\{')
+# What follows a vocabulary key: its id.
+_VOCAB_ID = re.compile(r"\s*:\s*(\d+)")
+
+
+class PlainWordPiece:
+    """Token ids of short plain texts (queries) for a BERT tokenizer (BertNormalizer,
+    BertPreTokenizer, WordPiece), found in its tokenizer.json's text, without the library.
+
+    The library parses the whole file (tens of thousands of vocabulary entries) before its first
+    id: most of a cold search's tokenizing. A query needs a dozen ids. Here the file is read as
+    text, its settings (all but the vocabulary) are parsed, and each word piece's id is looked up
+    in the vocabulary's text as the greedy longest-match WordPiece tries it. On plain text (see
+    WordPieceWords) the normalizer only lowercases and the pre-tokenizer gives `_BERT_WORDS`.
+    Whatever this class does not know to give the library's ids is left to the library (None):
+    text that is not plain or holds an added token's text ([CLS] ...), a word the library would
+    make [UNK], a piece not written as a plain JSON key, another pipeline."""
+
+    def __init__(self, text: str, start: int, end: int, settings: dict, prefix: list[int], suffix: list[int]):
+        self._text, self._start, self._end = text, start, end  # the vocabulary object's text
+        model = settings["model"]
+        self.lowercase = bool(settings["normalizer"].get("lowercase", True))
+        self.continuing = model.get("continuing_subword_prefix", "##")
+        self.max_word_chars = int(model.get("max_input_chars_per_word", 100))
+        self.prefix, self.suffix = prefix, suffix  # the specials around a text's ids
+        self.added = [t["content"].lower() for t in settings.get("added_tokens") or () if t.get("content")]
+        self._ids: dict[str, int | None] = {}
+
+    @classmethod
+    def load(cls, path: Path) -> "PlainWordPiece | None":
+        """For the tokenizer.json at `path`; None where it is not the BERT pipeline this class knows."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        found = _VOCAB_KEY.search(text)
+        end = _vocab_end(text, found.end()) if found else None
+        if end is None:
+            return None
+        try:  # the settings: everything but the vocabulary's entries; a wrong cut is not JSON
+            settings = json.loads(text[:found.end()] + text[end:])
+        except ValueError:
+            return None
+        if not isinstance(settings, dict) or not isinstance(settings.get("model"), dict) \
+                or settings["model"].get("vocab") != {} or settings["model"].get("type") != "WordPiece" \
+                or (settings.get("normalizer") or {}).get("type") != "BertNormalizer" \
+                or (settings.get("pre_tokenizer") or {}).get("type") != "BertPreTokenizer":
+            return None
+        specials = _specials(settings.get("post_processor"))
+        if specials is None:
+            return None
+        return cls(text, found.end() - 1, end, settings, *specials)
+
+    def token_id(self, token: str) -> int | None:
+        """The id of a vocabulary entry, None if it has none (or is not written as a plain key)."""
+        if token in self._ids:
+            return self._ids[token]
+        needle = json.dumps(token)
+        text, pos, found = self._text, self._start, None
+        while found is None:
+            at = text.find(needle, pos, self._end)
+            if at < 0:
+                break
+            pos = at + 1
+            before = at - 1
+            while text[before] in " \t\r\n":
+                before -= 1
+            value = _VOCAB_ID.match(text, at + len(needle))
+            if text[before] in "{," and value:  # a key of the object, not text inside a string
+                found = int(value.group(1))
+        self._ids[token] = found
+        return found
+
+    def word_ids(self, word: str) -> list[int] | None:
+        """WordPiece's greedy longest-match-first pieces of one word; None where that fails (the
+        library's [UNK]) or the word is too long for it."""
+        if len(word) > self.max_word_chars:
+            return None
+        out, start = [], 0
+        while start < len(word):
+            for end in range(len(word), start, -1):
+                piece = word[start:end] if start == 0 else self.continuing + word[start:end]
+                found = self.token_id(piece)
+                if found is not None:
+                    out.append(found)
+                    start = end
+                    break
+            else:
+                return None
+        return out
+
+    def encode(self, text: str, max_tokens: int) -> list[int] | None:
+        """The library's ids of `text` (specials included, cut to max_tokens as it cuts), or None."""
+        if _NOT_PLAIN.search(text):
+            return None
+        low = text.lower()
+        if any(t in low for t in self.added):
+            return None
+        budget = max_tokens - len(self.prefix) - len(self.suffix)
+        if budget <= 0:
+            return None
+        ids: list[int] = []
+        for word in _BERT_WORDS.findall(low if self.lowercase else text):
+            if len(ids) >= budget:  # every word is at least one token: the rest is cut
+                break
+            pieces = self.word_ids(word)
+            if pieces is None:
+                return None
+            ids += pieces
+        return self.prefix + ids[:budget] + self.suffix
+
+
+def _vocab_end(text: str, start: int) -> int | None:
+    """Where the vocabulary object that opens before `start` closes: the first '}' after a number
+    (its last id). A '}' inside a key is caught by the parse of what is around it."""
+    pos = start
+    while True:
+        close = text.find("}", pos)
+        if close < 0:
+            return None
+        before = close - 1
+        while text[before] in " \t\r\n":
+            before -= 1
+        if text[before].isdigit():
+            return close
+        pos = close + 1
+
+
+def _specials(post: dict | None) -> tuple[list[int], list[int]] | None:
+    """The ids a post-processor puts before and after one text's ids; None for one not known here."""
+    if post is None:
+        return [], []
+    if post.get("type") == "BertProcessing":
+        return [int(post["cls"][1])], [int(post["sep"][1])]
+    if post.get("type") != "TemplateProcessing":
+        return None
+    pieces = post.get("single") or []
+    around: tuple[list[int], list[int]] = ([], [])
+    side = 0
+    for piece in pieces:
+        if "Sequence" in piece and side == 0 and piece["Sequence"].get("id") == "A":
+            side = 1
+        elif "SpecialToken" in piece:
+            special = (post.get("special_tokens") or {}).get(piece["SpecialToken"].get("id"))
+            if not special:
+                return None
+            around[side].extend(int(i) for i in special["ids"])
+        else:
+            return None
+    return around if side == 1 else None
 
 
 @lru_cache(maxsize=8)

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from codesift.chunk.model import MIN_REF_LENGTH, chunk_ref
+from codesift.chunk.names import MIN_REF_LENGTH, chunk_ref
 from codesift.errors import StoreError
 from codesift.index import vectors as vector_files
 from codesift.walk.ignore import DEFAULT_INDEX_DIR_NAME as DEFAULT_DIR_NAME

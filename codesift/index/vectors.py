@@ -19,7 +19,9 @@ cosine search is the path for segments without lengths).
 from __future__ import annotations
 
 import math
+import mmap
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -141,6 +143,37 @@ def _read_blocks(path: Path, rows: int, row_bytes: int):
             yield start, block.reshape(n, row_bytes)
 
 
+# The header np.save writes for a C-ordered array: (dtype, shape).
+_NPY_HEADER = re.compile(rb"\{'descr': '([<>|=]?[a-z]\d+)', 'fortran_order': False, 'shape': \(([\d, ]*)\), \} *\n")
+
+
+def read_npy(path: Path, mapped: bool = False) -> np.ndarray:
+    """The array np.save wrote to `path` (memory-mapped read-only with `mapped`), as np.load reads
+    it. The header that np.save writes is read here with one regular expression: np.load parses
+    it as Python (ast), which costs a cold search more than reading a segment's row ids. Any
+    other header is left to np.load."""
+    with open(path, "rb") as f:
+        head = f.read(256)
+        if head[:8] in (b"\x93NUMPY\x01\x00", b"\x93NUMPY\x02\x00"):
+            size_bytes = 2 if head[6] == 1 else 4
+            start = 8 + size_bytes
+            end = start + int.from_bytes(head[8:start], "little")
+            found = _NPY_HEADER.fullmatch(head[start:end]) if end <= len(head) else None
+            if found:
+                dtype = np.dtype(found.group(1).decode("ascii"))
+                shape = tuple(int(d) for d in found.group(2).split(b",") if d.strip())
+                count = math.prod(shape)
+                if count and mapped:
+                    return np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), dtype=dtype,
+                                         count=count, offset=end).reshape(shape)
+                if count and not mapped:
+                    f.seek(end)
+                    data = np.fromfile(f, dtype=dtype, count=count)
+                    if len(data) == count:
+                        return data.reshape(shape)
+    return np.load(path, mmap_mode="r" if mapped else None)
+
+
 def vector_norms(vectors: np.ndarray) -> np.ndarray:
     """The length of each int8 vector [m, dim], float32 [m] (exact: the squares sum in integers)."""
     nk = _numkong()
@@ -195,12 +228,12 @@ class Segment:
     @classmethod
     def open(cls, index_dir: Path, seg_id: int, dead_rows: Sequence[int] = ()) -> "Segment":
         vec_path, rows_path, norms_path = segment_paths(index_dir, seg_id)
-        rowids = np.load(rows_path)
-        vectors = np.load(vec_path, mmap_mode="r")
+        rowids = read_npy(rows_path)
+        vectors = read_npy(vec_path, mapped=True)
         if vectors.ndim != 3 or len(vectors) != len(rowids):
             raise ValueError(f"segment {seg_id} is damaged: {vectors.shape} vectors for {len(rowids)} rows")
         try:
-            norms = np.load(norms_path)
+            norms = read_npy(norms_path)
         except FileNotFoundError:  # written before lengths were kept: scored by a cosine kernel
             norms = None
         if norms is not None and norms.shape != vectors.shape[:2]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from codesift.chunk.model import MIN_REF_LENGTH
+from codesift.chunk.names import MIN_REF_LENGTH
 from codesift.errors import CodesiftError, PathOutsideRootError
 from codesift.index.store import Store
 

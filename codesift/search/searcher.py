@@ -260,10 +260,14 @@ class Searcher:
                 out.append(Segment(-1, rows, quantize(mat), None))
         return out
 
-    def semantic_scores(self, qvec: np.ndarray, allowed: set[int] | None, n: int) -> dict[int, float]:
+    def semantic_scores(self, qvec: np.ndarray, allowed: set[int] | None, n: int,
+                        segments: list | None = None) -> dict[int, float]:
+        """`segments`: those `segments()` returned (default: read now); given, no database is read,
+        so that another thread may score them."""
         from codesift.index.vectors import top_chunks
 
-        return top_chunks(self.segments(), qvec, n, use_head=self.config.head_vectors, allowed=allowed)
+        segments = self.segments() if segments is None else segments
+        return top_chunks(segments, qvec, n, use_head=self.config.head_vectors, allowed=allowed)
 
     # --- lexical ----------------------------------------------------------------------
     def bm25_scores(self, query: str, allowed: set[int] | None, n: int) -> dict[int, float]:
@@ -320,9 +324,8 @@ class Searcher:
             raise CodesiftError("the query is empty; give words, a question or an identifier")
         check_text(query)
         if mode != "bm25" and qvec is None:
-            # A hybrid search encodes its query on a thread of its own while this one reads the BM25
-            # candidates (SQLite lets go of the GIL while it scores them): on two cores the
-            # lexical half then costs no wall time beside loading the model and encoding.
+            # A hybrid search loads the model and encodes its query on a thread of its own from here
+            # on, while this one finds the chunks allowed and reads the BM25 candidates.
             qvec = (_InBackground(lambda: self.encode_queries([query])[0]) if mode == "hybrid"
                     else self.encode_queries([query])[0])
         depth = max(k, self.config.rerank_depth) if rerank else k
@@ -344,13 +347,27 @@ class Searcher:
                 qvec: np.ndarray | _InBackground | None, skipped_roles: Sequence[str] = ()) -> list[SearchResult]:
         cfg = self.config
         n = max(cfg.candidates, k)
+        dense = None
+        if mode != "bm25":
+            segments = self.segments()  # read here: the database connection stays on this thread
+
+            def dense_scores() -> dict[int, float]:
+                vec = qvec.result() if isinstance(qvec, _InBackground) else qvec
+                return self.semantic_scores(vec, allowed, n, segments)
+
+            # A hybrid search scans the vectors on a thread of its own too, once its query is
+            # encoded, while this one reads the BM25 candidates (SQLite, numpy and NumKong let go of
+            # the GIL): with a second core free, the two halves take the time of the longer.
+            dense = _InBackground(dense_scores) if mode == "hybrid" else dense_scores
         lists = []
-        if mode in ("hybrid", "bm25"):
-            lists.append(self.bm25_scores(query, allowed, n))
-        if mode in ("hybrid", "semantic"):
-            if isinstance(qvec, _InBackground):
-                qvec = qvec.result()
-            lists.append(self.semantic_scores(qvec, allowed, n))
+        try:
+            if mode in ("hybrid", "bm25"):
+                lists.append(self.bm25_scores(query, allowed, n))
+            if dense is not None:
+                lists.append(dense.result() if isinstance(dense, _InBackground) else dense())
+        finally:
+            if isinstance(dense, _InBackground):
+                dense.wait()  # a search that failed leaves no thread behind
         if len(lists) == 1:
             fused = normalized_fusion(lists) if cfg.kind_weights or cfg.role_weights else lists[0]
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Sequence
 
-from codesift.chunk.model import symbol_or_heading
+from codesift.chunk.names import symbol_or_heading
 from codesift.index.store import ChunkRow
 from codesift.walk.roles import SOURCE
 

@@ -36,27 +36,66 @@ def _longest_word() -> int:
 
 
 @lru_cache(maxsize=1)
+def _word_list() -> str:
+    # Read beside this file, as the package is installed (importlib.resources costs a cold search
+    # its own imports).
+    return (Path(__file__).parent / "words.txt").read_text(encoding="utf-8")
+
+
+_WORDS: list[frozenset[str]] = []  # the set, once built
+
+
 def dictionary() -> frozenset[str]:
     """A general English word list (see words.txt) for splitting run-together identifiers."""
-    # Read beside this file, as the package is installed (importlib.resources costs a cold search
-    # its own imports); the words are the tokens made of letters only (not the comments' '#'),
-    # found by `filter` in C: a cold search reads the list, and a Python loop over it was a good
-    # part of the search's own work.
-    text = (Path(__file__).parent / "words.txt").read_text(encoding="utf-8")
-    return frozenset(filter(str.isalpha, text.split()))
+    # The words are the tokens made of letters only (not the comments' '#'), found by `filter` in
+    # C: a Python loop over the list was a good part of a cold search's own work.
+    if not _WORDS:
+        _WORDS.append(frozenset(filter(str.isalpha, _word_list().split())))
+    return _WORDS[0]
+
+
+# Questions answered from words.txt's text before its set is built (see `_listed`); past this
+# many, the set is built: then each answer costs a hash, not a scan of the text.
+TEXT_LOOKUPS = 64
+_text_lookups = [0]
+
+
+@lru_cache(maxsize=1)
+def _comment_words() -> frozenset[str]:
+    """The alphabetic tokens of words.txt's leading comment lines: in `dictionary()` too."""
+    out = set()
+    for line in _word_list().splitlines()[:8]:  # the comments are the first lines (tests/terms checks)
+        if not line.startswith("#"):
+            break
+        out.update(filter(str.isalpha, line.split()))
+    return frozenset(out)
+
+
+def _listed(word: str) -> bool:
+    """`word in dictionary()`, answered from the file's text until the set is built: a search asks
+    about its few query words, for which building the set (tens of thousands of words) costs more
+    than finding them as lines of the text (or words of its comments). Past TEXT_LOOKUPS questions
+    (an index run soon asks that many) the set is built and answers from then on."""
+    if _WORDS or _text_lookups[0] >= TEXT_LOOKUPS:
+        return word in dictionary()
+    _text_lookups[0] += 1
+    return f"\n{word}\n" in _word_list() or word in _comment_words()
 
 
 def segment(word: str) -> tuple[str, ...] | None:
     """Split a run-together lowercase identifier part into dictionary words, fewest pieces first:
     `atomname` -> (atom, name), `setdefault` -> (set, default). None when it is a word itself or
     cannot be split entirely into words."""
-    words = dictionary()
     n = len(word)
     # a part longer than any term (base64, a hash) is no run-together identifier; the bound also
     # keeps this dynamic programme linear in the part's length
-    if n < _MIN_SEGMENT_LEN or n > MAX_TERM_LEN or word in words or not word.isascii() or not word.isalpha():
+    if n < _MIN_SEGMENT_LEN or n > MAX_TERM_LEN or not word.isascii() or not word.isalpha():
         return None
-    longest = _longest_word()
+    listed = _WORDS[0].__contains__ if _WORDS else _listed
+    if listed(word):
+        return None
+    # pieces longer than any word are never found: without the set at hand, the part's length bounds them
+    longest = _longest_word() if _WORDS else n
     best: list[tuple[str, ...] | None] = [None] * (n + 1)
     best[0] = ()
     for i in range(n):
@@ -64,7 +103,7 @@ def segment(word: str) -> tuple[str, ...] | None:
             continue
         for j in range(i + 2, min(n, i + longest) + 1):
             piece = word[i:j]
-            if piece in words or piece in SHORT_WORDS:
+            if piece in SHORT_WORDS or listed(piece):
                 cand = best[i] + (piece,)
                 if best[j] is None or len(cand) < len(best[j]):
                     best[j] = cand

@@ -84,3 +84,37 @@ def test_cached_spellings_and_terms_match_the_direct_ones():
         for text in texts:
             assert spaced_identifiers(text) == spaced_direct(text)
             assert terms_text(text) == terms_direct(text)
+
+
+def test_query_words_found_in_the_word_list_text_split_as_with_its_set():
+    """A fresh process answers 'is this a listed word?' from words.txt's text until the set is
+    built: the same terms either way, and a query of listed words never builds the set."""
+    import subprocess
+    import sys
+
+    words = ["parse", "patterns", "ignore", "atomname", "setdefault", "hasattr", "isfile", "getusername",
+             "zzzzqqqq", "dictionary", "words", "aaa", "zurich", "httpconnection", "readlines"]
+    code = ("import sys; from codesift import terms\n"
+            f"words = {words!r}\n"
+            "plain = terms.query_terms('parse the patterns of an ignore file')\n"
+            "built_for_plain = len(terms._WORDS)\n"
+            "before = [terms.segment(w) for w in words]\n"
+            "terms.dictionary()\n"
+            "after = [terms.segment(w) for w in words]\n"
+            "print(built_for_plain, before == after, plain)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 2)
+    assert out[:2] == ["0", "True"], out
+
+
+def test_the_word_list_is_comments_then_one_word_a_line():
+    """What `terms._listed` relies on to answer from the text as the set would."""
+    from pathlib import Path
+
+    import codesift.terms as terms_module
+
+    lines = (Path(terms_module.__file__).parent / "words.txt").read_text(encoding="utf-8").split("\n")
+    comments = 0
+    while lines[comments].startswith("#"):
+        comments += 1
+    assert 0 < comments <= 8
+    assert all(line.isalpha() for line in lines[comments:] if line) and "" not in lines[comments:-1]

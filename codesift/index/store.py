@@ -32,8 +32,6 @@ DB_NAME = "index.db"
 # reads (the FTS5 segments it merges, the b-trees it adds to) are found there again. Bounded, and
 # not a share of the index: it is the most memory a connection's pages take, at any size of tree.
 CACHE_MIB = 64
-# A commit that leaves more than this many pages in the WAL copies them into the database (and syncs it).
-AUTOCHECKPOINT_PAGES = 16384
 # SQLite limits the parameters of one statement; IN lists are sent in slices of this many.
 IN_CLAUSE_SIZE = 500
 FTS_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars '_'"
@@ -366,7 +364,7 @@ class Store:
                 self.db.execute("PRAGMA synchronous = NORMAL")
                 self.db.execute(f"PRAGMA cache_size = {-1024 * CACHE_MIB}")
                 # checkpoints in bigger steps: each one copies the WAL's pages into the database
-                self.db.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
+                self.db.execute("PRAGMA wal_autocheckpoint = 16384")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if readonly and version == 0 and self.path.stat().st_size == 0:
                 raise sqlite3.DatabaseError("the database file is empty")
@@ -810,16 +808,6 @@ class Store:
             return
         self._drop_legacy()
         self.db.execute("VACUUM")
-
-    def leave_checkpoints_to_others(self) -> None:
-        """Commits of this connection no longer copy the WAL into the database: another connection
-        does (`checkpoint_behind`), so that the copying and its sync wait on no commit."""
-        self.db.execute("PRAGMA wal_autocheckpoint = 0")
-
-    def checkpoint_behind(self) -> None:
-        """Copy into the database what the WAL holds of committed transactions, while others go on
-        writing (a passive checkpoint: it waits for no one, and no one waits for it)."""
-        self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
     def checkpoint(self) -> None:
         """Move the WAL's pages into the database file and empty it: the index is then whole in one

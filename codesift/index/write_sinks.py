@@ -187,40 +187,6 @@ class ProcessSink:
             raise self.error
 
 
-class Checkpointer:
-    """A thread with a connection of its own that copies the WAL into the database after commits of
-    the writer (`Store.checkpoint_behind`), on another core, while the writer goes on: the writer's
-    commits then never stop to copy pages and sync the database file."""
-
-    def __init__(self, index_dir: Path):
-        self.store = Store(index_dir)
-        self.commits = threading.Event()
-        self.stopping = False
-        self.thread = threading.Thread(target=self._run, name="codesift-checkpoint", daemon=True)
-        self.thread.start()
-
-    def committed(self) -> None:
-        self.commits.set()
-
-    def _run(self) -> None:
-        try:
-            while True:
-                self.commits.wait()
-                self.commits.clear()
-                if self.stopping:
-                    return
-                self.store.checkpoint_behind()
-        except Exception:
-            pass  # checkpoints are an optimisation here: the run's end checkpoints (finish_index)
-        finally:
-            self.store.close()
-
-    def close(self) -> None:
-        self.stopping = True
-        self.commits.set()
-        self.thread.join()
-
-
 def _serve(index_dir: str, conn) -> None:
     """The writer process: a batch in, one transaction, an answer out, until an empty message.
     While no batch waits, it merges segments (`merge_step`), work the run's end would otherwise do
@@ -232,8 +198,6 @@ def _serve(index_dir: str, conn) -> None:
     exit_with_parent()
     parent = os.getppid()
     store = Store(Path(index_dir))
-    store.leave_checkpoints_to_others()
-    checkpointer = Checkpointer(Path(index_dir))
     merging, merged, merge_s = True, 0, 0.0
     try:
         while True:
@@ -276,13 +240,11 @@ def _serve(index_dir: str, conn) -> None:
             except BaseException as e:
                 conn.send(_picklable(e))
                 return
-            checkpointer.committed()
             conn.send((written + merged, time.perf_counter() - t0, merge_s))
             merging, merged, merge_s = True, 0, 0.0  # a new segment: the plan may have changed
     except EOFError:  # the indexing process went away
         pass
     finally:
-        checkpointer.close()
         store.close()
         conn.close()
         os._exit(0)  # nothing else to run down: no atexit handlers of a spawned copy

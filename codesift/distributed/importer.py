@@ -100,6 +100,7 @@ def import_shards(shards_dir: str | Path, index_dir: str | Path, *, model: str |
             if not paths:
                 store.set_meta(index_format=INDEX_FORMAT)
                 store.defer_indexes()
+                store.set_bm25_merging(False)  # as a first build does: until finish_index
             else:
                 store.ensure_indexes()
         total = sum(m.get("files", 0) for m in manifests.values())

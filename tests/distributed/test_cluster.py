@@ -341,6 +341,8 @@ def test_search_over_imported_shards_as_over_a_local_index(clean, local_index, t
     summary = json.loads(r.stdout)
     assert summary["imported"] == ["alpha", "beta", "fork"] and summary["chunks"] == clean[1].chunks
     assert import_shards(out, imported).imported == []  # nothing changed since
+    with Store(imported, readonly=True) as store:  # an import ends with BM25 merges on, for the edits after it
+        assert store.db.execute("SELECT v FROM terms_fts_config WHERE k = 'automerge'").fetchone() == (4,)
 
     away = trees.with_name("trees-away")  # no checkout on this machine
     trees.rename(away)

@@ -18,7 +18,8 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.evalkit.score import load_jsonl, score  # noqa: E402
 
-__all__ = ["CODESIFT", "STAND_IN_MODEL", "checkout", "checkout_commit", "load_jsonl", "run_driver", "score", "user_env"]
+__all__ = ["CODESIFT", "STAND_IN_MODEL", "checkout", "checkout_commit", "checkout_sides", "load_jsonl", "run_driver",
+           "score", "user_env", "write_sides_result"]
 
 # A user's `codesift` is its console script: it imports codesift.cli as a module, whose bytecode pip
 # wrote at install. `python -m codesift.cli` compiles cli.py at every start, and with
@@ -79,6 +80,23 @@ def checkout_commit(path: Path) -> str | None:
     """The commit a checkout (a git worktree) is at; None for a folder outside git."""
     proc = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True)
     return proc.stdout.strip() or None
+
+
+def checkout_sides(against: Path | None) -> dict[str, Path]:
+    """The checkouts a before/after benchmark runs, by side: this one, and `against` (the base) first if given."""
+    return {"this": ROOT} if against is None else {"base": against.resolve(), "this": ROOT}
+
+
+def write_sides_result(name: str, src: Path, sides: dict[str, Path], rows: list[dict]) -> None:
+    """Log a before/after benchmark's rows (benchmarks/results/), with each side's checkout and commit,
+    and print the summary line."""
+    from _results import write_result
+
+    out = {"src": str(src), "cpus": os.cpu_count(),
+           "checkouts": {side: {"path": str(c), "commit": checkout_commit(c)} for side, c in sides.items()},
+           "rows": rows}
+    write_result(name, out)
+    print(json.dumps({k: v for k, v in out.items() if k != "rows"}))
 
 
 def run_driver(argv: list[str], **popen) -> tuple[dict, float]:

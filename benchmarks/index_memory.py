@@ -18,15 +18,12 @@ is one JSON object; the run's log goes to benchmarks/results/.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _kit import STAND_IN_MODEL, checkout_commit, run_driver  # noqa: E402
-from _results import write_result  # noqa: E402
+from _kit import STAND_IN_MODEL, checkout_sides, run_driver, write_sides_result  # noqa: E402
 from scale_corpus import build_once  # noqa: E402
 
 SAMPLE_SECONDS = 0.1
@@ -134,10 +131,7 @@ def main() -> None:
     ap.add_argument("--against", type=Path, default=None, help="another checkout to run in turn (the base)")
     ap.add_argument("--workers", type=int, default=0, help="prepare workers (0: the indexer's default)")
     args = ap.parse_args()
-    here = Path(__file__).resolve().parent.parent
-    sides = {"this": here}
-    if args.against:
-        sides = {"base": args.against.resolve(), "this": here}
+    sides = checkout_sides(args.against)
     rows = []
     for n in args.copies:
         root = args.work / f"x{n}"
@@ -151,11 +145,7 @@ def main() -> None:
             print(f"{side} x{n}: {row['wall_s']} s, main peak {row['main_peak_rss_mb']} MB, writer peak "
                   f"{row['writer_hwm_mb']} MB, finalize {t.get('finalize')} s, writer busy {t.get('write_thread')} s,"
                   f" writer CPU {row['writer_cpu_s']} s, load {row['load_avg_1m_before']}", flush=True)
-    out = {"src": str(args.src), "cpus": os.cpu_count(),
-           "checkouts": {side: {"path": str(c), "commit": checkout_commit(c)} for side, c in sides.items()},
-           "rows": rows}
-    write_result("index_memory", out)
-    print(json.dumps({k: v for k, v in out.items() if k != "rows"}))
+    write_sides_result("index_memory", args.src, sides, rows)
 
 
 if __name__ == "__main__":

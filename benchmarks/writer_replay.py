@@ -20,15 +20,13 @@ same classes on both). The last line printed is one JSON object; the run's log g
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _kit import STAND_IN_MODEL, checkout_commit, run_driver  # noqa: E402
-from _results import write_result  # noqa: E402
+from _kit import STAND_IN_MODEL, checkout_commit, checkout_sides, run_driver, write_sides_result  # noqa: E402
 from scale_corpus import build_once  # noqa: E402
 
 CAPTURE = r"""
@@ -144,7 +142,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     args = ap.parse_args()
     here = Path(__file__).resolve().parent.parent
-    sides = {"this": here} if args.against is None else {"base": args.against.resolve(), "this": here}
+    sides = checkout_sides(args.against)
     rows = []
     for n in args.copies:
         root = args.work / f"x{n}"
@@ -158,11 +156,7 @@ def main() -> None:
                 print(f"{side} x{n} round {r}: {row['wall_s']} s, writer busy {row['writer_busy_s']} s, "
                       f"CPU {row['writer_cpu_s']} s, wrote {row['writer_write_bytes'] + row['finish_write_bytes']:,} B,"
                       f" index {row['index_bytes']:,} B, load {row['load_avg_1m_before']}", flush=True)
-    out = {"src": str(args.src), "cpus": os.cpu_count(),
-           "checkouts": {side: {"path": str(c), "commit": checkout_commit(c)} for side, c in sides.items()},
-           "rows": rows}
-    write_result("writer_replay", out)
-    print(json.dumps({k: v for k, v in out.items() if k != "rows"}))
+    write_sides_result("writer_replay", args.src, sides, rows)
 
 
 if __name__ == "__main__":

@@ -72,7 +72,10 @@ class EmbedPipeline:
         """Start loading the model (torch, weights, devices, CUDA graphs) in the background now, while
         the files are read and chunked: a cold run otherwise waits for it after its first file."""
         if self.loader is None and self.thread is None:
-            self.loader = threading.Thread(target=self._load_runner, name="codesift-load", daemon=True)
+            # Not a daemon: a daemon thread still inside ONNX Runtime or torch when the interpreter
+            # exits is stopped there, in C++ frames, and the process aborts (a run that failed early
+            # would end in a crash, not its error). The interpreter waits for it instead.
+            self.loader = threading.Thread(target=self._load_runner, name="codesift-load")
             self.loader.start()
 
     def _load_runner(self) -> None:
@@ -133,7 +136,8 @@ class EmbedPipeline:
                     self.switch_interval = None
             self.outq.put(None)
 
-        self.thread = threading.Thread(target=work, name="codesift-embed", daemon=True)
+        # not a daemon, as the loader (`preload`): `close` stops it after its current batch
+        self.thread = threading.Thread(target=work, name="codesift-embed")
         self.thread.start()
 
     def _more_devices(self) -> list[str]:
@@ -230,7 +234,8 @@ class EmbedPipeline:
 
     def close(self) -> None:
         # A model still loading in the background (the run ended before its first embedding, or was
-        # stopped) is left to finish on its daemon thread: waiting here would hold up Ctrl-C.
+        # stopped) is left to finish on its thread: waiting here would hold up Ctrl-C (the CLI then
+        # leaves at once, by os._exit; otherwise the interpreter waits for the thread at exit).
         if self.thread is not None and not self.finished:
             # Stopped early (an error, Ctrl-C): drop the queued input rather than wait for room in
             # the queue, which could take the model thread many batches; it stops after its current one.

@@ -61,7 +61,7 @@ def main() -> None:
 
     from codesift.embed.batches import pad_batch
     from codesift.embed.embedder import Embedder
-    from codesift.embed.onnx_graph import INT8_LINEARS, build_bert
+    from codesift.embed.onnx_graph import INT8_LINEARS, build_bert, cpu_has_vnni
     from codesift.embed.ort_backend import INT8_MIN_TOKENS, groups
 
     embedder = Embedder.load(args.model, device="cpu", engine="numpy")
@@ -71,7 +71,7 @@ def main() -> None:
     w = arch.numpy_model(files.weights, cfg).w
     tokens = sum(len(x) for x in ids)
     out: dict = {"texts": len(ids), "tokens": tokens, "load_avg_1m_before": os.getloadavg()[0]}
-    for dtype, int8 in (("fp32", None), ("int8", INT8_LINEARS(cfg))):
+    for dtype, int8 in (("fp32", None), ("int8", INT8_LINEARS(cfg, cpu_has_vnni()))):
         # as the backend runs them: int8 leaves inputs of at most INT8_MIN_TOKENS to fp32
         runs = groups([len(x) for x in ids], split_at=INT8_MIN_TOKENS if int8 else None)
         runs = [r for r in runs if not int8 or max(len(ids[i]) for i in r) > INT8_MIN_TOKENS]

@@ -12,15 +12,15 @@ the attention mask only. Output: the token states [batch, tokens, hidden], poole
 int8 (`INT8_LINEARS`): the attention output and feed-forward layers multiply 8-bit integers.
 Each token's activations get a scale of their own (a token of outliers, such as [CLS] with
 activations several times any other's, then costs the others no precision), with a zero point
-fixed per layer; weights are quantised per output column, "s7" (signed, 7 bits) or "u8"
+fixed per layer; weights are quantised per output column, "s7" (signed, 7 bits), "s8" or "u8"
 (unsigned, 8 bits, asymmetric). Without VNNI, ONNX Runtime's unsigned x signed kernel sums
 pairs of products in 16 bits, which saturates with full-range signed weights and stays exact
 with 7-bit ones; it runs about as fast again as the unsigned x unsigned kernel that 8-bit
-unsigned weights need. The first feed-forward layer's input channels are evened out first (`smoothing`).
-The second feed-forward layer keeps 8 bits: its input (after GELU)
-is the most heavy-tailed, and 7 bits there moved the vectors most. The attention's
-query/key/value product stays inside the float32 Attention kernel: in 8 bits it moved
-the vectors more than all the others together.
+unsigned weights need. So without VNNI the second feed-forward layer keeps 8 unsigned bits (its
+input, after GELU, is the most heavy-tailed, and 7 bits there moved the vectors most), and the
+query/key/value product stays inside the float32 Attention kernel. With VNNI (32-bit sums) every
+weight is "s8", and the query and key products run in 8 bits too (`VNNI_FORMATS`).
+The first feed-forward layer's input channels are evened out first (`smoothing`).
 """
 from __future__ import annotations
 
@@ -53,12 +53,35 @@ OUTSIDE_MIN_SIZE = 1024
 OUTSIDE_LOCATION = "codesift-weights-in-memory"
 
 
-def INT8_LINEARS(cfg) -> dict[str, str]:
-    """The linear layers the int8 graph runs in 8 bits, and each one's weight format ("s7" or "u8")."""
-    out: dict[str, str] = {}
-    for i in range(cfg.num_hidden_layers):
-        out.update({f"layers.{i}.attention.wo": "s7", f"layers.{i}.ffn.w1": "s7", f"layers.{i}.ffn.w2": "u8"})
-    return out
+# Weight formats per linear layer (`quantize_columns`). Without VNNI: the attention output and the
+# feed-forward layers, in the formats that stay exact in ONNX Runtime's 16-bit pair sums (above).
+AVX2_FORMATS = {"attention.wo": "s7", "ffn.w1": "s7", "ffn.w2": "u8"}
+# With VNNI the unsigned x signed kernel sums in 32 bits: full 8-bit signed weights everywhere (one
+# more bit than s7, and the fast kernel for the second feed-forward layer too), and the query and
+# key products in 8 bits as well. The value product stays in float32: in 8 bits it alone moved
+# the vectors more than all the other 8-bit layers together (its error reaches the output
+# unscaled; the query's and key's pass through the softmax).
+VNNI_FORMATS = {"attention.qk": "s8", "attention.wo": "s8", "ffn.w1": "s8", "ffn.w2": "s8"}
+
+
+def INT8_LINEARS(cfg, vnni: bool = False) -> dict[str, str]:
+    """The linear layers the int8 graph runs in 8 bits, and each one's weight format ("s7", "s8"
+    or "u8"); `vnni`: for a CPU with VNNI instructions (`cpu_has_vnni`)."""
+    formats = VNNI_FORMATS if vnni else AVX2_FORMATS
+    return {f"layers.{i}.{name}": kind for i in range(cfg.num_hidden_layers) for name, kind in formats.items()}
+
+
+def cpu_has_vnni() -> bool:
+    """Whether this CPU multiplies 8-bit integers with VNNI (AVX512-VNNI or AVX-VNNI), as the
+    kernel's flags in /proc/cpuinfo say (elsewhere: False, the formats safe everywhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return bool({"avx512_vnni", "avx_vnni"} & set(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    return False
 
 
 def supports(arch_name: str, cfg) -> bool:
@@ -70,10 +93,11 @@ def supports(arch_name: str, cfg) -> bool:
 def quantize_columns(w: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """w [in, out] -> (weights, float32 scale [out], zero point [out]), per output column:
     "u8": uint8, asymmetric over the column's range (zero included);
-    "s7": int8 in [-64, 63], symmetric, zero point 0."""
-    if kind == "s7":
-        scale = np.maximum(np.abs(w).max(0) / 63, np.float32(1e-12)).astype(np.float32)
-        q = np.clip(np.round(w / scale), -64, 63).astype(np.int8)
+    "s7": int8 in [-64, 63], symmetric, zero point 0; "s8": the same in [-128, 127]."""
+    if kind in ("s7", "s8"):
+        top = 63 if kind == "s7" else 127
+        scale = np.maximum(np.abs(w).max(0) / top, np.float32(1e-12)).astype(np.float32)
+        q = np.clip(np.round(w / scale), -top - 1, top).astype(np.int8)
         return q, scale, np.zeros(w.shape[1], np.int8)
     if kind != "u8":
         raise ValueError(f"unknown int8 weight format {kind!r}")
@@ -101,8 +125,8 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
     """The encoder as an onnx.ModelProto: inputs input_ids and attention_mask (int32 [b, t], mask 1
     on real tokens, right padding), output last_hidden_state (float32 [b, t, hidden]).
 
-    int8: the linear layers that multiply 8-bit integers, by name ("layers.0.ffn.w1"; attention.wo,
-    ffn.w1 and ffn.w2 can), each with its weight format (`quantize_columns`).
+    int8: the linear layers that multiply 8-bit integers, by name ("layers.0.ffn.w1"; attention.qk,
+    attention.wo, ffn.w1 and ffn.w2 can), each with its weight format (`quantize_columns`).
     outside: where given, the weights stay out of the graph: each is added to this dict by name,
     and the graph only names it (`ort_backend._session` hands the arrays to ONNX Runtime): copying
     them into a protocol buffer for ONNX Runtime to parse them out again was most of a model's
@@ -145,7 +169,8 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
         """x [rows, in] @ weight [in, out], no bias; in 8 bits when `name` is in int8."""
         if name not in int8:
             return node("MatMul", [x, const(name + ".weight", weight)], name)[0]
-        q, scale, zero = quantize_columns(weight, int8[name])
+        kind = int8[name]  # in the weights' names: one graph's s7 layer and another's s8 are two weights
+        q, scale, zero = quantize_columns(weight, kind)
         hi = node("ReduceMax", [x], name + ".max", axes=[-1], keepdims=0)[0]
         if zero_point == SIGNED_ZERO_POINT:  # steps of max|x| / 127 on either side of 128
             lo = node("ReduceMin", [x], name + ".min", axes=[-1], keepdims=0)[0]
@@ -160,8 +185,8 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
         zp = shared(f"zp{zero_point}", zero_point, np.uint8)
         zps = node("Expand", [zp, node("Shape", [step], name + ".rows")[0]], name + ".zps")[0]
         xq = node("QuantizeLinear", [x, step, zps], name + ".xq", axis=0)[0]
-        y = node("MatMulIntegerToFloat", [xq, const(name + ".q", q), shared("one", 1.0, np.float32),
-                                          const(name + ".scale", scale), zp, const(name + ".zero", zero)],
+        y = node("MatMulIntegerToFloat", [xq, const(f"{name}.{kind}", q), shared("one", 1.0, np.float32),
+                                          const(f"{name}.{kind}.scale", scale), zp, const(f"{name}.{kind}.zero", zero)],
                  name + ".mm", domain=MS)[0]
         return node("Mul", [y, node("Unsqueeze", [step, shared("axes.1", [1], np.int64)], name + ".col")[0]], name)[0]
 
@@ -194,11 +219,23 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
         def wt(name: str) -> np.ndarray:
             return w(p + name + ".weight").T  # [in, out]: MatMul's B
 
-        qkv_w = np.concatenate([wt("attention.wq"), wt("attention.wk"), wt("attention.wv")], axis=1)
         qkv_b = np.concatenate([w(p + f"attention.{n}.bias") for n in ("wq", "wk", "wv")])
-        x3 = node("Reshape", [x, shape3], p + "input")[0]
-        a = node("Attention", [x3, const(p + "qkv.weight", qkv_w), const(p + "qkv.bias", qkv_b), mask_index],
-                 p + "attention", domain=MS, num_heads=nh)[0]
+        if p + "attention.qk" in int8:  # query and key in 8 bits, value and the attention in float32
+            if "shape.qk" not in consts:  # [batch, tokens, 2 * hidden]
+                bt = node("Slice", [shape3, shared("i0", [0], np.int64), shared("i2", [2], np.int64)], "shape.bt")[0]
+                consts["shape.qk"] = node("Concat", [bt, shared("2h", [2 * h], np.int64)], "shape.qk", axis=0)[0]
+            qk = linear(x, np.concatenate([wt("attention.wq"), wt("attention.wk")], axis=1), p + "attention.qk")
+            qk = node("Reshape", [qk, consts["shape.qk"]], p + "attention.qk.3d")[0]
+            q, k = node("Split", [qk, shared("split.qk", [h, h], np.int64)], p + "attention.qk.split", n_out=2, axis=-1)
+            v = node("MatMul", [x, const(p + "attention.wv.weight", wt("attention.wv"))], p + "attention.v")[0]
+            v = node("Reshape", [v, shape3], p + "attention.v.3d")[0]
+            a = node("MultiHeadAttention", [q, k, v, const(p + "qkv.bias", qkv_b), "attention_mask"],
+                     p + "attention", domain=MS, num_heads=nh)[0]
+        else:
+            qkv_w = np.concatenate([wt("attention.wq"), wt("attention.wk"), wt("attention.wv")], axis=1)
+            x3 = node("Reshape", [x, shape3], p + "input")[0]
+            a = node("Attention", [x3, const(p + "qkv.weight", qkv_w), const(p + "qkv.bias", qkv_b), mask_index],
+                     p + "attention", domain=MS, num_heads=nh)[0]
         a = node("Reshape", [a, rows], p + "attention.rows")[0]
         a = linear(a, wt("attention.wo"), p + "attention.wo")
         w1 = wt("ffn.w1")

@@ -2,7 +2,8 @@
 (`onnx_graph.build_bert`), run by ONNX Runtime's CPU kernels.
 
 fp32 by default (same vectors as the numpy backend); dtype "int8" runs the attention output
-and feed-forward layers in 8 bits (`onnx_graph.INT8_LINEARS`), and runs of short inputs in
+and feed-forward layers in 8 bits (`onnx_graph.INT8_LINEARS`; on a CPU with VNNI, the query and
+key products too, in the formats that CPU runs exactly), and runs of short inputs in
 float32 through a second session (their few tokens each weigh much in the pooled vector, and
 cost little to compute). BERT-family models only (`onnx_graph.supports`);
 `backend.load_backend` picks this where onnxruntime is installed and falls back to the numpy
@@ -66,7 +67,7 @@ class OrtBackend:
 
     def __init__(self, arch: Architecture, files: ModelFiles, dtype: str | None = None,
                  normalize: bool | None = None, workers: int | None = None):
-        from codesift.embed.onnx_graph import INT8_LINEARS, build_bert
+        from codesift.embed.onnx_graph import INT8_LINEARS, build_bert, cpu_has_vnni
 
         kind = str(dtype).lower()
         if kind not in FP32_NAMES + INT8_NAMES:
@@ -84,7 +85,8 @@ class OrtBackend:
         self.session = _session(build_bert(cfg, weights, outside=self._weights), self._weights)
         self.int8_session = None
         if self.dtype == "int8":
-            self.int8_session = _session(build_bert(cfg, weights, int8=INT8_LINEARS(cfg), outside=self._weights),
+            self.int8_session = _session(build_bert(cfg, weights, int8=INT8_LINEARS(cfg, cpu_has_vnni()),
+                                                    outside=self._weights),
                                          self._weights)
         self.normalize = files.normalize if normalize is None else normalize
         self.max_tokens = files.max_tokens

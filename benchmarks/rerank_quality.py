@@ -10,7 +10,8 @@ to each other:
       the shipped first stage (hybrid search, `Searcher.search`) for every query of each eval set:
       its top `depth` candidates, and each candidate's passage in every format tried (`PASSAGES`)
   score C.json.xz --reranker FOLDER --out S.npz [--device cuda] [--max-tokens 256]
-      the cross-encoder's score (`CrossEncoder.predict`) of every (query, passage) pair
+      the cross-encoder's score (`CrossEncoder.predict`) of every (query, passage) pair; with
+      --biencoder FOLDER instead, another embedding model's cosines (text, head, the better of the two)
   evaluate C.json.xz S.npz [S2.npz ...]
       MRR@10 of the first stage alone and of each second-stage setting (depth, weight, passage
       format; `rerank.rerank_order`, as `Searcher.search(rerank=True)` orders), logged as
@@ -24,6 +25,7 @@ to each other:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import lzma
 import os
@@ -38,14 +40,18 @@ from _kit import load_jsonl, score
 from _results import write_result
 
 K = 10
-DEPTHS = (10, 20, 30)
-WEIGHTS = (1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1)
+DEPTHS = (10, 20, 30, 50)
+WEIGHTS = (1.0, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 
 
 def _passages() -> dict:
-    from codesift.index.document import embed_text
+    from codesift.index.document import embed_text, head_text
 
-    return {"embed_text": embed_text, "content": lambda c: c.content}
+    def head(row):  # a stored row's part is "i/n"; head_text reads a Chunk's (i, n)
+        part = tuple(int(x) for x in row.part.split("/")) if row.part else None
+        return head_text(dataclasses.replace(row, part=part))
+
+    return {"embed_text": embed_text, "content": lambda c: c.content, "head": head}
 
 
 def candidates(args) -> None:
@@ -77,14 +83,43 @@ def _load(path: Path) -> dict:
         return json.load(f)
 
 
+def score_biencoder(args) -> None:
+    """Each candidate's cosine to the query under another embedding model (`--biencoder`): its
+    embedded text, its head, and the better of the two (as the first stage scores its own two
+    vectors per chunk). The query as typed (no prompt): bge-small ranked better without its prompt."""
+    from codesift.embed.embedder import Embedder
+
+    data = _load(args.candidates)
+    model = Embedder.load(args.biencoder, device=args.device)
+    arrays, timing = {}, {}
+    for name, s in data["sets"].items():
+        t0 = time.perf_counter()
+        ids = list(s["chunks"])
+        row = {cid: k for k, cid in enumerate(ids)}
+        q = model.embed([t["query"] for t in s["targets"]])
+        per_fmt = {fmt: model.embed([s["chunks"][cid][fmt] for cid in ids]) for fmt in ("embed_text", "head")}
+        for fmt, vecs in per_fmt.items():
+            flat = [np.pad(vecs[[row[str(c["rowid"])] for c in lst]] @ q[i], (0, data["depth"] - len(lst)),
+                           constant_values=np.nan) for i, lst in enumerate(s["lists"])]
+            arrays[f"{name}/{fmt}"] = np.stack(flat)
+        arrays[f"{name}/max"] = np.fmax(arrays[f"{name}/embed_text"], arrays[f"{name}/head"])
+        timing[name] = {"passages": len(ids), "seconds": round(time.perf_counter() - t0, 2)}
+        print(f"{name}: {len(ids)} candidates embedded twice, {timing[name]['seconds']} s", flush=True)
+    meta = {"reranker": f"bi-encoder {model.files.name}", "weights": str(model.files.weights),
+            "max_tokens": model.max_tokens, "device": args.device, "engine": model.backend.name, "timing": timing}
+    np.savez_compressed(args.out, meta=json.dumps(meta), **arrays)
+
+
 def score_pairs(args) -> None:
+    if args.biencoder:
+        return score_biencoder(args)
     from codesift.embed.cross_encoder import CrossEncoder
 
     data = _load(args.candidates)
     ce = CrossEncoder.load(args.reranker, max_tokens=args.max_tokens, device=args.device)
     arrays, timing = {}, {}
     for name, s in data["sets"].items():
-        for fmt in _passages():
+        for fmt in ("embed_text", "content"):
             t0, n_pairs = time.perf_counter(), 0
             flat = []
             for t, lst in zip(s["targets"], s["lists"]):
@@ -125,7 +160,7 @@ def evaluate(args) -> None:
             row["first stage (hybrid)"] = score(targets, first, k=K)[f"mrr@{K}"]
             for depth in DEPTHS:
                 row[f"answer in first-stage top {depth}"] = score(targets, first, k=depth)[f"recall@{depth}"]
-            for fmt in ("embed_text", "content"):
+            for fmt in ("embed_text", "content", "head", "max"):
                 key = f"{name}/{fmt}"
                 if key not in z:
                     continue
@@ -176,7 +211,7 @@ def check(args) -> None:
     same = 0
     for t, lst, sc in list(zip(s["targets"], s["lists"], z[f"{args.eval_dir.name}/embed_text"]))[:args.n]:
         got = [r.chunk.rowid for r in searcher.search(t["query"], k=K, rerank=True)]
-        want = [c["rowid"] for c in _ranked(lst, sc, cfg.rerank_depth, cfg.rerank_weight)][:K]
+        want = [c["rowid"] for c in _ranked(lst, sc, *searcher.rerank_settings())][:K]
         same += got == want
     print(f"{same} of {min(args.n, len(s['targets']))} queries: same top {K} as evaluate's")
 
@@ -191,7 +226,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("score")
     p.add_argument("candidates", type=Path)
-    p.add_argument("--reranker", required=True)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--reranker", help="a cross-encoder's folder")
+    which.add_argument("--biencoder", help="an embedding model's folder: cosines instead of a cross-encoder")
     p.add_argument("--device", default="cpu")
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--out", type=Path, required=True)

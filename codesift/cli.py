@@ -579,12 +579,12 @@ def _print_human(results, query: str) -> None:
 @click.option("--max-tokens", type=click.IntRange(0), default=None,
               help="Include result content inline, whole chunks first, within this many tokens in all.")
 @click.option("--rerank/--no-rerank", default=False, envvar="CODESIFT_RERANK", show_default=True,
-              help="Re-order the best candidates with a cross-encoder (a second stage: better order, slower on "
+              help="Re-order the best candidates with a second model (a second stage: better order, slower on "
                    "a CPU; see --rerank-model). [env: CODESIFT_RERANK]")
 @click.option("--rerank-model", default=None, envvar="CODESIFT_RERANK_MODEL",
-              help="The cross-encoder for --rerank: a folder (tokenizer.json and model.safetensors or "
-                   "model.onnx) or a name found offline; default cross-encoder/ms-marco-MiniLM-L-12-v2. "
-                   "[env: CODESIFT_RERANK_MODEL]")
+              help="The model for --rerank: a cross-encoder, or an embedding model (its cosines), as a folder "
+                   "(tokenizer.json and model.safetensors or model.onnx) or a name found offline; default "
+                   "cross-encoder/ms-marco-MiniLM-L-12-v2. [env: CODESIFT_RERANK_MODEL]")
 @INDEX_DIR_OPTION
 @click.option("--model", "-m", default=None, envvar="CODESIFT_MODEL",
               help="Query model; default: the model the index was built with. [env: CODESIFT_MODEL]")

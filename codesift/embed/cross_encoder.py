@@ -73,8 +73,21 @@ def resolve_reranker(spec: str | os.PathLike | None = "default") -> ModelFiles:
     return resolve_model(hub_id)
 
 
+class NoClassifierHeadError(UnsupportedModelError):
+    """The folder holds an encoder without a classifier head: not a cross-encoder."""
+
+
 class CrossEncoder:
     """Scores (query, passage) pairs with a single-output BERT classifier, in float32 numpy."""
+
+    # As a second stage (search/rerank.py): the fused candidates it reads, the weight of its score
+    # against the fused one, and the tokens of a pair it reads (its cost grows with them; a chunk's
+    # head and first lines say most of what it does). Chosen on stdlib and sklearn: the MS MARCO
+    # cross-encoder's order alone ranked these code searches worse than the first stage; a light
+    # weight gains a little on all three sets (benchmarks/rerank_quality.py, RESULTS.md).
+    depth = 20
+    weight = 0.3
+    pair_tokens = 256
 
     def __init__(self, files: ModelFiles, max_tokens: int | None = None, device: str = "cpu",
                  engine: str | None = None):
@@ -92,7 +105,7 @@ class CrossEncoder:
         st, names = numpy_model.w.st, numpy_model.w.names
         prefix = names["tok_embeddings.weight"][:-len("embeddings.word_embeddings.weight")]
         if "classifier.weight" not in st:
-            raise UnsupportedModelError(f"{files.name}: no classifier head (classifier.weight); this is not "
+            raise NoClassifierHeadError(f"{files.name}: no classifier head (classifier.weight); this is not "
                                         f"a cross-encoder. Pass a BertForSequenceClassification model")
         labels = st.tensors["classifier.weight"].shape[0]
         if labels != 1:

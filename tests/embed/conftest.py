@@ -48,5 +48,5 @@ def offline_models(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
     monkeypatch.setattr(cross_encoder, "RERANKER_PACKAGES", (("no_such_package_here", "x"),))
-    monkeypatch.setattr(rerankers, "EMBEDDING_RERANKER_PACKAGES", (("no_such_package_here", "x", "cls"),))
+    monkeypatch.setattr(rerankers, "EMBEDDING_RERANKER_PACKAGES", (("no_such_package_here", "x"),))
     return tmp_path / "models"

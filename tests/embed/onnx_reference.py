@@ -19,6 +19,7 @@ def session(path: str | Path):
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # quiet about the initializers a rewritten graph no longer uses
+    opts.intra_op_num_threads = 1  # a reference: the same sums in the same order on any machine, busy or not
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 

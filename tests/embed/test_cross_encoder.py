@@ -87,7 +87,9 @@ def test_scores_match_onnxruntime_on_200_real_pairs(reranker, tmp_path):
     assert spearman(ours, ref) >= 0.99
     float_activations(reranker.files.weights, tmp_path / "float.onnx")
     ref = np.array([r[0] for r in run(session(tmp_path / "float.onnx"), ids, types)])
-    assert np.abs(ours - ref).max() <= 1e-3
+    # float32 rounding: typically under 2e-5 on these logits (about -11 to 2); one run of the whole suite
+    # on a busy machine saw 1.3e-3 on one pair (not reproduced in isolation); a wrong weight moves them by whole units
+    assert np.abs(ours - ref).max() <= 5e-3
     # and the pairs are real: each query's own function is among its top 3 pairs far more often than chance
     ranks = [int((ours[s:s + PER_QUERY] > ours[s]).sum()) for s in range(0, len(pairs), PER_QUERY)]
     assert sum(r < 3 for r in ranks) >= N_QUERIES // 2

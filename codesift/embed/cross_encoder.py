@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from codesift.embed.batches import pad_batch
-from codesift.embed.model_files import ModelFiles, models_dir, package_dir, resolve_model
+from codesift.embed.model_files import ModelFiles, models_dir, packaged_model, resolve_model
 from codesift.embed.models import architecture_for
 from codesift.embed.models.common import WeightMap, map_weights
 from codesift.embed.numpy_backend import CpuWorkers, length_groups, one_blas_thread
@@ -55,12 +55,9 @@ def resolve_reranker(spec: str | os.PathLike | None = "default") -> ModelFiles:
     text = os.fspath(spec or "default")
     hub_id = RERANKER_ALIASES.get(text, text)
     if hub_id == DEFAULT_RERANKER:
-        for module, sub in RERANKER_PACKAGES:
-            found = package_dir(module, sub)
-            if found:
-                from codesift.embed.model_files import read_model_folder
-
-                return read_model_folder(found, name=DEFAULT_RERANKER, source=f"package {module}")
+        packaged = packaged_model(DEFAULT_RERANKER, RERANKER_PACKAGES)
+        if packaged is not None:
+            return packaged
         try:
             return resolve_model(DEFAULT_RERANKER)
         except ModelNotFoundError:

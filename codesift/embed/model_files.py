@@ -23,6 +23,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from codesift.errors import CodesiftError, ModelLoadError, ModelNotFoundError
 
@@ -197,6 +198,16 @@ def hf_cache_dirs() -> list[Path]:
             seen.add(d)
             out.append(d)
     return out
+
+
+def packaged_model(name: str, packages: Sequence[tuple[str, str]]) -> ModelFiles | None:
+    """The model `name` from the first installed package of `packages` ((import name, folder inside
+    it)) that carries it, or None."""
+    for module, sub in packages:
+        found = package_dir(module, sub)
+        if found:
+            return read_model_folder(found, name=name, source=f"package {module}")
+    return None
 
 
 def package_dir(module: str, sub: str) -> Path | None:

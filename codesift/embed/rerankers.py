@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from codesift.embed.cross_encoder import DEFAULT_RERANKER, CrossEncoder, NoClassifierHeadError, resolve_reranker
-from codesift.embed.model_files import ModelFiles, models_dir, package_dir, read_model_folder, resolve_model
+from codesift.embed.model_files import ModelFiles, models_dir, packaged_model, resolve_model
 from codesift.errors import ModelNotFoundError
 
 # The default second stage: bge-small-en re-ordering the first stage's candidates by its cosines
@@ -68,10 +68,9 @@ def resolve_default_reranker() -> ModelFiles:
     def own_pooling(files: ModelFiles) -> ModelFiles:  # a folder without module files: the model card's pooling
         return files if (files.root / "modules.json").exists() else dataclasses.replace(files, pooling=DEFAULT_POOLING)
 
-    for module, sub in EMBEDDING_RERANKER_PACKAGES:
-        found = package_dir(module, sub)
-        if found:
-            return own_pooling(read_model_folder(found, name=DEFAULT_EMBEDDING_RERANKER, source=f"package {module}"))
+    packaged = packaged_model(DEFAULT_EMBEDDING_RERANKER, EMBEDDING_RERANKER_PACKAGES)
+    if packaged is not None:
+        return own_pooling(packaged)
     try:
         return own_pooling(resolve_model(DEFAULT_EMBEDDING_RERANKER))
     except ModelNotFoundError:

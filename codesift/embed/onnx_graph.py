@@ -213,6 +213,9 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
     rows = shared("shape.rows", [-1, h], np.int64)
     x = node("Reshape", [x3, rows], "embed.rows")[0]
     act = BIAS_ACTIVATION[cfg.hidden_act]
+    if any(name.endswith(".attention.qk") for name in int8):  # [batch, tokens, 2 * hidden]
+        bt = node("Slice", [shape3, shared("i0", [0], np.int64), shared("i2", [2], np.int64)], "shape.bt")[0]
+        shape_qk = node("Concat", [bt, shared("2h", [2 * h], np.int64)], "shape.qk", axis=0)[0]
     for i in range(cfg.num_hidden_layers):
         p = f"layers.{i}."
 
@@ -221,11 +224,8 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
 
         qkv_b = np.concatenate([w(p + f"attention.{n}.bias") for n in ("wq", "wk", "wv")])
         if p + "attention.qk" in int8:  # query and key in 8 bits, value and the attention in float32
-            if "shape.qk" not in consts:  # [batch, tokens, 2 * hidden]
-                bt = node("Slice", [shape3, shared("i0", [0], np.int64), shared("i2", [2], np.int64)], "shape.bt")[0]
-                consts["shape.qk"] = node("Concat", [bt, shared("2h", [2 * h], np.int64)], "shape.qk", axis=0)[0]
             qk = linear(x, np.concatenate([wt("attention.wq"), wt("attention.wk")], axis=1), p + "attention.qk")
-            qk = node("Reshape", [qk, consts["shape.qk"]], p + "attention.qk.3d")[0]
+            qk = node("Reshape", [qk, shape_qk], p + "attention.qk.3d")[0]
             q, k = node("Split", [qk, shared("split.qk", [h, h], np.int64)], p + "attention.qk.split", n_out=2, axis=-1)
             v = node("MatMul", [x, const(p + "attention.wv.weight", wt("attention.wv"))], p + "attention.v")[0]
             v = node("Reshape", [v, shape3], p + "attention.v.3d")[0]

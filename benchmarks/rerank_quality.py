@@ -25,7 +25,6 @@ to each other:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import lzma
 import os
@@ -47,11 +46,7 @@ WEIGHTS = (1.0, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 def _passages() -> dict:
     from codesift.index.document import embed_text, head_text
 
-    def head(row):  # a stored row's part is "i/n"; head_text reads a Chunk's (i, n)
-        part = tuple(int(x) for x in row.part.split("/")) if row.part else None
-        return head_text(dataclasses.replace(row, part=part))
-
-    return {"embed_text": embed_text, "content": lambda c: c.content, "head": head}
+    return {"embed_text": embed_text, "content": lambda c: c.content, "head": head_text}
 
 
 def candidates(args) -> None:
@@ -186,13 +181,14 @@ def score_pairs(args) -> None:
     np.savez_compressed(args.out, meta=json.dumps(meta), **arrays)
 
 
-def _ranked(lst: list[dict], scores: np.ndarray, depth: int, weight: float) -> list[dict]:
+def _ranked(lst: list[dict], scores: np.ndarray, depth: int, weight: float, shares=(1.0,)) -> list[dict]:
+    """`lst` re-ordered as `Searcher.search(rerank=True)` orders it; `scores` [n] or [n, views]."""
     from codesift.search.rerank import rerank_order
 
     head = lst[:depth]
     if len(head) < 2:
         return lst
-    order, _ = rerank_order([c["score"] for c in head], scores[:len(head)], weight)
+    order, _ = rerank_order([c["score"] for c in head], scores[:len(head)], weight, shares)
     return [head[i] for i in order] + lst[depth:]
 
 
@@ -318,21 +314,32 @@ def latency(args) -> None:
     write_result("rerank_latency", result)
 
 
+# the score arrays (`score`) of each view a second-stage model reads (search/rerank.VIEWS)
+VIEW_SCORES = {"text": "embed_text", "head": "head"}
+
+
 def check(args) -> None:
     """The shipped path (Searcher.search with rerank) against `evaluate`'s re-ordering of the dump."""
     from codesift.search.searcher import DEFAULT_CONFIG, Searcher
 
     data = _load(args.candidates)
-    s = data["sets"][args.eval_dir.name]
+    name = args.eval_dir.name
+    s = data["sets"][name]
     z = np.load(args.scores)
-    cfg = DEFAULT_CONFIG
-    searcher = Searcher(args.eval_dir / "corpus" / ".codesift", config=cfg, reranker=str(args.reranker))
+    searcher = Searcher(args.eval_dir / "corpus" / ".codesift", config=DEFAULT_CONFIG, reranker=str(args.reranker))
+    model = searcher.reranker()
+    views = getattr(model, "views", ("text",))
+    scores = np.stack([z[f"{name}/{VIEW_SCORES[v]}"] for v in views], axis=-1)
     same = 0
-    for t, lst, sc in list(zip(s["targets"], s["lists"], z[f"{args.eval_dir.name}/embed_text"]))[:args.n]:
+    for t, lst, sc in list(zip(s["targets"], s["lists"], scores))[:args.n]:
         got = [r.chunk.rowid for r in searcher.search(t["query"], k=K, rerank=True)]
-        want = [c["rowid"] for c in _ranked(lst, sc, *searcher.rerank_settings())][:K]
+        want = [c["rowid"] for c in _ranked(lst, sc, *searcher.rerank_settings(), getattr(model, "view_shares", (1.0,)))][:K]
         same += got == want
-    print(f"{same} of {min(args.n, len(s['targets']))} queries: same top {K} as evaluate's")
+    n = min(args.n, len(s["targets"]))
+    print(f"{same} of {n} queries: same top {K} as evaluate's (views {views})")
+    write_result("rerank_check", {"eval_set": name, "scores": str(args.scores), "reranker": str(args.reranker),
+                                  "views": list(views), "settings": list(searcher.rerank_settings()),
+                                  "queries": n, "same_top_k": same, "k": K})
 
 
 def main() -> None:

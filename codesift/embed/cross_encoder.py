@@ -85,6 +85,7 @@ class CrossEncoder:
     depth = 20
     weight = 0.3
     pair_tokens = 256
+    views = ("text",)  # of each candidate (search/rerank.VIEWS)
 
     def __init__(self, files: ModelFiles, max_tokens: int | None = None, device: str = "cpu",
                  engine: str | None = None):

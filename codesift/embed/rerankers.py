@@ -35,10 +35,15 @@ class EmbeddingScorer:
     document prompts, pooling and normalisation as its folder says; int8 on a CPU where ONNX
     Runtime runs it, as `Embedder.load` picks)."""
 
-    # Chosen on stdlib and sklearn with bge-small-en re-ordering the default model's candidates
-    # (benchmarks/rerank_quality.py --biencoder, RESULTS.md); a passage is read up to the model's limit.
+    # As a second stage (search/rerank.py): it reads each candidate twice, its text and its head
+    # (`views`), and their cosines share its weight as `view_shares` say (0.6 and 0.15 of the total,
+    # the fused score 0.25). Chosen on stdlib and sklearn with bge-small-en re-ordering the default
+    # model's candidates, every weight on a 0.05 grid (benchmarks/rerank_quality.py blend,
+    # RESULTS.md); a passage is read up to the model's limit.
     depth = 30
-    weight = 0.7
+    weight = 0.75
+    views = ("text", "head")
+    view_shares = (0.8, 0.2)
 
     def __init__(self, files: ModelFiles, device: str = "cpu"):
         from codesift.embed.embedder import Embedder

@@ -48,12 +48,17 @@ def embed_text(chunk: Chunk) -> str:
     return " | ".join(header) + "\n" + spaced_identifiers(searched_text(chunk))
 
 
+def _part_index(part: tuple[int, int] | str) -> int:
+    """Which part of a split symbol: a Chunk's (i, n), or a stored row's "i/n"."""
+    return int(part.split("/")[0]) if isinstance(part, str) else part[0]
+
+
 def head_text(chunk: Chunk) -> str:
-    """The chunk's head, embedded as a second vector: path, name and first line (a function's
+    """The chunk's head (a Chunk, or a chunk row read back), embedded as a second vector: path, name and first line (a function's
     signature, a class or heading line; for a later part of a split symbol, the symbol's
     signature), identifiers spelled as words. A question about what a function does matches its
     head better than a body full of other words (measured in benchmarks/RESULTS.md)."""
-    if chunk.part and chunk.part[0] > 1 and chunk.context:
+    if chunk.part and _part_index(chunk.part) > 1 and chunk.context:
         first = chunk.context.strip()
     else:
         first = next((s for s in (line.strip() for line in searched_text(chunk).splitlines())

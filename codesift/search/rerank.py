@@ -13,13 +13,15 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from codesift.index.document import embed_text
+from codesift.index.document import embed_text, head_text
 from codesift.search.searcher import SearchResult
 
-# What the second stage's model reads of a chunk: the text the index's model reads (path, name and
-# context header, identifiers spelled as words), which the MS MARCO cross-encoder, trained on web
-# prose, ranked better than the raw content on every eval set (benchmarks/rerank_quality.py, RESULTS.md).
-passage_text: Callable = embed_text
+# What the second stage's model reads of a chunk, by the names of the views it lists (`views`):
+# "text", the text the index's model reads (path, name and context header, identifiers spelled as
+# words), which the MS MARCO cross-encoder, trained on web prose, ranked better than the raw content
+# on every eval set; "head", the chunk's head alone (path, name, signature), which an embedding
+# model reads besides the text, as the first stage does (benchmarks/rerank_quality.py, RESULTS.md).
+VIEWS: dict[str, Callable] = {"text": embed_text, "head": head_text}
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -30,28 +32,39 @@ def unit(v: np.ndarray) -> np.ndarray:
     return (v - v.min()) / span if span > 0 else np.zeros_like(v)
 
 
-def combine(fused: Sequence[float], ce: np.ndarray, weight: float) -> np.ndarray:
-    """The second stage's scores: its model's alone when `weight` >= 1, else
-    weight * ce + (1 - weight) * fused, both scaled by `unit`."""
-    ce = np.asarray(ce, dtype=np.float64)
-    if weight >= 1 or len(ce) < 2:
-        return ce
-    return weight * unit(ce) + (1 - weight) * unit(fused)
+def combine(fused: Sequence[float], scores: np.ndarray, weight: float,
+            shares: Sequence[float] = (1.0,)) -> np.ndarray:
+    """The second stage's scores. `scores`: the model's, [n], or [n, views] with each view's share of
+    the model's `weight` in `shares`. Each is scaled by `unit`; weight * (the model's, by share) +
+    (1 - weight) * fused, or the model's alone when `weight` >= 1 (its raw scores for one view)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim == 1:
+        scores = scores[:, None]
+    if len(scores) < 2 or (weight >= 1 and scores.shape[1] == 1):
+        return scores[:, 0]
+    model = sum(share * unit(scores[:, j]) for j, share in enumerate(shares))
+    if weight >= 1:
+        return model
+    return weight * model + (1 - weight) * unit(fused)
 
 
-def rerank_order(fused: Sequence[float], ce: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
+def rerank_order(fused: Sequence[float], scores: np.ndarray, weight: float,
+                 shares: Sequence[float] = (1.0,)) -> tuple[np.ndarray, np.ndarray]:
     """(order of the candidates, best first; their combined scores). Ties keep the first stage's order."""
-    scores = combine(fused, ce, weight)
-    order = np.argsort(-scores, kind="stable")
-    return order, scores[order]
+    combined = combine(fused, scores, weight, shares)
+    order = np.argsort(-combined, kind="stable")
+    return order, combined[order]
 
 
 def rerank(query: str, results: list, model, depth: int, weight: float) -> list:
     """The first `depth` of `results` (SearchResults, best first) re-ordered by the second stage,
-    with its scores; the rest follow unchanged."""
+    with its scores; the rest follow unchanged. The model reads each chunk's `views` (default: its
+    text), shared as its `view_shares` say."""
     head, tail = results[:depth], results[depth:]
     if len(head) < 2:
         return results
-    ce = model.predict(query, [passage_text(r.chunk) for r in head])
-    order, scores = rerank_order([r.score for r in head], ce, weight)
-    return [SearchResult(head[i].chunk, float(s)) for i, s in zip(order, scores)] + tail
+    views = getattr(model, "views", ("text",))
+    passages = [VIEWS[view](r.chunk) for r in head for view in views]
+    scores = np.asarray(model.predict(query, passages)).reshape(len(head), len(views))
+    order, combined = rerank_order([r.score for r in head], scores, weight, getattr(model, "view_shares", (1.0,)))
+    return [SearchResult(head[i].chunk, float(s)) for i, s in zip(order, combined)] + tail

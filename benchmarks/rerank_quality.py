@@ -280,11 +280,12 @@ def blend(args) -> None:
         if sum(weights) <= 1 + 1e-9:
             rows.append({"weights": list(weights), **{name: mrr(name, weights) for name in per_set}})
     tuning = [n for n in ("stdlib", "sklearn") if n in per_set]
-    best = max(rows, key=lambda r: sum(r[n] for n in tuning))
+    best = max(rows, key=lambda r: sum(r[n] for n in tuning)) if tuning else None  # a held-out set alone: none
     best_each = {n: max(rows, key=lambda r: r[n]) for n in per_set}
     print("signals:", [label for label, _, _ in signals], flush=True)
     print("first stage alone:", {n: mrr(n, (0.0,) * len(signals)) for n in per_set})
-    print(f"best by {' + '.join(tuning)}:", best)
+    if best is not None:
+        print(f"best by {' + '.join(tuning)}:", best)
     for n, r in best_each.items():
         print(f"best for {n} alone:", r)
     write_result("rerank_blend", {"candidates": str(args.candidates), "k": K, "depth": depth, "step": BLEND_STEP,

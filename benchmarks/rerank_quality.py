@@ -229,6 +229,7 @@ def evaluate(args) -> None:
 
 # `blend`: each signal's weight runs over this grid (the first stage's is what the others leave)
 BLEND_STEP = 0.05
+BLEND_ROWS_KEPT = 300  # in the log, best first
 
 
 def _unit_rows(a: np.ndarray) -> np.ndarray:
@@ -288,9 +289,12 @@ def blend(args) -> None:
         print(f"best by {' + '.join(tuning)}:", best)
     for n, r in best_each.items():
         print(f"best for {n} alone:", r)
+    # the log keeps the best settings (by the tuning sets, else by the sets given): four signals make 10626
+    ranked = sorted(rows, key=lambda r: -sum(r[n] for n in (tuning or list(per_set))))
     write_result("rerank_blend", {"candidates": str(args.candidates), "k": K, "depth": depth, "step": BLEND_STEP,
                                   "signals": [label for label, _, _ in signals], "settings": len(rows),
-                                  "best_by_tuning_sets": best, "best_per_set": best_each, "rows": rows})
+                                  "best_by_tuning_sets": best, "best_per_set": best_each,
+                                  "rows_kept": min(len(rows), BLEND_ROWS_KEPT), "rows": ranked[:BLEND_ROWS_KEPT]})
 
 
 def latency(args) -> None:

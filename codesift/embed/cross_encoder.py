@@ -85,7 +85,8 @@ class CrossEncoder:
     depth = 20
     weight = 0.3
     pair_tokens = 256
-    views = ("text",)  # of each candidate (search/rerank.VIEWS)
+    views = ("text",)  # of each candidate (search/rerank.VIEWS), and each one's share of `weight`
+    view_shares = (1.0,)
 
     def __init__(self, files: ModelFiles, max_tokens: int | None = None, device: str = "cpu",
                  engine: str | None = None):

@@ -40,6 +40,8 @@ def combine(fused: Sequence[float], scores: np.ndarray, weight: float,
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim == 1:
         scores = scores[:, None]
+    if len(shares) != scores.shape[1]:
+        raise ValueError(f"{scores.shape[1]} scores per candidate but {len(shares)} shares of the weight")
     if len(scores) < 2 or (weight >= 1 and scores.shape[1] == 1):
         return scores[:, 0]
     model = sum(share * unit(scores[:, j]) for j, share in enumerate(shares))

@@ -33,6 +33,8 @@ def test_combine_shares_the_weight_between_a_models_views():
     assert np.allclose(combine(fused, np.stack([text, head], axis=1), 1.0, (0.8, 0.2)), [0.2, 0.8, 0.5])
     # one view is the old two-way blend
     assert np.allclose(combine(fused, text[:, None], 0.7), combine(fused, text, 0.7))
+    with pytest.raises(ValueError, match="2 scores per candidate but 1 shares"):
+        combine(fused, np.stack([text, head], axis=1), 0.75)
 
 
 @pytest.fixture(scope="module")

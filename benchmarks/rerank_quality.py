@@ -333,12 +333,12 @@ def check(args) -> None:
     z = np.load(args.scores)
     searcher = Searcher(args.eval_dir / "corpus" / ".codesift", config=DEFAULT_CONFIG, reranker=str(args.reranker))
     model = searcher.reranker()
-    views = getattr(model, "views", ("text",))
+    views = model.views
     scores = np.stack([z[f"{name}/{VIEW_SCORES[v]}"] for v in views], axis=-1)
     same = 0
     for t, lst, sc in list(zip(s["targets"], s["lists"], scores))[:args.n]:
         got = [r.chunk.rowid for r in searcher.search(t["query"], k=K, rerank=True)]
-        want = [c["rowid"] for c in _ranked(lst, sc, *searcher.rerank_settings(), getattr(model, "view_shares", (1.0,)))][:K]
+        want = [c["rowid"] for c in _ranked(lst, sc, *searcher.rerank_settings(), model.view_shares)][:K]
         same += got == want
     n = min(args.n, len(s["targets"]))
     print(f"{same} of {n} queries: same top {K} as evaluate's (views {views})")

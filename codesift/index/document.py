@@ -56,8 +56,9 @@ def _part_index(part: tuple[int, int] | str) -> int:
 def head_text(chunk: Chunk) -> str:
     """The chunk's head (a Chunk, or a chunk row read back), embedded as a second vector: path,
     name and first line (a function's signature, a class or heading line; for a later part of a
-    split symbol, the symbol's signature), identifiers spelled as words. A question about what a function does matches its
-    head better than a body full of other words (measured in benchmarks/RESULTS.md)."""
+    split symbol, the symbol's signature), identifiers spelled as words. A question about what a
+    function does matches its head better than a body full of other words (measured in
+    benchmarks/RESULTS.md)."""
     if chunk.part and _part_index(chunk.part) > 1 and chunk.context:
         first = chunk.context.strip()
     else:

@@ -60,13 +60,12 @@ def rerank_order(fused: Sequence[float], scores: np.ndarray, weight: float,
 
 def rerank(query: str, results: list, model, depth: int, weight: float) -> list:
     """The first `depth` of `results` (SearchResults, best first) re-ordered by the second stage,
-    with its scores; the rest follow unchanged. The model reads each chunk's `views` (default: its
-    text), shared as its `view_shares` say."""
+    with its scores; the rest follow unchanged. The model reads each chunk's `views`, shared as its
+    `view_shares` say (`embed/rerankers.py`)."""
     head, tail = results[:depth], results[depth:]
     if len(head) < 2:
         return results
-    views = getattr(model, "views", ("text",))
-    passages = [VIEWS[view](r.chunk) for r in head for view in views]
-    scores = np.asarray(model.predict(query, passages)).reshape(len(head), len(views))
-    order, combined = rerank_order([r.score for r in head], scores, weight, getattr(model, "view_shares", (1.0,)))
+    passages = [VIEWS[view](r.chunk) for r in head for view in model.views]
+    scores = np.asarray(model.predict(query, passages)).reshape(len(head), len(model.views))
+    order, combined = rerank_order([r.score for r in head], scores, weight, model.view_shares)
     return [SearchResult(head[i].chunk, float(s)) for i, s in zip(order, combined)] + tail

@@ -21,7 +21,7 @@ import numpy as np
 from codesift.embed.batches import pad_batch
 from codesift.embed.model_files import ModelFiles, models_dir, packaged_model, resolve_model
 from codesift.embed.models import architecture_for
-from codesift.embed.models.common import WeightMap, map_weights
+from codesift.embed.models.common import WeightMap, linear, map_weights
 from codesift.embed.numpy_backend import CpuWorkers, length_groups, one_blas_thread
 from codesift.embed.tokenizer import load_tokenizer
 from codesift.errors import ModelNotFoundError, UnsupportedDeviceError, UnsupportedModelError
@@ -180,8 +180,8 @@ class CrossEncoder:
 
     def _head(self, cls: np.ndarray) -> np.ndarray:
         w = self.model.w
-        pooled = np.tanh(cls @ w("pooler.weight").T + w("pooler.bias"))
-        return (pooled @ w("classifier.weight").T + w("classifier.bias"))[:, 0]
+        pooled = np.tanh(linear(cls, w("pooler.weight"), w("pooler.bias")))
+        return linear(pooled, w("classifier.weight"), w("classifier.bias"))[:, 0]
 
     def close(self) -> None:
         self.workers.close()

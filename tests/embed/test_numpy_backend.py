@@ -1,13 +1,18 @@
 """The torch-free CPU backend: parity with sentence-transformers, the backend contract, dispatch."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
 from codesift.embed.backend import load_backend
 from codesift.embed.embedder import Embedder
+from codesift.embed.models import common
+from codesift.embed.numpy_backend import GROUP_TOKENS, CpuWorkers
 from codesift.embed.tokenizer import TextTokenizer
 from codesift.errors import UnsupportedDeviceError
+from tests.embed.blas_turns import TurnLog
 from tests.embed.texts import parity_texts
 
 
@@ -64,3 +69,22 @@ def test_cpu_default_without_onnxruntime_is_numpy_and_torch_on_request(model_fil
     assert load_backend(model_files, device="cpu", dtype="bf16").name.startswith("torch-bert-cpu")
     monkeypatch.setenv("CODESIFT_ENGINE", "torch")
     assert load_backend(model_files, device="cpu").name.startswith("torch-bert-cpu")
+
+
+def test_workers_take_turns_at_every_product(numpy_embedder, monkeypatch):
+    """OpenBLAS gives a wrong product now and then when threads call it at once (common.BLAS_TURN):
+    every product of a batch run on two workers goes through the turn."""
+    b = numpy_embedder.backend
+    turns = TurnLog()
+    monkeypatch.setattr(common, "BLAS_TURN", turns)
+    monkeypatch.setattr(b, "workers", CpuWorkers("test-turns", 2))
+    ids = numpy_embedder.tokenizer.encode([f"def f{i}(x):\n    return x + {i}\n" * 10 for i in range(40)]).ids
+    groups = -(-len(ids) // (GROUP_TOKENS // max(len(x) for x in ids)))
+    assert groups > 1
+    b.embed_batch(ids)
+    layers = b.model.cfg.num_hidden_layers
+    # per layer: q, k, v, the attention output and the two feed-forward products on each group, and
+    # two attention products per input
+    assert turns.turns == layers * (6 * groups + 2 * len(ids))
+    assert turns.threads and threading.get_ident() not in turns.threads  # on the workers
+    b.workers.close()

@@ -6,6 +6,7 @@ Kept free of torch so that `codesift search` can encode a query without importin
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass
 from typing import Iterable, Union
 
@@ -162,9 +163,22 @@ def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, eps: float) -
     return y if b is None else y + b
 
 
+# numpy's OpenBLAS now and then returns a wrong product when several threads of one process call it
+# at once (numpy issues 29391 and 31618 report such races in its 2025-26 releases; here a cross-encoder
+# score came out 0.03 off in one CI run). Our CPU workers therefore take turns at the products and run
+# the element-wise work between them in parallel.
+BLAS_TURN = threading.Lock()
+
+
+def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b, one BLAS call at a time in this process (see BLAS_TURN)."""
+    with BLAS_TURN:
+        return a @ b
+
+
 def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     """x [..., in] @ w[out, in].T (+ b). One 2-D product: numpy runs a 3-D one as many small ones."""
-    y = (x.reshape(-1, x.shape[-1]) @ w.T).reshape(*x.shape[:-1], w.shape[0])
+    y = product(x.reshape(-1, x.shape[-1]), w.T).reshape(*x.shape[:-1], w.shape[0])
     if b is not None:
         y += b
     return y
@@ -180,14 +194,14 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray) -> 
     out = np.empty((b, t, nh, d), dtype=np.float32)  # merge_heads then needs no copy
     scale = np.float32(1.0 / np.sqrt(d))
     for i in range(b):
-        s = q[i] @ np.swapaxes(k[i], 1, 2)
+        s = product(q[i], np.swapaxes(k[i], 1, 2))
         s *= scale
         s += bias[i if bias.shape[0] > 1 else 0]
         s -= s.max(-1, keepdims=True)
         np.exp(s, out=s)
         s /= s.sum(-1, keepdims=True)
         # (v^T s^T)^T: numpy runs s @ v itself far slower for these shapes
-        out[i] = (np.swapaxes(v[i], 1, 2) @ np.swapaxes(s, 1, 2)).transpose(2, 0, 1)
+        out[i] = product(np.swapaxes(v[i], 1, 2), np.swapaxes(s, 1, 2)).transpose(2, 0, 1)
     return out.transpose(0, 2, 1, 3)
 
 

@@ -28,6 +28,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from codesift.embed.models.common import product
+
 VECTORS_DIR = "vectors"
 VECTORS_PER_CHUNK = 2  # text, head
 # Below this many vectors in one segment numpy scores in float32 blocks; above, int8 SIMD kernels
@@ -258,7 +260,7 @@ def _cosines_numpy(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
     for s in range(0, len(vectors), BLOCK_ROWS):
         block = np.asarray(vectors[s:s + BLOCK_ROWS], dtype=np.float32)
         norms = np.linalg.norm(block, axis=1)
-        out[s:s + BLOCK_ROWS] = (block @ query) / np.maximum(norms, 1e-30)
+        out[s:s + BLOCK_ROWS] = product(block, query) / np.maximum(norms, 1e-30)  # a BLAS call: takes its turn
     return out
 
 

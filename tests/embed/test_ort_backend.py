@@ -263,7 +263,7 @@ def test_weights_outside_the_graph(model_files, texts):
 
     from codesift.embed.batches import pad_batch
     from codesift.embed.models import architecture_for
-    from codesift.embed.ort_backend import _session
+    from codesift.embed.ort_backend import cpu_session
 
     arch = architecture_for(model_files.config, source="config.json")
     cfg = arch.read_config(model_files.config, source="config.json")
@@ -277,7 +277,7 @@ def test_weights_outside_the_graph(model_files, texts):
                                       providers=["CPUExecutionProvider"])
         graph = build_bert(cfg, weights, int8=int8, outside=outside)
         assert graph.ByteSize() < 1 << 20  # the names, not the weights
-        got = _session(graph, outside).run(None, feed)[0]
+        got = cpu_session(graph, outside).run(None, feed)[0]
         np.testing.assert_allclose(got, inline.run(None, feed)[0], rtol=0, atol=1e-5)
     assert np.shares_memory(outside["word_embeddings"], weights("tok_embeddings.weight"))  # no copy
     assert outside["layers.0.ffn.w1.s7"].dtype == np.int8  # the 8-bit weights too, per format

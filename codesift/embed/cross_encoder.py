@@ -136,6 +136,7 @@ class CrossEncoder:
             self.model = numpy_model  # the head runs in numpy on either
             if self.engine == "onnx":
                 self._ort = _OrtEncoder(cfg, numpy_model.w)
+                numpy_model.w.forget()  # ONNX Runtime holds the encoder's weights; the head is read again
         else:
             self._torch = _TorchCrossEncoder(arch, cfg, files.weights, dict(names), head, st, self.device)
         self.max_tokens = min(int(max_tokens or files.max_tokens), files.max_tokens)

@@ -115,6 +115,11 @@ class NumpyWeights:
             a = self._cache[name] = self.st.array(self.names[name], np.float32)
         return a
 
+    def forget(self) -> None:
+        """Drop the float32 copies read so far (a weight is read again when next used): once another
+        engine holds its own copy of the weights, these would be a second one."""
+        self._cache.clear()
+
     def rows(self, name: str, ids: np.ndarray) -> np.ndarray:
         """Rows `ids` of a table, float32, shape ids.shape + (dim,). Only those rows are read: an
         embedding table is most of the file, and a query needs a few dozen of its rows."""

@@ -67,6 +67,7 @@ def main() -> None:
         types += t
     t0 = time.perf_counter()
     ours = ce.score_ids(ids, types)
+    result["reranker"]["engine"] = ce.engine
     result["reranker"]["pairs"] = len(ids)
     result["reranker"]["seconds, ours"] = round(time.perf_counter() - t0, 2)
     for name, path in (("onnxruntime, the int8 file", ce.files.weights), ("onnxruntime, float activations", tmp / "ce_float.onnx")):

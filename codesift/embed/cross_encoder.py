@@ -24,7 +24,9 @@ from codesift.embed.model_files import ModelFiles, models_dir, packaged_model, r
 from codesift.embed.models import architecture_for
 from codesift.embed.models.common import WeightMap, linear, map_weights
 from codesift.embed.numpy_backend import CpuWorkers, length_groups, one_blas_thread
+from codesift.embed.onnx_graph import supports
 from codesift.embed.ort_backend import GROUP_TOKENS as ORT_GROUP_TOKENS
+from codesift.embed.ort_backend import ort_available
 from codesift.embed.tokenizer import load_tokenizer
 from codesift.errors import ModelNotFoundError, UnsupportedDeviceError, UnsupportedModelError
 
@@ -118,9 +120,6 @@ class CrossEncoder:
         head = {**map_weights(st, cfg, POOLER, (prefix,), "pooler.dense.weight"),
                 **map_weights(st, cfg, CLASSIFIER, ("",), "classifier.weight")}
         self.device = (device or "cpu").lower()
-        from codesift.embed.onnx_graph import supports
-        from codesift.embed.ort_backend import ort_available
-
         onnx_runs_it = supports(arch.name, cfg) and ort_available()
         self.engine = engine or (("onnx" if onnx_runs_it else "numpy") if self.device == "cpu" else "torch")
         if self.engine not in ("onnx", "numpy", "torch"):

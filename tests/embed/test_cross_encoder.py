@@ -63,10 +63,10 @@ def numpy_reranker(reranker):
 
 
 def test_cpu_default_is_onnx_runtime_and_numpy_without_it(reranker, monkeypatch):
-    from codesift.embed import ort_backend
+    from codesift.embed import cross_encoder
 
     assert reranker.engine == "onnx"
-    monkeypatch.setattr(ort_backend, "ort_available", lambda: False)  # as in an install without onnxruntime
+    monkeypatch.setattr(cross_encoder, "ort_available", lambda: False)  # as in an install without onnxruntime
     assert CrossEncoder.load(reranker.files).engine == "numpy"
     with pytest.raises(UnsupportedDeviceError, match="onnxruntime"):
         CrossEncoder.load(reranker.files, engine="onnx")

@@ -180,18 +180,14 @@ class CrossEncoder:
         out = np.empty(len(ids), dtype=np.float32)
         if self._torch is not None:
             return self._torch.score(ids, types, self.pad_id, self.max_tokens)
+        encoder = self._ort or self.model  # both: forward(ids, mask, types) -> token states
         # similar lengths pad little
         groups = length_groups([len(x) for x in ids], ORT_GROUP_TOKENS if self._ort else GROUP_TOKENS)
 
         def run(group: list[int]) -> None:
-            mask_dtype = np.int32 if self._ort else np.float32
-            tok, mask = pad_batch([ids[i] for i in group], self.pad_id, self.max_tokens, mask_dtype=mask_dtype)
+            tok, mask = pad_batch([ids[i] for i in group], self.pad_id, self.max_tokens, mask_dtype=np.float32)
             seg, _ = pad_batch([types[i] for i in group], 0, self.max_tokens)
-            if self._ort:
-                states = self._ort.forward(tok, mask, seg)
-            else:
-                states = self.model.forward(tok, mask, seg)
-            out[group] = self._head(states[:, 0])
+            out[group] = self._head(encoder.forward(tok, mask, seg)[:, 0])
 
         with one_blas_thread():
             self.workers.run(run, groups)
@@ -219,6 +215,7 @@ class _OrtEncoder:
         self.session = cpu_session(build_bert(cfg, weights, outside=self._weights, segments=True), self._weights)
 
     def forward(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
+        """As the numpy model's: ids, mask, types [b, t] -> token states [b, t, hidden] (the graph takes int32)."""
         feed = {"input_ids": ids.astype(np.int32), "attention_mask": mask.astype(np.int32),
                 "token_type_ids": types.astype(np.int32)}
         return self.session.run(None, feed)[0]

@@ -17,6 +17,7 @@ import numpy as np
 
 from codesift.embed.cross_encoder import DEFAULT_RERANKER, CrossEncoder, NoClassifierHeadError, resolve_reranker
 from codesift.embed.model_files import ModelFiles, models_dir, packaged_model, resolve_model
+from codesift.embed.models.common import product
 from codesift.errors import ModelNotFoundError
 
 # The default second stage: bge-small-en re-ordering the first stage's candidates by its cosines
@@ -61,7 +62,7 @@ class EmbeddingScorer:
         prompt = self.files.document_prompt
         vecs = self.embedder.embed([self.files.query_prompt + query.strip()] + [prompt + p for p in passages])
         vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-        return (vecs[1:] @ vecs[0]).astype(np.float32)
+        return product(vecs[1:], vecs[0]).astype(np.float32)  # a BLAS call: takes its turn
 
     def close(self) -> None:
         self.embedder.close()

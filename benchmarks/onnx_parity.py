@@ -8,7 +8,10 @@ pooling settings; the ms-marco-MiniLM-L-12-v2 cross-encoder). For each model, tw
 onnxruntime on the file itself (int8 weights, and activations quantised on the fly by the graph),
 and on the graph with that activation step taken out (tests/embed/onnx_reference.py), which shows
 what loading alone contributes. Embeddings: cosines over the 520 parity texts and over real
-stdlib chunks; cross-encoder: Spearman and largest difference over 200 (query, passage) pairs.
+stdlib chunks, of our numpy engine (float activations) and of the onnx engine in the file's own
+int8 arithmetic (`--dtype int8-file`), and the reference against itself with its graph
+optimisations turned off (how far the file's own arithmetic moves with the order of float
+roundings); cross-encoder: Spearman and largest difference over 200 (query, passage) pairs.
 """
 from __future__ import annotations
 
@@ -50,12 +53,22 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     result: dict = {"bge": {"folder": str(args.bge)}, "reranker": {"folder": str(args.reranker)}}
     bge = Embedder.load(str(args.bge), device="cpu", engine="numpy")
+    file_int8 = Embedder.load(str(args.bge), device="cpu", engine="onnx", dtype="int8-file")
     float_activations(bge.files.weights, tmp / "bge_float.onnx")
     for name, texts in (("parity texts", parity_texts()), ("stdlib chunks", stdlib_chunks(args.chunks))):
         ids = bge.tokenizer.encode(texts).ids
         ours = bge.embed_ids(ids)
-        result["bge"][name] = {"onnxruntime, the int8 file": cosines(ours, [h[0] for h in run(session(bge.files.weights), ids)]),
-                               "onnxruntime, float activations": cosines(ours, [h[0] for h in run(session(tmp / "bge_float.onnx"), ids)])}
+        t0 = time.perf_counter()
+        ours_file = file_int8.embed_ids(ids)
+        seconds_file = time.perf_counter() - t0
+        ref = [h[0] for h in run(session(bge.files.weights), ids)]
+        unoptimised = np.array([h[0] / np.linalg.norm(h[0]) for h in run(session(bge.files.weights, optimise=False), ids)])
+        result["bge"][name] = {
+            "onnxruntime, the int8 file": cosines(ours, ref),
+            "onnxruntime, float activations": cosines(ours, [h[0] for h in run(session(tmp / "bge_float.onnx"), ids)]),
+            "int8-file (onnx engine), onnxruntime, the int8 file": cosines(ours_file, ref),
+            "int8-file (onnx engine), seconds": round(seconds_file, 2),
+            "onnxruntime, the int8 file, its graph optimisations off": cosines(unoptimised, ref)}
         print(name, result["bge"][name], flush=True)
 
     ce = CrossEncoder.load(str(args.reranker))

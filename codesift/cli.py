@@ -30,10 +30,12 @@ DEVICE_OPTION = click.option("--device", default="auto", envvar="CODESIFT_DEVICE
 DIM_OPTION = click.option("--dim", type=click.IntRange(min=1), default=None, envvar="CODESIFT_DIM",
                           help="Matryoshka models: keep the first N values of each vector (re-normalised). "
                                "Default: the index's, else the model's full width. [env: CODESIFT_DIM]")
-DTYPE_OPTION = click.option("--dtype", type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]), default="auto",
-                            envvar="CODESIFT_DTYPE", show_default=True,
+DTYPE_OPTION = click.option("--dtype", type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8", "int8-file"]),
+                            default="auto", envvar="CODESIFT_DTYPE", show_default=True,
                             help="Compute dtype: auto is fp16 on CUDA, int8 on the CPU where ONNX Runtime runs the "
-                                 "model (BERT family), fp32 elsewhere; fp32 for exact vectors. [env: CODESIFT_DTYPE]")
+                                 "model (BERT family), fp32 elsewhere; fp32 for exact vectors; int8-file, for a "
+                                 "model.onnx quantised by onnxruntime: the file's own int8 arithmetic (the vectors "
+                                 "onnxruntime computes from it). [env: CODESIFT_DTYPE]")
 
 
 class CodesiftGroup(click.Group):

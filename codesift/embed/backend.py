@@ -23,7 +23,7 @@ import numpy as np
 from codesift.embed.model_files import ModelFiles
 from codesift.embed.models import architecture_for
 from codesift.embed.numpy_backend import FP32_NAMES
-from codesift.embed.ort_backend import INT8_NAMES, ort_available
+from codesift.embed.ort_backend import FILE_INT8, INT8_NAMES, ort_available
 from codesift.errors import UnsupportedDeviceError
 
 AUTO_NAMES = ("none", "auto")  # no dtype given (as str(dtype).lower())
@@ -80,7 +80,7 @@ def load_backend(files: ModelFiles, device: str | None = "auto", dtype: str | No
     """
     arch = architecture_for(files.config, source=str(files.root / "config.json"))
     wanted = (device or "auto").lower()
-    int8 = str(dtype).lower() in INT8_NAMES
+    int8 = str(dtype).lower() in INT8_NAMES + (FILE_INT8,)
     engine = engine or os.environ.get("CODESIFT_ENGINE") or None
     if engine is None:
         engine = "numpy"  # decided without importing torch where the answer is the CPU in fp32

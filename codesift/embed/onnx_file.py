@@ -15,7 +15,10 @@ What an exporter does to the names, and how we get them back:
 - Dynamic int8 quantisation (onnxruntime's `quantize_dynamic`) stores a weight as
   `<name>_quantized` with `<name>_scale` and `<name>_zero_point` (per tensor, or per output
   channel), read by MatMulInteger or DequantizeLinear nodes. We dequantise it to float32,
-  (q - zero_point) * scale, and run it in float32 like any other weight.
+  (q - zero_point) * scale, and run it in float32 like any other weight; or, where the graph
+  also quantises the product's input on the fly (DynamicQuantizeLinear), `stored_int8` hands
+  over the stored integers for a graph that runs the file's own 8-bit arithmetic
+  (`onnx_graph.FILE_FORMATS`).
 
 Without a config.json beside the file, `config()` reads the hyperparameters from the graph: sizes
 from the tables' shapes, the number of attention heads from the reshape that splits them, the
@@ -60,6 +63,18 @@ class OnnxTensor:
     scale: str | None = None  # initializer names of the dequantisation parameters
     zero_point: str | None = None
     axis: int | None = None  # the stored tensor's axis that a per-channel scale runs along
+    # The graph multiplies it as 8-bit integers by its input quantised on the fly (MatMulInteger fed
+    # by DynamicQuantizeLinear: uint8, one scale and zero point per tensor).
+    dynamic: bool = False
+
+
+@dataclass(frozen=True)
+class StoredInt8:
+    """A linear layer's weight as the file stores it for MatMulInteger: B = q [in, out] (int8 or
+    uint8), whose column j is (q[:, j] - zero_point[j]) * scale[j]."""
+    q: np.ndarray
+    scale: np.ndarray  # float32 [out]
+    zero_point: np.ndarray  # [out], q's dtype
 
 
 def _onnx():
@@ -122,16 +137,19 @@ class OnnxFile:
             transposed = use is not None and len(shape) == 2
             if use is not None and use.op_type == "Gemm" and _attr(use, "transB", 0):
                 transposed = False  # Gemm(transB=1) keeps torch's [out, in]
-            axis = None
+            axis, dynamic = None, False
             if quantized:
                 axis = len(shape) - 1  # MatMulInteger: the scale runs along B's columns
                 if reader is not None and reader.op_type == "DequantizeLinear":
                     axis = _attr(reader, "axis", 1) % max(len(shape), 1)
+                if reader is not None and reader.op_type == "MatMulInteger" and len(shape) == 2:
+                    source = self._producer.get(reader.input[0])
+                    dynamic = source is not None and source.op_type == "DynamicQuantizeLinear"
             info = OnnxTensor(name, stored, shape[::-1] if transposed else shape, transposed,
                               _dtype_name(t.data_type),
                               base + _SCALE if quantized else None,
                               base + _ZERO_POINT if quantized and base + _ZERO_POINT in self._stored else None,
-                              axis)
+                              axis, dynamic)
             if name in self.tensors:
                 raise ModelLoadError(f"{self.path}: two weights map to {name!r} ({self.tensors[name].stored!r} and "
                                      f"{stored!r}); this export's layout is not supported")
@@ -219,6 +237,22 @@ class OnnxFile:
             return self.array(name)[ids.reshape(-1)].reshape(*ids.shape, -1)
         q = self._raw(info.stored)[ids.reshape(-1)]
         return self._dequantize(info, q, rows=True).reshape(*ids.shape, -1)
+
+    def stored_int8(self, name: str) -> StoredInt8 | None:
+        """The stored integers of a weight the graph multiplies in 8 bits by an input it quantises on
+        the fly (`OnnxTensor.dynamic`), for a graph that computes what this file's graph computes;
+        None for any other tensor."""
+        info = self.tensors.get(name)
+        if info is None or not info.dynamic:
+            return None
+        q = self._raw(info.stored)
+        out = q.shape[1]
+        scale = np.broadcast_to(self._raw(info.scale).astype(np.float32).reshape(-1), (out,))
+        zero = (np.broadcast_to(self._raw(info.zero_point).reshape(-1), (out,)) if info.zero_point
+                else np.zeros(out, q.dtype))
+        if zero.dtype != q.dtype:
+            raise ModelLoadError(f"{self.path}: {info.name}: zero point {zero.dtype} for {q.dtype} weights")
+        return StoredInt8(q, np.ascontiguousarray(scale), np.ascontiguousarray(zero))
 
     # --- hyperparameters --------------------------------------------------------------
     def prefix(self) -> str:

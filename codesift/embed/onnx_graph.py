@@ -22,14 +22,24 @@ input, after GELU, is the most heavy-tailed, and 7 bits there moved the vectors 
 query/key/value product stays inside the float32 Attention kernel. With VNNI (32-bit sums) every
 weight is "s8", and the query and key products run in 8 bits too (`VNNI_FORMATS`).
 The first feed-forward layer's input channels are evened out first (`smoothing`).
+
+The file's own int8 (`FILE_FORMATS`, for an ONNX file quantised by onnxruntime's `quantize_dynamic`):
+the query/key/value, attention output and feed-forward products multiply the integers the file
+stores, by inputs quantised as its graph quantises them (DynamicQuantizeLinear: uint8, one scale
+and zero point over the whole tensor, which for an input run alone is the input). Here that range
+is taken over each input's own tokens, so inputs sharing a run get what each gets alone: the
+vectors onnxruntime computes from the file itself.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
 from codesift.embed.models.common import NumpyWeights
+
+if TYPE_CHECKING:
+    from codesift.embed.onnx_file import StoredInt8
 
 MS = "com.microsoft"
 # Opsets the graph is written for: LayerNormalization is opset 17; the contrib ops are version 1.
@@ -63,12 +73,15 @@ AVX2_FORMATS = {"attention.wo": "s7", "ffn.w1": "s7", "ffn.w2": "u8"}
 # the vectors more than all the other 8-bit layers together (its error reaches the output
 # unscaled; the query's and key's pass through the softmax).
 VNNI_FORMATS = {"attention.qk": "s8", "attention.wo": "s8", "ffn.w1": "s8", "ffn.w2": "s8"}
+# Every product with a weight, in the int8 file's own arithmetic (`build_bert(stored_int8=...)`).
+FILE_FORMATS = {"attention.qkv": "file", "attention.wo": "file", "ffn.w1": "file", "ffn.w2": "file"}
 
 
-def INT8_LINEARS(cfg, vnni: bool = False) -> dict[str, str]:
+def INT8_LINEARS(cfg, vnni: bool = False, file: bool = False) -> dict[str, str]:
     """The linear layers the int8 graph runs in 8 bits, and each one's weight format ("s7", "s8"
-    or "u8"); `vnni`: for a CPU with VNNI instructions (`cpu_has_vnni`)."""
-    formats = VNNI_FORMATS if vnni else AVX2_FORMATS
+    or "u8"); `vnni`: for a CPU with VNNI instructions (`cpu_has_vnni`); `file`: the int8 file's
+    own arithmetic instead (`FILE_FORMATS`)."""
+    formats = FILE_FORMATS if file else VNNI_FORMATS if vnni else AVX2_FORMATS
     return {f"layers.{i}.{name}": kind for i in range(cfg.num_hidden_layers) for name, kind in formats.items()}
 
 
@@ -122,14 +135,17 @@ def smoothing(norm_scale: np.ndarray, norm_shift: np.ndarray, weight: np.ndarray
 
 
 def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
-               outside: dict[str, np.ndarray] | None = None, segments: bool = False):
+               outside: dict[str, np.ndarray] | None = None, segments: bool = False,
+               stored_int8: Callable[[str], StoredInt8 | None] | None = None):
     """The encoder as an onnx.ModelProto: inputs input_ids and attention_mask (int32 [b, t], mask 1
     on real tokens, right padding), output last_hidden_state (float32 [b, t, hidden]).
     segments: a third input, token_type_ids (int32 [b, t]: each token's segment, as a cross-encoder's
     query 0 and passage 1); without it every token is in segment 0.
 
     int8: the linear layers that multiply 8-bit integers, by name ("layers.0.ffn.w1"; attention.qk,
-    attention.wo, ffn.w1 and ffn.w2 can), each with its weight format (`quantize_columns`).
+    attention.wo, ffn.w1 and ffn.w2 can), each with its weight format (`quantize_columns`), or
+    "file" (attention.qkv, attention.wo, ffn.w1, ffn.w2: `FILE_FORMATS`), whose integers
+    `stored_int8` gives for each of our weight names ("layers.0.attention.wq.weight").
     outside: where given, the weights stay out of the graph: each is added to this dict by name,
     and the graph only names it (`ort_backend.cpu_session` hands the arrays to ONNX Runtime): copying
     them into a protocol buffer for ONNX Runtime to parse them out again was most of a model's
@@ -168,11 +184,61 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
         nodes.append(helper.make_node(op, inputs, outs, name=name, domain=domain, **attrs))
         return outs
 
+    def stored(names: list[str]) -> StoredInt8:
+        """The file's integers of these weights, side by side (one product for all of them)."""
+        from codesift.embed.onnx_file import StoredInt8
+
+        parts = [stored_int8(n) if stored_int8 is not None else None for n in names]
+        if any(part is None for part in parts):
+            raise ValueError(f"no 8-bit weights stored in the file for {names} (int8 format 'file')")
+        return StoredInt8(*(np.concatenate([getattr(part, f) for part in parts], axis=-1)
+                            for f in ("q", "scale", "zero_point")))
+
+    def per_input(rows_value: str, reduce: str, name: str) -> str:
+        """A value per row [rows] -> the `reduce` (ReduceMax/ReduceMin) over its input's real tokens,
+        per row; padding counts as 0 (every range here includes 0 anyway)."""
+        bt = node("Reshape", [rows_value, shape_bt], name + ".bt")[0]
+        bt = node("Mul", [bt, mask_float], name + ".masked")[0]
+        each = node(reduce, [bt], name + ".input", axes=[1], keepdims=1)[0]
+        return node("Reshape", [node("Expand", [each, shape_bt], name + ".tokens")[0], shared("shape.flat", [-1], np.int64)],
+                    name + ".rows")[0]
+
+    def file_linear(x: str, s: StoredInt8, name: str) -> str:
+        """x [rows, in] @ s, as the file's DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul computes
+        it for each input alone: scale (max - min) / 255 over the input's values with 0 in the range,
+        zero point round(-min / scale), x -> uint8; the zero point's share is taken out in int32
+        (MatMulInteger takes one zero point for all rows)."""
+        hi = per_input(node("ReduceMax", [x], name + ".rowmax", axes=[-1], keepdims=0)[0], "ReduceMax", name + ".max")
+        lo = per_input(node("ReduceMin", [x], name + ".rowmin", axes=[-1], keepdims=0)[0], "ReduceMin", name + ".min")
+        zero = shared("f0", 0.0, np.float32)
+        hi = node("Max", [hi, zero], name + ".hi")[0]
+        lo = node("Min", [lo, zero], name + ".lo")[0]
+        step = node("Div", [node("Sub", [hi, lo], name + ".range")[0], shared("f255", 255.0, np.float32)], name + ".step0")[0]
+        step = node("Where", [node("Equal", [hi, lo], name + ".flat")[0], shared("f1", 1.0, np.float32), step],
+                    name + ".step")[0]
+        zp = node("Neg", [node("Div", [lo, step], name + ".lo_steps")[0]], name + ".zp0")[0]
+        zp = node("Round", [node("Clip", [zp, zero, shared("f255", 255.0, np.float32)], name + ".zp1")[0]], name + ".zp")[0]
+        xq = node("QuantizeLinear", [x, step, node("Cast", [zp], name + ".zp_u8", to=TensorProto.UINT8)[0]],
+                  name + ".xq", axis=0)[0]
+        b_zero = [const(f"{name}.file.zero", s.zero_point)] if s.zero_point.any() else []
+        y = node("MatMulInteger", [xq, const(f"{name}.file", s.q), ""] + b_zero, name + ".mm")[0]
+        col_sums = (s.q.astype(np.int32) - s.zero_point.astype(np.int32)).sum(0).astype(np.int32)
+        zp_rows = node("Unsqueeze", [node("Cast", [zp], name + ".zp_i32", to=TensorProto.INT32)[0],
+                                     shared("axes.1", [1], np.int64)], name + ".zp_col")[0]
+        y = node("Sub", [y, node("Mul", [zp_rows, const(f"{name}.file.col_sums", col_sums)], name + ".zp_share")[0]],
+                 name + ".centred")[0]
+        y = node("Cast", [y], name + ".float", to=TensorProto.FLOAT)[0]
+        scales = node("Mul", [node("Unsqueeze", [step, shared("axes.1", [1], np.int64)], name + ".step_col")[0],
+                              const(f"{name}.file.scale", s.scale)], name + ".scales")[0]
+        return node("Mul", [y, scales], name)[0]
+
     def linear(x: str, weight: np.ndarray, name: str, zero_point: int = SIGNED_ZERO_POINT) -> str:
         """x [rows, in] @ weight [in, out], no bias; in 8 bits when `name` is in int8."""
         if name not in int8:
             return node("MatMul", [x, const(name + ".weight", weight)], name)[0]
-        kind = int8[name]  # in the weights' names: one graph's s7 layer and another's s8 are two weights
+        kind = int8[name]
+        if kind == "file":
+            return file_linear(x, stored([name + ".weight"]), name)  # in the weights' names: one graph's s7 layer and another's s8 are two weights
         q, scale, zero = quantize_columns(weight, kind)
         hi = node("ReduceMax", [x], name + ".max", axes=[-1], keepdims=0)[0]
         if zero_point == SIGNED_ZERO_POINT:  # steps of max|x| / 127 on either side of 128
@@ -221,9 +287,14 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
     rows = shared("shape.rows", [-1, h], np.int64)
     x = node("Reshape", [x3, rows], "embed.rows")[0]
     act = BIAS_ACTIVATION[cfg.hidden_act]
+    if any(name.endswith(".attention.qk") for name in int8) or "file" in int8.values():
+        shape_bt = node("Slice", [shape3, shared("i0", [0], np.int64), shared("i2", [2], np.int64)], "shape.bt")[0]
+    if "file" in int8.values():
+        mask_float = node("Cast", ["attention_mask"], "mask.float", to=TensorProto.FLOAT)[0]
     if any(name.endswith(".attention.qk") for name in int8):  # [batch, tokens, 2 * hidden]
-        bt = node("Slice", [shape3, shared("i0", [0], np.int64), shared("i2", [2], np.int64)], "shape.bt")[0]
-        shape_qk = node("Concat", [bt, shared("2h", [2 * h], np.int64)], "shape.qk", axis=0)[0]
+        shape_qk = node("Concat", [shape_bt, shared("2h", [2 * h], np.int64)], "shape.qk", axis=0)[0]
+    if any(name.endswith(".attention.qkv") for name in int8):  # [batch, tokens, 3 * hidden]
+        shape_qkv = node("Concat", [shape_bt, shared("3h", [3 * h], np.int64)], "shape.qkv", axis=0)[0]
     for i in range(cfg.num_hidden_layers):
         p = f"layers.{i}."
 
@@ -231,7 +302,14 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
             return w(p + name + ".weight").T  # [in, out]: MatMul's B
 
         qkv_b = np.concatenate([w(p + f"attention.{n}.bias") for n in ("wq", "wk", "wv")])
-        if p + "attention.qk" in int8:  # query and key in 8 bits, value and the attention in float32
+        if p + "attention.qkv" in int8:  # the file's own 8 bits: one product for the three
+            qkv = file_linear(x, stored([p + f"attention.{n}.weight" for n in ("wq", "wk", "wv")]), p + "attention.qkv")
+            qkv = node("Reshape", [qkv, shape_qkv], p + "attention.qkv.3d")[0]
+            q, k, v = node("Split", [qkv, shared("split.qkv", [h, h, h], np.int64)], p + "attention.qkv.split",
+                           n_out=3, axis=-1)
+            a = node("MultiHeadAttention", [q, k, v, const(p + "qkv.bias", qkv_b), "attention_mask"],
+                     p + "attention", domain=MS, num_heads=nh)[0]
+        elif p + "attention.qk" in int8:  # query and key in 8 bits, value and the attention in float32
             qk = linear(x, np.concatenate([wt("attention.wq"), wt("attention.wk")], axis=1), p + "attention.qk")
             qk = node("Reshape", [qk, shape_qk], p + "attention.qk.3d")[0]
             q, k = node("Split", [qk, shared("split.qk", [h, h], np.int64)], p + "attention.qk.split", n_out=2, axis=-1)
@@ -247,7 +325,7 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
         a = node("Reshape", [a, rows], p + "attention.rows")[0]
         a = linear(a, wt("attention.wo"), p + "attention.wo")
         w1 = wt("ffn.w1")
-        if p + "ffn.w1" in int8:  # the norm writes its output divided by `smooth`; w1's rows take it
+        if int8.get(p + "ffn.w1", "file") != "file":  # the norm writes its output divided by `smooth`; w1's rows take it
             smooth = smoothing(w(p + "attention_norm.weight"), w(p + "attention_norm.bias"), w1)
             xs = residual_norm(a, p + "attention.wo.bias", x, p + "attention_norm", smooth)
             x = node("Mul", [xs, const(p + "attention_norm.smooth", smooth)], p + "attention_norm.unsmooth")[0]

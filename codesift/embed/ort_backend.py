@@ -5,7 +5,10 @@ fp32 by default (same vectors as the numpy backend); dtype "int8" runs the atten
 and feed-forward layers in 8 bits (`onnx_graph.INT8_LINEARS`; on a CPU with VNNI, the query and
 key products too, in the formats that CPU runs exactly), and runs of short inputs in
 float32 through a second session (their few tokens each weigh much in the pooled vector, and
-cost little to compute). BERT-family models only (`onnx_graph.supports`);
+cost little to compute). dtype "int8-file", for an ONNX file that onnxruntime's dynamic
+quantisation wrote: the file's own 8-bit arithmetic (its stored integers, every input quantised
+as its graph does: `onnx_graph.FILE_FORMATS`), the vectors onnxruntime computes from the file.
+BERT-family models only (`onnx_graph.supports`);
 `backend.load_backend` picks this where onnxruntime is installed and falls back to the numpy
 backend elsewhere.
 
@@ -17,7 +20,7 @@ more so on a busy machine.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -28,7 +31,11 @@ from codesift.embed.numpy_backend import FP32_NAMES, CpuDevice, CpuWorkers, leng
 from codesift.embed.pooling import normalize_array, pool_array
 from codesift.errors import UnsupportedDeviceError
 
+if TYPE_CHECKING:
+    from codesift.embed.onnx_file import StoredInt8
+
 INT8_NAMES = ("int8", "qint8")  # as str(dtype).lower()
+FILE_INT8 = "int8-file"  # the int8 ONNX file's own arithmetic
 # Padded tokens per ONNX Runtime run (a longer input runs alone).
 GROUP_TOKENS = 256
 # int8: inputs of at most this many tokens run in float32 (in runs of their own).
@@ -70,10 +77,10 @@ class OrtBackend:
         from codesift.embed.onnx_graph import INT8_LINEARS, build_bert, cpu_has_vnni
 
         kind = str(dtype).lower()
-        if kind not in FP32_NAMES + INT8_NAMES:
+        if kind not in FP32_NAMES + INT8_NAMES + (FILE_INT8,):
             raise UnsupportedDeviceError(f"dtype {dtype!r} is not supported by the ONNX Runtime CPU backend; "
-                                         "use fp32 or int8")
-        self.dtype = "int8" if kind in INT8_NAMES else "fp32"
+                                         f"use fp32, int8 or {FILE_INT8}")
+        self.dtype = "int8" if kind in INT8_NAMES else kind if kind == FILE_INT8 else "fp32"
         self.arch, self.files = arch, files
         source = str(files.root / "config.json")
         cfg = arch.read_config(files.config, source=source)
@@ -82,8 +89,13 @@ class OrtBackend:
         # The weights the graphs share (the embedding table, most of the model, among them) are
         # held once: both sessions are handed the same arrays.
         self._weights: dict[str, np.ndarray] = {}
-        self.session = cpu_session(build_bert(cfg, weights, outside=self._weights), self._weights)
         self.int8_session = None
+        if self.dtype == FILE_INT8:  # one graph, every input in the file's arithmetic
+            graph = build_bert(cfg, weights, int8=INT8_LINEARS(cfg, file=True), outside=self._weights,
+                               stored_int8=file_int8_weights(files, weights))
+            self.session = cpu_session(graph, self._weights)
+        else:
+            self.session = cpu_session(build_bert(cfg, weights, outside=self._weights), self._weights)
         if self.dtype == "int8":
             self.int8_session = cpu_session(build_bert(cfg, weights, int8=INT8_LINEARS(cfg, cpu_has_vnni()),
                                                        outside=self._weights),
@@ -119,6 +131,19 @@ class OrtBackend:
         split = INT8_MIN_TOKENS if self.int8_session is not None else None
         self.workers.run(run, groups([len(x) for x in batch], split_at=split))
         return normalize_array(out) if self.normalize else out
+
+
+def file_int8_weights(files: ModelFiles, weights) -> "Callable[[str], StoredInt8 | None]":
+    """Our weight name -> the integers the model's ONNX file stores for it; an UnsupportedDeviceError
+    where the file has none (dtype int8-file needs a file quantised as onnxruntime's
+    `quantize_dynamic` writes one)."""
+    st = weights.st
+    wq = "layers.0.attention.wq.weight"
+    if files.weights_format != "onnx" or wq not in weights.names or st.stored_int8(weights.names[wq]) is None:
+        raise UnsupportedDeviceError(f"dtype {FILE_INT8} needs an ONNX file quantised to int8 on the fly "
+                                     f"(MatMulInteger fed by DynamicQuantizeLinear); {files.weights} is not "
+                                     f"one: use int8 or fp32")
+    return lambda name: st.stored_int8(weights.names[name]) if name in weights.names else None
 
 
 def cpu_session(model, weights: dict[str, np.ndarray]):

@@ -14,10 +14,13 @@ from typing import Sequence
 import numpy as np
 
 
-def session(path: str | Path):
+def session(path: str | Path, optimise: bool = True):
+    """optimise=False: onnxruntime runs the graph's nodes as they are, unfused (its graph optimisations off)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    if not optimise:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.log_severity_level = 3  # quiet about the initializers a rewritten graph no longer uses
     opts.intra_op_num_threads = 1  # a reference: the same sums in the same order on any machine, busy or not
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -136,7 +136,7 @@ def test_cpu_default_is_onnx_int8_and_others_on_request(model_files, monkeypatch
 def test_onnx_engine_refusals(model_files):
     with pytest.raises(UnsupportedDeviceError, match="CPU only"):
         load_backend(model_files, device="cuda", engine="onnx")
-    with pytest.raises(UnsupportedDeviceError, match="fp32 or int8"):
+    with pytest.raises(UnsupportedDeviceError, match="fp32, int8 or int8-file"):
         load_backend(model_files, device="cpu", dtype="bf16", engine="onnx")
     with pytest.raises(UnsupportedDeviceError, match="fp32"):
         load_backend(model_files, device="cpu", dtype="int8", engine="numpy")

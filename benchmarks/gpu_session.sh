@@ -183,9 +183,10 @@ if [ "$step" = rerank_levers ]; then
 fi
 if [ "$step" = rerank_latency ]; then
   # issue 13: cold `codesift search` with and without --rerank on this machine (the second stage runs on its
-  # CPU cores); the stdlib set indexed on the GPU; needs /tmp/bge and /tmp/ce (keep)
+  # CPU cores); the stdlib set indexed on the GPU; each of /tmp/bge and /tmp/ce (keep) that is there
   python3 -m codesift.cli index /tmp/evals/stdlib/corpus --device cuda --model .device/model --rebuild -q
   for m in bge ce; do
+    [ -d /tmp/$m ] || { echo "no /tmp/$m (keep it first): skipped"; continue; }
     python3 benchmarks/rerank_quality.py latency /tmp/evals/stdlib/corpus --reranker /tmp/$m --runs 9 2>&1 \
       | tee -a "$OUT/rerank_latency.log"
   done

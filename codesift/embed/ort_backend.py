@@ -138,11 +138,14 @@ def file_int8_weights(files: ModelFiles, weights) -> "Callable[[str], StoredInt8
     where the file has none (dtype int8-file needs a file quantised as onnxruntime's
     `quantize_dynamic` writes one)."""
     st = weights.st
-    wq = "layers.0.attention.wq.weight"
-    if files.weights_format != "onnx" or wq not in weights.names or st.stored_int8(weights.names[wq]) is None:
+    linears = [name for name in weights.names
+               if name.startswith("layers.") and name.endswith((".wq.weight", ".wk.weight", ".wv.weight", ".wo.weight",
+                                                               ".w1.weight", ".w2.weight"))]
+    missing = linears if files.weights_format != "onnx" else [n for n in linears if st.stored_int8(weights.names[n]) is None]
+    if missing:
         raise UnsupportedDeviceError(f"dtype {FILE_INT8} needs an ONNX file quantised to int8 on the fly "
                                      f"(MatMulInteger fed by DynamicQuantizeLinear); {files.weights} is not "
-                                     f"one: use int8 or fp32")
+                                     f"one ({len(missing)} of {len(linears)} linear weights are not): use int8 or fp32")
     return lambda name: st.stored_int8(weights.names[name]) if name in weights.names else None
 
 

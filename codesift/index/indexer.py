@@ -88,7 +88,7 @@ class IndexOptions:
     model: str = "default"  # a name, hub id found offline, or model folder path
     dim: int | None = None  # Matryoshka: keep this many dims of each vector; default: the index's, else all
     device: str | None = "auto"
-    dtype: str | None = None  # fp32 | fp16 | bf16 | int8 | int8-file; default: fp16 on CUDA, int8 on the CPU (backend.load_backend)
+    dtype: str | None = None  # fp32 | fp16 | bf16 | int8 | int8-file; default as backend.load_backend picks it
     devices: list[str] | None = None  # several at once (["cuda:0", "cuda:1"]); default: every visible GPU
     rebuild: bool = False  # build a new index beside the old one, then swap them
     max_file_bytes: int = 1_000_000

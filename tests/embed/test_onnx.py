@@ -282,7 +282,7 @@ def test_the_files_own_int8_quantises_each_input_over_its_own_tokens(bge_file_in
              "class Cache:\n    def get(self, key):\n        return self.store[key]", "import os"]
     together = e.embed(texts)
     alone = np.array([e.embed([t])[0] for t in texts])
-    assert (together * alone).sum(1).min() >= 0.9999
+    assert (together * alone).sum(1).min() >= 0.999
 
 
 def test_the_files_own_int8_needs_a_file_quantised_on_the_fly(exported, model_files, tmp_path):

@@ -33,9 +33,9 @@ DIM_OPTION = click.option("--dim", type=click.IntRange(min=1), default=None, env
 DTYPE_OPTION = click.option("--dtype", type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8", "int8-file"]),
                             default="auto", envvar="CODESIFT_DTYPE", show_default=True,
                             help="Compute dtype: auto is fp16 on CUDA, int8 on the CPU where ONNX Runtime runs the "
-                                 "model (BERT family), fp32 elsewhere; fp32 for exact vectors; int8-file, for a "
-                                 "model.onnx quantised by onnxruntime: the file's own int8 arithmetic (the vectors "
-                                 "onnxruntime computes from it). [env: CODESIFT_DTYPE]")
+                                 "model (BERT family), fp32 elsewhere (MPNet: ONNX Runtime in fp32); fp32 for exact "
+                                 "vectors; int8-file, for a model.onnx quantised by onnxruntime: the file's own int8 "
+                                 "arithmetic (the vectors onnxruntime computes from it). [env: CODESIFT_DTYPE]")
 
 
 class CodesiftGroup(click.Group):

@@ -8,8 +8,8 @@ sequences packed end to end (no padding) says so with `packed_supported` and off
 `embed_batch` cuts any number of inputs into runs of its own says so with `groups_inputs`, and
 is given many inputs at once (`batches.batch_bounds`).
 
-Torch is optional (the `codesift[gpu]` extra). On the CPU, BERT-family models run in ONNX Runtime
-(`ort_backend.OrtBackend`, fp32 or int8) where it is installed, and every architecture runs
+Torch is optional (the `codesift[gpu]` extra). On the CPU, BERT-family and MPNet models run in ONNX
+Runtime (`ort_backend.OrtBackend`, fp32 or int8) where it is installed, and every architecture runs
 through its numpy forward pass (`numpy_backend.NumpyBackend`), torch installed or not; torch runs
 GPUs, and the CPU in bf16 or when asked for (engine "torch", or CODESIFT_ENGINE=torch).
 """
@@ -70,11 +70,12 @@ def load_backend(files: ModelFiles, device: str | None = "auto", dtype: str | No
     """Dispatch on (architecture, device): the one place that knows which implementation runs what.
 
     engine: "onnx", "numpy" or "torch"; default `$CODESIFT_ENGINE`, else on the CPU in fp32 or int8
-    ONNX Runtime for the models it runs (BERT family) where installed, numpy for the others (both
-    ran faster there than torch), and torch on GPUs or in fp16/bf16. Every registered architecture
-    runs on torch (cpu, cuda, mps) and on numpy (cpu). dtype int8 is ONNX Runtime's alone, and what
-    it runs when no dtype is given (as fp16 on a GPU: faster, at search quality measured the same;
-    "fp32" asks for fp32). An unknown architecture is an UnsupportedModelError naming the supported
+    ONNX Runtime for the models it runs (BERT family, MPNet) where installed, numpy for the others
+    (both ran faster there than torch), and torch on GPUs or in fp16/bf16. Every registered
+    architecture runs on torch (cpu, cuda, mps) and on numpy (cpu). dtype int8 is ONNX Runtime's
+    alone, and what it runs for BERT-family models when no dtype is given (as fp16 on a GPU: faster,
+    at search quality measured the same; "fp32" asks for fp32; `onnx_graph.default_cpu_dtype`).
+    An unknown architecture is an UnsupportedModelError naming the supported
     ones, an unavailable device an UnsupportedDeviceError (without torch, any device but cpu names
     the `gpu` extra).
     """
@@ -98,11 +99,13 @@ def load_backend(files: ModelFiles, device: str | None = "auto", dtype: str | No
             raise UnsupportedDeviceError("the onnx engine (and dtype int8) needs onnxruntime and onnx: "
                                          "pip install onnxruntime onnx, or use --dtype fp32")
         if not _onnx_runs(arch, files):
-            raise UnsupportedDeviceError(f"the onnx engine (and dtype int8) runs BERT-family models only, "
+            raise UnsupportedDeviceError(f"the onnx engine (and dtype int8) runs BERT-family and MPNet models only, "
                                          f"not {arch.label}; use --dtype fp32")
         from codesift.embed.ort_backend import OrtBackend
 
-        return OrtBackend(arch, files, dtype="int8" if str(dtype).lower() in AUTO_NAMES else dtype,
+        from codesift.embed.onnx_graph import default_cpu_dtype
+
+        return OrtBackend(arch, files, dtype=default_cpu_dtype(arch.name) if str(dtype).lower() in AUTO_NAMES else dtype,
                           normalize=normalize)
     if engine == "numpy":
         from codesift.embed.numpy_backend import NumpyBackend

@@ -1,5 +1,6 @@
 """A BERT-family encoder as an ONNX graph, built here from our own weights with the `onnx`
-helper API, for ONNX Runtime to run (`ort_backend.py`).
+helper API, for ONNX Runtime to run (`ort_backend.py`); MPNet too (BERT's layers, no segments,
+and a relative position bias added to every layer's attention scores).
 
 ONNX Runtime's fused CPU kernels where they are the fastest (com.microsoft
 EmbedLayerNormalization, Attention, BiasGelu) in place of the dozens of elementwise nodes a
@@ -77,12 +78,27 @@ VNNI_FORMATS = {"attention.qk": "s8", "attention.wo": "s8", "ffn.w1": "s8", "ffn
 FILE_FORMATS = {"attention.qkv": "file", "attention.wo": "file", "ffn.w1": "file", "ffn.w2": "file"}
 
 
-def INT8_LINEARS(cfg, vnni: bool = False, file: bool = False) -> dict[str, str]:
+# Layers an architecture keeps in float32 in our int8 graph: all-mpnet-base-v2's second feed-forward
+# layer in 8 bits moved its longest parity text to cosine 0.96 against fp32 (all its other layers in
+# 8 bits: 0.998; benchmarks/RESULTS.md).
+FLOAT_LAYERS = {"mpnet": ("ffn.w2",)}
+# Architectures whose CPU default is int8 (`default_cpu_dtype`): the others run fp32 unless asked.
+INT8_BY_DEFAULT = ("bert", "xlm-roberta")
+
+
+def INT8_LINEARS(cfg, vnni: bool = False, file: bool = False, arch_name: str = "bert") -> dict[str, str]:
     """The linear layers the int8 graph runs in 8 bits, and each one's weight format ("s7", "s8"
     or "u8"); `vnni`: for a CPU with VNNI instructions (`cpu_has_vnni`); `file`: the int8 file's
-    own arithmetic instead (`FILE_FORMATS`)."""
+    own arithmetic instead (`FILE_FORMATS`); `arch_name`: less the layers it keeps in float32."""
     formats = FILE_FORMATS if file else VNNI_FORMATS if vnni else AVX2_FORMATS
+    if not file:
+        formats = {name: kind for name, kind in formats.items() if name not in FLOAT_LAYERS.get(arch_name, ())}
     return {f"layers.{i}.{name}": kind for i in range(cfg.num_hidden_layers) for name, kind in formats.items()}
+
+
+def default_cpu_dtype(arch_name: str) -> str:
+    """What ONNX Runtime runs when no dtype is given: int8 where it was measured within bounds of fp32."""
+    return "int8" if arch_name in INT8_BY_DEFAULT else "fp32"
 
 
 def cpu_has_vnni() -> bool:
@@ -100,8 +116,8 @@ def cpu_has_vnni() -> bool:
 
 def supports(arch_name: str, cfg) -> bool:
     """Whether `build_bert` can express this model: post-LayerNorm BERT (and RoBERTa-style
-    position offsets) with an activation that has a fused kernel."""
-    return arch_name in ("bert", "xlm-roberta") and getattr(cfg, "hidden_act", None) in BIAS_ACTIVATION
+    position offsets; MPNet's relative position bias) with an activation that has a fused kernel."""
+    return arch_name in ("bert", "xlm-roberta", "mpnet") and getattr(cfg, "hidden_act", None) in BIAS_ACTIVATION
 
 
 def quantize_columns(w: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,6 +197,8 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
 
     def node(op: str, inputs: list[str], name: str, n_out: int = 1, domain: str | None = None, **attrs) -> list[str]:
         outs = [name] if n_out == 1 else [f"{name}.{k}" for k in range(n_out)]
+        while inputs and not inputs[-1]:  # optional inputs left out at the end ("" names one in between)
+            inputs = inputs[:-1]
         nodes.append(helper.make_node(op, inputs, outs, name=name, domain=domain, **attrs))
         return outs
 
@@ -275,8 +293,10 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
     if segments:
         positions, segment_ids = w("pos_embeddings.weight")[off:], "token_type_ids"
         segment_table = const("segment_embeddings", w("type_embeddings.weight"))
-    else:  # segment 0's row folded into the positions
-        positions = w("pos_embeddings.weight")[off:] + w("type_embeddings.weight")[0]
+    else:  # segment 0's row folded into the positions (MPNet has no segments)
+        positions = w("pos_embeddings.weight")[off:]
+        if "type_embeddings.weight" in w:
+            positions = positions + w("type_embeddings.weight")[0]
         segment_ids = segment_table = ""
     x3, mask_index = node("EmbedLayerNormalization", [
         "input_ids", segment_ids, const("word_embeddings", w("tok_embeddings.weight")),
@@ -286,6 +306,17 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
     shape3 = node("Shape", [x3], "shape3")[0]
     rows = shared("shape.rows", [-1, h], np.int64)
     x = node("Reshape", [x3, rows], "embed.rows")[0]
+    relative = ""  # MPNet: one bias per head and (query, key) distance bucket, shared by every layer
+    if "relative_bias.weight" in w:
+        from codesift.embed.models.mpnet import relative_buckets
+
+        t = node("Slice", [shape3, shared("i1", [1], np.int64), shared("i2", [2], np.int64)], "shape.t")[0]
+        buckets = node("Slice", [const("relative_buckets", relative_buckets(cfg.max_tokens).astype(np.int32)),
+                                 shared("i00", [0, 0], np.int64), node("Concat", [t, t], "shape.tt", axis=0)[0],
+                                 shared("axes.01", [0, 1], np.int64)], "relative.buckets")[0]
+        relative = node("Gather", [const("relative_bias", w("relative_bias.weight")), buckets], "relative.tth")[0]
+        relative = node("Unsqueeze", [node("Transpose", [relative], "relative.htt", perm=[2, 0, 1])[0],
+                                      shared("axes.0", [0], np.int64)], "relative")[0]  # [1, heads, t, t]
     act = BIAS_ACTIVATION[cfg.hidden_act]
     if any(name.endswith(".attention.qk") for name in int8) or "file" in int8.values():
         shape_bt = node("Slice", [shape3, shared("i0", [0], np.int64), shared("i2", [2], np.int64)], "shape.bt")[0]
@@ -307,7 +338,7 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
             qkv = node("Reshape", [qkv, shape_qkv], p + "attention.qkv.3d")[0]
             q, k, v = node("Split", [qkv, shared("split.qkv", [h, h, h], np.int64)], p + "attention.qkv.split",
                            n_out=3, axis=-1)
-            a = node("MultiHeadAttention", [q, k, v, const(p + "qkv.bias", qkv_b), "attention_mask"],
+            a = node("MultiHeadAttention", [q, k, v, const(p + "qkv.bias", qkv_b), "attention_mask", relative],
                      p + "attention", domain=MS, num_heads=nh)[0]
         elif p + "attention.qk" in int8:  # query and key in 8 bits, value and the attention in float32
             qk = linear(x, np.concatenate([wt("attention.wq"), wt("attention.wk")], axis=1), p + "attention.qk")
@@ -315,12 +346,13 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
             q, k = node("Split", [qk, shared("split.qk", [h, h], np.int64)], p + "attention.qk.split", n_out=2, axis=-1)
             v = node("MatMul", [x, const(p + "attention.wv.weight", wt("attention.wv"))], p + "attention.v")[0]
             v = node("Reshape", [v, shape3], p + "attention.v.3d")[0]
-            a = node("MultiHeadAttention", [q, k, v, const(p + "qkv.bias", qkv_b), "attention_mask"],
+            a = node("MultiHeadAttention", [q, k, v, const(p + "qkv.bias", qkv_b), "attention_mask", relative],
                      p + "attention", domain=MS, num_heads=nh)[0]
         else:
             qkv_w = np.concatenate([wt("attention.wq"), wt("attention.wk"), wt("attention.wv")], axis=1)
             x3 = node("Reshape", [x, shape3], p + "input")[0]
-            a = node("Attention", [x3, const(p + "qkv.weight", qkv_w), const(p + "qkv.bias", qkv_b), mask_index],
+            a = node("Attention", [x3, const(p + "qkv.weight", qkv_w), const(p + "qkv.bias", qkv_b), mask_index,
+                                   "", relative],
                      p + "attention", domain=MS, num_heads=nh)[0]
         a = node("Reshape", [a, rows], p + "attention.rows")[0]
         a = linear(a, wt("attention.wo"), p + "attention.wo")

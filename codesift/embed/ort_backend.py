@@ -8,7 +8,8 @@ float32 through a second session (their few tokens each weigh much in the pooled
 cost little to compute). dtype "int8-file", for an ONNX file that onnxruntime's dynamic
 quantisation wrote: the file's own 8-bit arithmetic (its stored integers, every input quantised
 as its graph does: `onnx_graph.FILE_FORMATS`), the vectors onnxruntime computes from the file.
-BERT-family models only (`onnx_graph.supports`);
+BERT-family and MPNet models only (`onnx_graph.supports`); MPNet's second feed-forward layer
+stays in float32 in int8 (`onnx_graph.FLOAT_LAYERS`), and MPNet runs fp32 unless int8 is asked for;
 `backend.load_backend` picks this where onnxruntime is installed and falls back to the numpy
 backend elsewhere.
 
@@ -97,9 +98,8 @@ class OrtBackend:
         else:
             self.session = cpu_session(build_bert(cfg, weights, outside=self._weights), self._weights)
         if self.dtype == "int8":
-            self.int8_session = cpu_session(build_bert(cfg, weights, int8=INT8_LINEARS(cfg, cpu_has_vnni()),
-                                                       outside=self._weights),
-                                            self._weights)
+            int8 = INT8_LINEARS(cfg, cpu_has_vnni(), arch_name=arch.name)
+            self.int8_session = cpu_session(build_bert(cfg, weights, int8=int8, outside=self._weights), self._weights)
         self.normalize = files.normalize if normalize is None else normalize
         self.max_tokens = files.max_tokens
         self.dim = files.hidden_size  # pooled width; Embedder applies files.truncate_dim (Matryoshka)

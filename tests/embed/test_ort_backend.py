@@ -133,6 +133,20 @@ def test_cpu_default_is_onnx_int8_and_others_on_request(model_files, monkeypatch
     assert load_backend(model_files, device="cpu").name.startswith("numpy-bert-cpu")
 
 
+def test_int8_layers_per_architecture(model_files):
+    from codesift.embed.models.bert import BertConfig
+    from codesift.embed.onnx_graph import default_cpu_dtype
+
+    cfg = BertConfig.from_dict(model_files.config)
+    for vnni in (False, True):
+        bert = INT8_LINEARS(cfg, vnni)
+        mpnet = INT8_LINEARS(cfg, vnni, arch_name="mpnet")
+        assert any(name.endswith(".ffn.w2") for name in bert)
+        assert mpnet == {name: kind for name, kind in bert.items() if not name.endswith(".ffn.w2")}
+    assert INT8_LINEARS(cfg, file=True, arch_name="mpnet") == INT8_LINEARS(cfg, file=True)  # the file's, whole
+    assert [default_cpu_dtype(a) for a in ("bert", "xlm-roberta", "mpnet")] == ["int8", "int8", "fp32"]
+
+
 def test_onnx_engine_refusals(model_files):
     with pytest.raises(UnsupportedDeviceError, match="CPU only"):
         load_backend(model_files, device="cuda", engine="onnx")

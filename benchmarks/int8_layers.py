@@ -18,18 +18,28 @@ import numpy as np
 from _kit import ROOT  # noqa: F401  (puts the repo root on the path: tests.embed.* below)
 from _results import write_result
 
-DEFAULT_FORMATS = ["attention.qk:s8,attention.wo:s8,ffn.w1:s8,ffn.w2:s8",  # VNNI_FORMATS
-                   "attention.qk:s8,attention.wo:s8,ffn.w1:s8",
-                   "attention.wo:s7,ffn.w1:s7,ffn.w2:u8",  # AVX2_FORMATS
-                   "attention.wo:s7,ffn.w1:s7",
-                   "ffn.w2:s8", "ffn.w2:u8"]
+
+def spec(formats: dict[str, str]) -> str:
+    return ",".join(f"{name}:{kind}" for name, kind in formats.items())
+
+
+def default_formats() -> list[str]:
+    """The VNNI and AVX2 formats (onnx_graph), each whole and without the second feed-forward layer,
+    then that layer alone in s8 and in u8."""
+    from codesift.embed.onnx_graph import AVX2_FORMATS, VNNI_FORMATS
+
+    out = []
+    for formats in (VNNI_FORMATS, AVX2_FORMATS):
+        out += [spec(formats), spec({name: kind for name, kind in formats.items() if name != "ffn.w2"})]
+    return out + ["ffn.w2:s8", "ffn.w2:u8"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default")
-    ap.add_argument("--formats", nargs="*", default=DEFAULT_FORMATS,
-                    help="each a comma-separated list of layer:format (layer names as in onnx_graph)")
+    ap.add_argument("--formats", nargs="*", default=None,
+                    help="each a comma-separated list of layer:format (layer names as in onnx_graph); "
+                         "default: default_formats()")
     args = ap.parse_args()
 
     import codesift.embed.onnx_graph as onnx_graph
@@ -43,8 +53,8 @@ def main() -> None:
     lengths = [len(x) for x in fp32.tokenizer.encode(texts).ids]
     reference = fp32.embed(texts)
     result = {"model": files.name, "texts": len(texts), "formats": {}}
-    for spec in args.formats:
-        formats = dict(part.split(":") for part in spec.split(","))
+    for wanted in args.formats or default_formats():
+        formats = dict(part.split(":") for part in wanted.split(","))
 
         def linears(cfg, vnni=False, file=False, arch_name="bert", formats=formats):
             return {f"layers.{i}.{name}": kind for i in range(cfg.num_hidden_layers) for name, kind in formats.items()}
@@ -53,9 +63,9 @@ def main() -> None:
             int8 = Embedder.load(files, device="cpu", dtype="int8", engine="onnx")
         cos = (int8.embed(texts) * reference).sum(1)
         worst = int(np.argmin(cos))
-        result["formats"][spec] = {"min_cosine": round(float(cos.min()), 6), "mean_cosine": round(float(cos.mean()), 6),
-                                   "worst_text_tokens": lengths[worst]}
-        print(spec, result["formats"][spec], flush=True)
+        result["formats"][wanted] = {"min_cosine": round(float(cos.min()), 6), "mean_cosine": round(float(cos.mean()), 6),
+                                     "worst_text_tokens": lengths[worst]}
+        print(wanted, result["formats"][wanted], flush=True)
     write_result("int8_layers", result)
 
 

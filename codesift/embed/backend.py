@@ -101,12 +101,12 @@ def load_backend(files: ModelFiles, device: str | None = "auto", dtype: str | No
         if not _onnx_runs(arch, files):
             raise UnsupportedDeviceError(f"the onnx engine (and dtype int8) runs BERT-family and MPNet models only, "
                                          f"not {arch.label}; use --dtype fp32")
+        from codesift.embed.onnx_graph import default_cpu_dtype
         from codesift.embed.ort_backend import OrtBackend
 
-        from codesift.embed.onnx_graph import default_cpu_dtype
-
-        return OrtBackend(arch, files, dtype=default_cpu_dtype(arch.name) if str(dtype).lower() in AUTO_NAMES else dtype,
-                          normalize=normalize)
+        if str(dtype).lower() in AUTO_NAMES:
+            dtype = default_cpu_dtype(arch.name)
+        return OrtBackend(arch, files, dtype=dtype, normalize=normalize)
     if engine == "numpy":
         from codesift.embed.numpy_backend import NumpyBackend
 

@@ -254,9 +254,9 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
         """x [rows, in] @ weight [in, out], no bias; in 8 bits when `name` is in int8."""
         if name not in int8:
             return node("MatMul", [x, const(name + ".weight", weight)], name)[0]
-        kind = int8[name]
+        kind = int8[name]  # in the weights' names: one graph's s7 layer and another's s8 are two weights
         if kind == "file":
-            return file_linear(x, stored([name + ".weight"]), name)  # in the weights' names: one graph's s7 layer and another's s8 are two weights
+            return file_linear(x, stored([name + ".weight"]), name)
         q, scale, zero = quantize_columns(weight, kind)
         hi = node("ReduceMax", [x], name + ".max", axes=[-1], keepdims=0)[0]
         if zero_point == SIGNED_ZERO_POINT:  # steps of max|x| / 127 on either side of 128
@@ -318,11 +318,13 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
         relative = node("Unsqueeze", [node("Transpose", [relative], "relative.htt", perm=[2, 0, 1])[0],
                                       shared("axes.0", [0], np.int64)], "relative")[0]  # [1, heads, t, t]
     act = BIAS_ACTIVATION[cfg.hidden_act]
-    if any(name.endswith(".attention.qk") for name in int8) or "file" in int8.values():
+    qk_int8 = any(name.endswith(".attention.qk") for name in int8)
+    file_int8 = "file" in int8.values()
+    if qk_int8 or file_int8:
         shape_bt = node("Slice", [shape3, shared("i0", [0], np.int64), shared("i2", [2], np.int64)], "shape.bt")[0]
-    if "file" in int8.values():
+    if file_int8:
         mask_float = node("Cast", ["attention_mask"], "mask.float", to=TensorProto.FLOAT)[0]
-    if any(name.endswith(".attention.qk") for name in int8):  # [batch, tokens, 2 * hidden]
+    if qk_int8:  # [batch, tokens, 2 * hidden]
         shape_qk = node("Concat", [shape_bt, shared("2h", [2 * h], np.int64)], "shape.qk", axis=0)[0]
     if any(name.endswith(".attention.qkv") for name in int8):  # [batch, tokens, 3 * hidden]
         shape_qkv = node("Concat", [shape_bt, shared("3h", [3 * h], np.int64)], "shape.qkv", axis=0)[0]
@@ -357,7 +359,8 @@ def build_bert(cfg, w: NumpyWeights, int8: Mapping[str, str] | None = None,
         a = node("Reshape", [a, rows], p + "attention.rows")[0]
         a = linear(a, wt("attention.wo"), p + "attention.wo")
         w1 = wt("ffn.w1")
-        if int8.get(p + "ffn.w1", "file") != "file":  # the norm writes its output divided by `smooth`; w1's rows take it
+        # our own 8 bits (not the file's): the norm writes its output divided by `smooth`; w1's rows take it
+        if int8.get(p + "ffn.w1") not in (None, "file"):
             smooth = smoothing(w(p + "attention_norm.weight"), w(p + "attention_norm.bias"), w1)
             xs = residual_norm(a, p + "attention.wo.bias", x, p + "attention_norm", smooth)
             x = node("Mul", [xs, const(p + "attention_norm.smooth", smooth)], p + "attention_norm.unsmooth")[0]

@@ -137,16 +137,17 @@ def file_int8_weights(files: ModelFiles, weights) -> "Callable[[str], StoredInt8
     """Our weight name -> the integers the model's ONNX file stores for it; an UnsupportedDeviceError
     where the file has none (dtype int8-file needs a file quantised as onnxruntime's
     `quantize_dynamic` writes one)."""
-    st = weights.st
     linears = [name for name in weights.names
                if name.startswith("layers.") and name.endswith((".wq.weight", ".wk.weight", ".wv.weight", ".wo.weight",
                                                                ".w1.weight", ".w2.weight"))]
-    missing = linears if files.weights_format != "onnx" else [n for n in linears if st.stored_int8(weights.names[n]) is None]
+    stored = ({name: weights.st.stored_int8(weights.names[name]) for name in linears}
+              if files.weights_format == "onnx" else {})
+    missing = [name for name in linears if stored.get(name) is None]
     if missing:
         raise UnsupportedDeviceError(f"dtype {FILE_INT8} needs an ONNX file quantised to int8 on the fly "
                                      f"(MatMulInteger fed by DynamicQuantizeLinear); {files.weights} is not "
                                      f"one ({len(missing)} of {len(linears)} linear weights are not): use int8 or fp32")
-    return lambda name: st.stored_int8(weights.names[name]) if name in weights.names else None
+    return stored.get
 
 
 def cpu_session(model, weights: dict[str, np.ndarray]):
